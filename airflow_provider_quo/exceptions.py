@@ -1,0 +1,190 @@
+"""Typed errors for the Quo API, parsed from every error-body shape Quo is known to send."""
+
+from __future__ import annotations
+
+import json
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+#: Characters of a non-JSON body kept in an error message (proxy HTML pages can be large).
+BODY_EXCERPT_CHARS = 200
+
+
+class QuoError(Exception):
+    """Base class of every error raised by this provider."""
+
+
+class QuoInvalidConversationIdError(QuoError, ValueError):
+    """A conversation id that the API would reject (raised before any request is sent)."""
+
+
+class QuoConnectionError(QuoError):
+    """The request never got an HTTP response: connection refused or dropped, DNS, TLS or a timeout."""
+
+
+class QuoAPIError(QuoError):
+    """An HTTP error response from the Quo API.
+
+    :param status: HTTP status code.
+    :param title: short title (``"Not Found"``) from the body, or the HTTP reason.
+    :param message: the human-readable message from the body.
+    :param code: Quo's error code (``"1000404"``), if any.
+    :param trace: Quo's request trace id, for Quo support, if any.
+    :param errors: field errors (``[{"path", "message", ...}]``) from a 400, if any.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        title: str = "",
+        message: str = "",
+        code: str | None = None,
+        trace: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.status = status
+        self.title = title
+        self.message = message
+        self.code = code
+        self.trace = trace
+        self.errors = errors or []
+        super().__init__(self._one_line())
+
+    def _one_line(self) -> str:
+        text = f"Quo API {self.status} {self.title}".rstrip()
+        details = [self.message] + [f"{e.get('path', '')}: {e.get('message', '')}" for e in self.errors[:3]]
+        detail = "; ".join(d for d in details if d and d != self.title)
+        if detail:
+            text += f": {detail}"
+        if self.trace:
+            text += f" (trace {self.trace})"
+        return " ".join(text.split())
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep errors picklable across process boundaries
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+    @property
+    def retryable(self) -> bool:
+        """Whether repeating the same request may succeed (429 and 5xx)."""
+        return False
+
+
+def _rebuild(cls: type[QuoAPIError], state: dict[str, Any]) -> QuoAPIError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, error._one_line())
+    return error
+
+
+class QuoBadRequestError(QuoAPIError):
+    """400 (and 422): the request is malformed; repeating it cannot succeed."""
+
+
+class QuoAuthenticationError(QuoAPIError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class QuoPermissionError(QuoAPIError):
+    """403: the key's user may not act on this phone number."""
+
+
+class QuoNotFoundError(QuoAPIError):
+    """404: the conversation was deleted or belongs to another workspace."""
+
+
+class QuoRateLimitError(QuoAPIError):
+    """429: the per-key rate limit was exceeded.
+
+    :param retry_after: seconds the server asked to wait (``Retry-After``), if it said.
+    """
+
+    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(**kwargs)
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class QuoServerError(QuoAPIError):
+    """5xx: a fault at Quo or a proxy in front of it; usually transient."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+_CLASS_BY_STATUS: dict[int, type[QuoAPIError]] = {
+    400: QuoBadRequestError,
+    401: QuoAuthenticationError,
+    403: QuoPermissionError,
+    404: QuoNotFoundError,
+    422: QuoBadRequestError,
+    429: QuoRateLimitError,
+}
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; ``None`` if absent/bad."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _body_fields(response: requests.Response) -> dict[str, Any]:
+    """The error fields of any known body shape; empty for empty or non-JSON bodies."""
+    try:
+        body = json.loads(response.content or b"")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    nested = body.get("error")
+    if isinstance(nested, dict):  # {"error": {"message", "key", "trace"}}
+        return {"message": nested.get("message"), "code": nested.get("key"), "trace": nested.get("trace")}
+    return body
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def error_from_response(response: requests.Response) -> QuoAPIError:
+    """Build the typed error for an HTTP error response, whatever its body looks like.
+
+    :param response: a response with status >= 400.
+    """
+    status = response.status_code
+    fields = _body_fields(response)
+    message = _text(fields.get("message"))
+    if message is None and not fields:
+        excerpt = " ".join(response.text[:BODY_EXCERPT_CHARS].split()) if response.content else ""
+        message = f"non-JSON response body: {excerpt}" if excerpt else "empty response body"
+    errors = fields.get("errors")
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "title": _text(fields.get("title")) or response.reason or "",
+        "message": message or "",
+        "code": _text(fields.get("code")),
+        "trace": _text(fields.get("trace")),
+        "errors": [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else None,
+    }
+    if status == 429:
+        return QuoRateLimitError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
+    if status >= 500:
+        return QuoServerError(**kwargs)
+    return _CLASS_BY_STATUS.get(status, QuoAPIError)(**kwargs)

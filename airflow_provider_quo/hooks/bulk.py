@@ -1,0 +1,100 @@
+"""Run one call per item on a bounded pool of threads, yielding outcomes as they complete.
+
+Memory stays flat however many items there are: workers pull items from the shared iterator one
+at a time and the result queue is bounded, so at most ``2 * workers`` items are in flight.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[Item, Result]):
+    """What one call gave: ``result`` on success, else the ``error`` it raised."""
+
+    item: Item
+    result: Result | None = None
+    error: BaseException | None = None
+
+
+def run_concurrently(
+    call: Callable[[Item], Result], items: Iterable[Item], *, workers: int
+) -> Iterator[Outcome[Item, Result]]:
+    """Yield an :class:`Outcome` for each item, in completion order, calling ``call`` on ``workers`` threads.
+
+    Closing the generator early (``break``, an exception in the consumer) stops the workers from
+    taking new items; calls already under way finish and their outcomes are dropped.
+
+    :param call: the function to call once per item; its exceptions become ``Outcome.error``.
+    :param items: the items, consumed lazily.
+    :param workers: how many calls may run at once (at least 1).
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers!r}")
+    source = iter(items)
+    source_lock = threading.Lock()
+    stop = threading.Event()
+    results: queue.Queue[Any] = queue.Queue(maxsize=workers * 2)
+
+    def next_item() -> tuple[bool, Any]:
+        with source_lock:
+            if stop.is_set():
+                return False, None
+            try:
+                return True, next(source)
+            except StopIteration:
+                return False, None
+
+    def put(value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            while True:
+                more, item = next_item()
+                if not more:
+                    break
+                try:
+                    outcome = Outcome(item, result=call(item))
+                except Exception as error:
+                    outcome = Outcome(item, error=error)
+                if not put(outcome):
+                    break
+        except BaseException as error:  # e.g. the items iterable itself failed
+            put(error)
+        finally:
+            put(_DONE)
+
+    threads = [threading.Thread(target=work, name=f"quo-bulk-{n}", daemon=True) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            value = results.get()
+            if value is _DONE:
+                running -= 1
+            elif isinstance(value, BaseException):
+                raise value
+            else:
+                yield value
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)

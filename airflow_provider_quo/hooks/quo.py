@@ -1,0 +1,310 @@
+"""QuoHook: the only code in this provider that speaks HTTP to the Quo API."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from functools import cached_property
+from typing import Any, Literal
+from urllib.parse import quote
+
+import requests
+from airflow.sdk import BaseHook
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_quo import __version__
+from airflow_provider_quo.conversation_ids import validate_conversation_id
+from airflow_provider_quo.exceptions import (
+    QuoAPIError,
+    QuoConnectionError,
+    QuoError,
+    QuoRateLimitError,
+    error_from_response,
+)
+from airflow_provider_quo.hooks import retry
+from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
+from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
+from airflow_provider_quo.hooks.settings import QuoSettings
+from airflow_provider_quo.hooks.throttle import RateLimiter, shared_rate_limiter
+
+try:
+    from airflow.sdk.log import mask_secret
+except ImportError:  # pragma: no cover - Airflow 3.1's task SDK
+    from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+
+TEST_CONNECTION_TIMEOUT = 10.0
+
+MarkAction = Literal["read", "done", "open"]
+MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
+
+
+class QuoHook(BaseHook):
+    """Talks to the Quo (formerly OpenPhone) public API with one connection's API key.
+
+    The key is read only from the connection's password; the base URL from its host (default
+    ``https://api.quo.com``). Requests share one keep-alive session, are spaced by a client-side
+    throttle shared by every hook using the same key in this process, and are retried on network
+    errors, 429 and 5xx with exponential backoff (``Retry-After`` honoured). Errors are raised as the
+    typed exceptions of :mod:`airflow_provider_quo.exceptions`. Nothing is fetched in ``__init__``.
+
+    :param quo_conn_id: the Airflow connection of type ``quo``.
+    :param timeout: read timeout in seconds (default: the connection's ``timeout`` extra, else 30).
+    :param requests_per_second: throttle rate (default: the ``requests_per_second`` extra, else 10).
+    :param retry_limit: attempts per request, the first included (default: ``retry_limit`` extra, else 6).
+    :param retry_args: keyword arguments for :class:`tenacity.Retrying` that replace the defaults.
+    """
+
+    conn_name_attr = "quo_conn_id"
+    default_conn_name = "quo_default"
+    conn_type = "quo"
+    hook_name = "Quo"
+
+    def __init__(
+        self,
+        *,
+        quo_conn_id: str = default_conn_name,
+        timeout: float | None = None,
+        requests_per_second: float | None = None,
+        retry_limit: int | None = None,
+        retry_args: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.quo_conn_id = quo_conn_id
+        self._timeout = timeout
+        self._requests_per_second = requests_per_second
+        self._retry_limit = retry_limit
+        self.retry_args = retry_args or {}
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form behaviour for Airflow versions that read it from the hook (3.1)."""
+        from airflow_provider_quo.get_provider_info import get_provider_info
+
+        behaviour = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+        return {key.replace("-", "_"): value for key, value in behaviour.items()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(quo_conn_id={self.quo_conn_id!r})"
+
+    # -- settings read from the connection -------------------------------------------------------
+
+    @cached_property
+    def connection(self) -> Any:
+        """The Airflow connection (looked up on first use, never in ``__init__``)."""
+        return self.get_connection(self.quo_conn_id)
+
+    @cached_property
+    def settings(self) -> QuoSettings:
+        """Key, base URL, timeouts, rate and retry limit; the key is registered with the secret masker."""
+        overrides = {
+            "timeout": self._timeout,
+            "requests_per_second": self._requests_per_second,
+            "retry_limit": self._retry_limit,
+        }
+        settings = QuoSettings.from_connection(self.connection, self.quo_conn_id, **overrides)
+        mask_secret(settings.api_key)
+        return settings
+
+    @property
+    def base_url(self) -> str:
+        """The API root, e.g. ``https://api.quo.com``."""
+        return self.settings.base_url
+
+    @property
+    def requests_per_second(self) -> float:
+        """The client-side throttle rate for this key."""
+        return self.settings.requests_per_second
+
+    # -- transport -------------------------------------------------------------------------------
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """One keep-alive session for every request of this hook (thread-safe for concurrent calls)."""
+        session = requests.Session()
+        session.headers.update(
+            {
+                "Authorization": self.settings.api_key,
+                "Accept": "application/json",
+                "User-Agent": f"airflow-provider-quo/{__version__} python-requests/{requests.__version__}",
+            }
+        )
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """The throttle shared by every hook in this process that uses the same key and host."""
+        return shared_rate_limiter(self.settings.api_key, self.base_url, self.requests_per_second)
+
+    def url(self, *segments: str) -> str:
+        """The URL of a path under the base URL; each segment is percent-encoded as one segment."""
+        return self.base_url + "".join("/" + quote(segment, safe="") for segment in segments)
+
+    def _send_once(
+        self, method: str, url: str, params: Sequence[tuple[str, str]] | None, timeout: tuple[float, float]
+    ) -> Any:
+        self.rate_limiter.acquire()
+        try:
+            response = self.session.request(method, url, params=params, timeout=timeout)
+        except requests.RequestException as error:
+            raise QuoConnectionError(f"{method} {url} failed: {type(error).__name__}") from error
+        if response.status_code >= 400:
+            api_error = error_from_response(response)
+            if isinstance(api_error, QuoRateLimitError):
+                self.rate_limiter.pause(api_error.retry_after or self.rate_limiter.interval * 5)
+            raise api_error
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:
+            raise QuoAPIError(
+                status=response.status_code,
+                title="Invalid response",
+                message=f"expected JSON, got {response.headers.get('Content-Type', 'no content type')}",
+            ) from None
+
+    def request(
+        self,
+        method: str,
+        *segments: str,
+        params: Sequence[tuple[str, str]] | None = None,
+        retries: bool = True,
+        timeout: tuple[float, float] | None = None,
+    ) -> Any:
+        """Send one API request (throttled, retried) and return the decoded JSON body.
+
+        :param method: HTTP method.
+        :param segments: path segments under the base URL, e.g. ``("v1", "conversations")``.
+        :param params: query parameters as pairs (repeat a key for an array).
+        :param retries: whether to retry transient failures.
+        :param timeout: ``(connect, read)`` timeouts; default from the connection.
+        :raises QuoAPIError: (a subclass per status) for an HTTP error response.
+        :raises QuoConnectionError: if no response arrived after the retries.
+        """
+        url = self.url(*segments)
+        timeout = timeout or (self.settings.connect_timeout, self.settings.read_timeout)
+        if not retries:
+            return self._send_once(method, url, params, timeout)
+        retrying = retry.build_retrying(retry_limit=self.settings.retry_limit, overrides=self.retry_args)
+        return retrying(self._send_once, method, url, params, timeout)
+
+    # -- endpoints -------------------------------------------------------------------------------
+
+    def mark_conversation(self, conversation_id: str, action: MarkAction = "read") -> dict[str, Any]:
+        """``POST /v1/conversations/{id}/mark-as-{action}``; return the updated conversation.
+
+        :param conversation_id: a ``CN…`` id (validated before anything is sent).
+        :param action: ``"read"``, ``"done"`` or ``"open"``.
+        """
+        if action not in MARK_ACTIONS:
+            raise ValueError(f"action must be one of {MARK_ACTIONS}, got {action!r}")
+        conversation_id = validate_conversation_id(conversation_id)
+        result: dict[str, Any] = self.request("POST", "v1", "conversations", conversation_id, f"mark-as-{action}")
+        return result
+
+    def mark_conversation_as_read(self, conversation_id: str) -> dict[str, Any]:
+        """Clear a conversation's unread indicator; return the updated conversation.
+
+        :param conversation_id: a ``CN…`` id.
+        """
+        return self.mark_conversation(conversation_id, "read")
+
+    def mark_conversation_as_done(self, conversation_id: str) -> dict[str, Any]:
+        """Remove a conversation from the inbox without sending a message; return it.
+
+        :param conversation_id: a ``CN…`` id.
+        """
+        return self.mark_conversation(conversation_id, "done")
+
+    def mark_conversation_as_open(self, conversation_id: str) -> dict[str, Any]:
+        """Move a conversation back to the inbox; return it.
+
+        :param conversation_id: a ``CN…`` id.
+        """
+        return self.mark_conversation(conversation_id, "open")
+
+    def default_workers(self) -> int:
+        """Concurrent calls needed to keep the throttle busy at up to ~2 s of latency per request."""
+        return max(4, min(64, math.ceil(self.requests_per_second * 2)))
+
+    def mark_conversations(
+        self, conversation_ids: Iterable[str], action: MarkAction = "read", *, max_workers: int | None = None
+    ) -> Iterator[Outcome[str, dict[str, Any]]]:
+        """Mark many conversations concurrently at the throttle's rate, yielding each outcome as it lands.
+
+        One id's failure never stops the others: its exception is in ``Outcome.error``. Close the
+        generator to stop early (as the operator does on a 401 or 403).
+
+        :param conversation_ids: valid ``CN…`` ids (see ``parse_conversation_ids``).
+        :param action: ``"read"``, ``"done"`` or ``"open"``.
+        :param max_workers: concurrent requests (default :meth:`default_workers`).
+        """
+        workers = max_workers or self.default_workers()
+        return run_concurrently(lambda cid: self.mark_conversation(cid, action), conversation_ids, workers=workers)
+
+    def iter_conversations(
+        self,
+        *,
+        phone_numbers: Iterable[str] | None = None,
+        user_id: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        updated_after: datetime | str | None = None,
+        updated_before: datetime | str | None = None,
+        exclude_inactive: bool | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        max_pages: int = 100_000,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every conversation of ``GET /v1/conversations``, most recent activity first, page by page.
+
+        Follows ``nextPageToken`` until it is null (``totalItems`` is never trusted) and stops with an
+        error if the server repeats a token.
+
+        :param phone_numbers: E.164 numbers or ``PN…`` ids (1-100), sent as repeated keys.
+        :param user_id: only conversations accessible to this ``US…`` user.
+        :param created_after: datetime (timezone-aware) or ISO 8601 string.
+        :param created_before: datetime (timezone-aware) or ISO 8601 string.
+        :param updated_after: datetime (timezone-aware) or ISO 8601 string.
+        :param updated_before: datetime (timezone-aware) or ISO 8601 string.
+        :param exclude_inactive: Quo's ``excludeInactive`` flag.
+        :param page_size: ``maxResults``, 1-100.
+        :param max_pages: a safety cap on pages read.
+        """
+        params = conversation_list_params(
+            page_size=page_size,
+            phone_numbers=phone_numbers,
+            user_id=user_id,
+            created_after=created_after,
+            created_before=created_before,
+            updated_after=updated_after,
+            updated_before=updated_before,
+            exclude_inactive=exclude_inactive,
+        )
+        seen_tokens: set[str] = set()
+        for _ in range(max_pages):
+            page = self.request("GET", "v1", "conversations", params=params)
+            yield from page.get("data") or []
+            token = page.get("nextPageToken")
+            if not token:
+                return
+            if token in seen_tokens:
+                raise QuoError(f"Quo returned page token {token!r} twice; stopping to avoid an endless loop")
+            seen_tokens.add(token)
+            params = [p for p in params if p[0] != "pageToken"] + [("pageToken", token)]
+        raise QuoError(f"Stopped listing conversations after max_pages={max_pages} pages")
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One read-only ``GET /v1/phone-numbers`` with a short timeout and no retries."""
+        try:
+            self.request("GET", "v1", "phone-numbers", retries=False, timeout=(5.0, TEST_CONNECTION_TIMEOUT))
+        except QuoAPIError as error:
+            hints = {401: "check the API key", 403: "the key's user lacks access to this workspace's numbers"}
+            hint = hints.get(error.status, error.message or "unexpected response")
+            return False, f"{error.status} {error.title}: {hint}"
+        except (QuoError, ValueError) as error:
+            return False, str(error)
+        return True, f"Connected to {self.base_url}"

@@ -1,0 +1,101 @@
+"""Retry policy for Quo requests: what is retried, how long to wait, and how each retry is logged."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import requests
+import tenacity
+from tenacity import RetryCallState
+
+from airflow_provider_quo.exceptions import QuoAPIError, QuoConnectionError, QuoRateLimitError
+
+log = logging.getLogger(__name__)
+
+#: Attempts per request (the first one included) unless the connection or hook says otherwise.
+DEFAULT_RETRY_LIMIT = 6
+#: Upper bound of the exponential backoff between attempts, in seconds.
+DEFAULT_MAX_BACKOFF = 30.0
+#: A ``Retry-After`` longer than this is capped.
+DEFAULT_MAX_RETRY_AFTER = 60.0
+#: Give up retrying one request after this many seconds in total.
+DEFAULT_MAX_RETRY_SECONDS = 300.0
+
+
+def sleep(seconds: float) -> None:
+    """The sleep used between attempts; tests replace this module attribute."""
+    time.sleep(seconds)
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether a failed attempt is worth repeating: network errors, timeouts, 429 and 5xx."""
+    if isinstance(error, QuoAPIError):
+        return error.retryable
+    return isinstance(error, (QuoConnectionError, requests.ConnectionError, requests.Timeout))
+
+
+class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
+    """Wait what a 429's ``Retry-After`` asks (capped); otherwise exponential backoff with full jitter.
+
+    :param multiplier: the backoff's first step in seconds.
+    :param max_backoff: the backoff's upper bound in seconds.
+    :param max_retry_after: the cap on a server-requested wait in seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        multiplier: float = 0.5,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+    ) -> None:
+        self.backoff = tenacity.wait_random_exponential(multiplier=multiplier, max=max_backoff)
+        self.max_retry_after = max_retry_after
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, QuoRateLimitError) and error.retry_after is not None:
+            return min(error.retry_after, self.max_retry_after)
+        return float(self.backoff(retry_state))
+
+
+def log_retry(retry_state: RetryCallState) -> None:
+    """Log one warning per retry with what failed, the wait and the attempt number."""
+    outcome = retry_state.outcome
+    error = outcome.exception() if outcome is not None else None
+    reason = f"HTTP {error.status}" if isinstance(error, QuoAPIError) else type(error).__name__
+    wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+    log.warning(
+        "Quo request failed (%s: %s); retrying in %.2fs (attempt %d)",
+        reason,
+        error,
+        wait,
+        retry_state.attempt_number + 1,
+    )
+
+
+def build_retrying(
+    *,
+    retry_limit: int = DEFAULT_RETRY_LIMIT,
+    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
+    overrides: dict[str, Any] | None = None,
+) -> tenacity.Retrying:
+    """The hook's default :class:`tenacity.Retrying`, with any keyword of it overridden.
+
+    :param retry_limit: attempts per request, the first included (1 disables retries).
+    :param max_retry_seconds: stop retrying once this much time has passed since the first attempt.
+    :param overrides: keyword arguments for :class:`tenacity.Retrying` that replace the defaults.
+    """
+    kwargs: dict[str, Any] = {
+        "retry": tenacity.retry_if_exception(is_retryable),
+        "wait": WaitRetryAfterOrBackoff(),
+        "stop": tenacity.stop_after_attempt(retry_limit) | tenacity.stop_after_delay(max_retry_seconds),
+        "before_sleep": log_retry,
+        "sleep": lambda seconds: sleep(seconds),
+        "reraise": True,
+    }
+    kwargs.update(overrides or {})
+    return tenacity.Retrying(**kwargs)

@@ -1,0 +1,85 @@
+"""Settings of one Quo connection: key, base URL, timeouts, throttle rate and retry limit."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_quo.exceptions import QuoError
+from airflow_provider_quo.hooks.retry import DEFAULT_RETRY_LIMIT
+
+DEFAULT_BASE_URL = "https://api.quo.com"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_REQUESTS_PER_SECOND = 10.0
+
+#: Connection extras the hook reads (each declared as a ``conn-field`` in the provider info).
+CONNECTION_EXTRAS = ("timeout", "connect_timeout", "retry_limit", "requests_per_second")
+
+
+def _positive(conn_id: str, name: str, value: Any, default: float) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not number > 0 or math.isinf(number):
+        raise ValueError(f"Connection {conn_id!r}: {name} must be a positive number, got {value!r}")
+    return number
+
+
+def base_url_from_host(host: str | None, port: int | None = None) -> str:
+    """The API root from a connection host given with or without scheme (default ``https://api.quo.com``)."""
+    url = (host or "").strip().rstrip("/")
+    if not url:
+        return DEFAULT_BASE_URL
+    if "://" not in url:
+        url = f"https://{url}"
+    if port and url.count(":") == 1:
+        url = f"{url}:{port}"
+    return url
+
+
+@dataclass(frozen=True)
+class QuoSettings:
+    """What a :class:`~airflow_provider_quo.hooks.quo.QuoHook` needs from its connection.
+
+    The API key is excluded from ``repr()``.
+    """
+
+    api_key: str = field(repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_TIMEOUT
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    retry_limit: int = DEFAULT_RETRY_LIMIT
+
+    @classmethod
+    def from_connection(cls, connection: Any, conn_id: str, **overrides: float | None) -> QuoSettings:
+        """Read the settings from an Airflow connection; ``overrides`` (not ``None``) win over extras.
+
+        :param connection: the Airflow connection.
+        :param conn_id: its id, for error messages.
+        :param overrides: ``timeout``, ``connect_timeout``, ``retry_limit`` or ``requests_per_second``.
+        :raises QuoError: if the connection has no API key.
+        :raises ValueError: naming the extra, if a number is not a positive number.
+        """
+        api_key = (connection.password or "").strip()
+        if not api_key:
+            raise QuoError(f"Connection {conn_id!r} has no API key: put the Quo API key in its password field")
+        extras = dict(connection.extra_dejson or {})
+
+        def setting(name: str, default: float) -> float:
+            value = overrides.get(name)
+            return _positive(conn_id, name, extras.get(name) if value is None else value, default)
+
+        return cls(
+            api_key=api_key,
+            base_url=base_url_from_host(connection.host, connection.port),
+            connect_timeout=setting("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+            read_timeout=setting("timeout", DEFAULT_TIMEOUT),
+            requests_per_second=setting("requests_per_second", DEFAULT_REQUESTS_PER_SECOND),
+            retry_limit=max(1, int(setting("retry_limit", DEFAULT_RETRY_LIMIT))),
+        )
