@@ -87,9 +87,15 @@ class QuoBadRequestError(QuoAPIError):
 class QuoAuthenticationError(QuoAPIError):
     """401: the API key is missing, wrong or revoked."""
 
+    def _one_line(self) -> str:
+        return f"{super()._one_line()}: check the API key (the connection's password)"
+
 
 class QuoPermissionError(QuoAPIError):
     """403: the key's user may not act on this phone number."""
+
+    def _one_line(self) -> str:
+        return f"{super()._one_line()}: the key's user is not a user of this phone number"
 
 
 class QuoNotFoundError(QuoAPIError):

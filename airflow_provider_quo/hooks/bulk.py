@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -27,13 +27,22 @@ class Outcome(Generic[Item, Result]):
     error: BaseException | None = None
 
 
+def _call(call: Callable[[Item], Result], item: Item) -> Outcome[Item, Result]:
+    try:
+        return Outcome(item, result=call(item))
+    except Exception as error:
+        return Outcome(item, error=error)
+
+
 def run_concurrently(
     call: Callable[[Item], Result], items: Iterable[Item], *, workers: int
-) -> Iterator[Outcome[Item, Result]]:
+) -> Generator[Outcome[Item, Result], None, None]:
     """Yield an :class:`Outcome` for each item, in completion order, calling ``call`` on ``workers`` threads.
 
-    Closing the generator early (``break``, an exception in the consumer) stops the workers from
-    taking new items; calls already under way finish and their outcomes are dropped.
+    The first item is called alone, before any thread starts: if its outcome makes the consumer stop
+    (a rejected API key, say), nothing else was sent. Closing the generator early (``break``, an
+    exception in the consumer) stops the workers from taking new items; calls already under way
+    finish and their outcomes are dropped.
 
     :param call: the function to call once per item; its exceptions become ``Outcome.error``.
     :param items: the items, consumed lazily.
@@ -42,6 +51,11 @@ def run_concurrently(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers!r}")
     source = iter(items)
+    for first in source:
+        yield _call(call, first)
+        break
+    else:
+        return
     source_lock = threading.Lock()
     stop = threading.Event()
     results: queue.Queue[Any] = queue.Queue(maxsize=workers * 2)
@@ -70,11 +84,7 @@ def run_concurrently(
                 more, item = next_item()
                 if not more:
                     break
-                try:
-                    outcome = Outcome(item, result=call(item))
-                except Exception as error:
-                    outcome = Outcome(item, error=error)
-                if not put(outcome):
+                if not put(_call(call, item)):
                     break
         except BaseException as error:  # e.g. the items iterable itself failed
             put(error)

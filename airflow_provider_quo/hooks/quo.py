@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
@@ -233,7 +233,7 @@ class QuoHook(BaseHook):
 
     def mark_conversations(
         self, conversation_ids: Iterable[str], action: MarkAction = "read", *, max_workers: int | None = None
-    ) -> Iterator[Outcome[str, dict[str, Any]]]:
+    ) -> Generator[Outcome[str, dict[str, Any]], None, None]:
         """Mark many conversations concurrently at the throttle's rate, yielding each outcome as it lands.
 
         One id's failure never stops the others: its exception is in ``Outcome.error``. Close the

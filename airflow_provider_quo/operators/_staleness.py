@@ -1,0 +1,66 @@
+"""Which listed conversations are stale: the rule, kept apart from Airflow so it is easy to test."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+def parse_api_datetime(value: Any) -> datetime | None:
+    """A timezone-aware datetime from an API date-time string (``...Z`` or an offset); ``None`` if absent."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class StalenessRule:
+    """A conversation is stale when its last activity is before ``cutoff`` and no exclusion applies.
+
+    A conversation with no ``lastActivityAt`` falls back to its ``createdAt``; with neither it is
+    never stale.
+
+    :param cutoff: last activity strictly before this instant makes a conversation stale.
+    :param now: the run's reference time, to tell whether snoozes and mutes are still running.
+    :param include_deleted: select conversations with ``deletedAt`` set.
+    :param include_snoozed: select conversations snoozed past ``now``.
+    :param include_muted: select conversations muted past ``now``.
+    """
+
+    cutoff: datetime
+    now: datetime
+    include_deleted: bool = False
+    include_snoozed: bool = False
+    include_muted: bool = True
+
+    def verdict(self, conversation: dict[str, Any]) -> str:
+        """``"selected"`` or why not: ``"recent"``, ``"deleted"``, ``"snoozed"``, ``"muted"``, ``"no_activity"``.
+
+        :param conversation: a conversation object from the API.
+        """
+        if conversation.get("deletedAt") and not self.include_deleted:
+            return "deleted"
+        last = parse_api_datetime(conversation.get("lastActivityAt")) or parse_api_datetime(
+            conversation.get("createdAt")
+        )
+        if last is None:
+            return "no_activity"
+        if last >= self.cutoff:
+            return "recent"
+        snoozed_until = parse_api_datetime(conversation.get("snoozedUntil"))
+        if snoozed_until and snoozed_until > self.now and not self.include_snoozed:
+            return "snoozed"
+        muted_until = parse_api_datetime(conversation.get("mutedUntil"))
+        if muted_until and muted_until > self.now and not self.include_muted:
+            return "muted"
+        return "selected"
+
+
+def tally(verdicts: Counter[str]) -> dict[str, int]:
+    """The skip counts of a selection, for the summary (``skipped_<reason>`` keys)."""
+    return {f"skipped_{reason}": count for reason, count in sorted(verdicts.items()) if reason != "selected"}

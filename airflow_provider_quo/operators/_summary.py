@@ -1,0 +1,74 @@
+"""The JSON-serialisable summary a marking operator returns (its XCom ``return_value``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_quo.exceptions import QuoNotFoundError
+
+
+class MarkSummary:
+    """Counts and ids of one bulk run; holds ids only, never conversation objects.
+
+    :param action: ``"read"``, ``"done"`` or ``"open"``.
+    :param requested: how many distinct ids the run was given.
+    :param fail_on_not_found: count a 404 as a failure rather than as "not found".
+    :param keep_marked_ids: list the marked ids in the summary (else only their count).
+    """
+
+    def __init__(self, action: str, requested: int, *, fail_on_not_found: bool, keep_marked_ids: bool) -> None:
+        self.action = action
+        self.requested = requested
+        self.fail_on_not_found = fail_on_not_found
+        self.keep_marked_ids = keep_marked_ids
+        self.marked_count = 0
+        self.marked: list[str] = []
+        self.not_found: list[str] = []
+        self.failed: dict[str, str] = {}
+
+    @property
+    def done(self) -> int:
+        """Ids with an outcome so far."""
+        return self.marked_count + len(self.not_found) + len(self.failed)
+
+    def record(self, conversation_id: str, error: BaseException | None) -> None:
+        """Add one id's outcome.
+
+        :param conversation_id: the id.
+        :param error: what its call raised, or ``None`` if it was marked.
+        """
+        if error is None:
+            self.marked_count += 1
+            if self.keep_marked_ids:
+                self.marked.append(conversation_id)
+        elif isinstance(error, QuoNotFoundError) and not self.fail_on_not_found:
+            self.not_found.append(conversation_id)
+        else:
+            self.failed[conversation_id] = " ".join(str(error).split()) or type(error).__name__
+
+    def as_dict(self, *, dry_run: bool = False, elapsed_seconds: float = 0.0) -> dict[str, Any]:
+        """The summary as plain JSON types.
+
+        :param dry_run: whether nothing was sent.
+        :param elapsed_seconds: how long the run took.
+        """
+        return {
+            "action": self.action,
+            "dry_run": dry_run,
+            "requested": self.requested,
+            "marked_count": self.marked_count,
+            "not_found_count": len(self.not_found),
+            "failed_count": len(self.failed),
+            "not_attempted_count": self.requested - self.done,
+            "marked": self.marked,
+            "not_found": self.not_found,
+            "failed": self.failed,
+            "elapsed_seconds": round(elapsed_seconds, 3),
+        }
+
+    def line(self) -> str:
+        """One log line with the counts."""
+        return (
+            f"mark-as-{self.action}: {self.marked_count} marked, {len(self.not_found)} not found, "
+            f"{len(self.failed)} failed, {self.requested - self.done} not attempted, of {self.requested}"
+        )
