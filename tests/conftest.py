@@ -1,0 +1,50 @@
+"""Test-wide Airflow settings; they must be in the environment before anything imports airflow."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="quo-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "example_dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+os.environ.pop("AIRFLOW_CONN_QUO_DEFAULT", None)
+
+import pytest  # noqa: E402
+
+from airflow_provider_quo.hooks import retry  # noqa: E402
+
+TEST_API_KEY = "test-key-Zq81xQ"
+
+
+@pytest.fixture(autouse=True)
+def no_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record retry waits instead of sleeping them; returns the list of waits."""
+    waits: list[float] = []
+    monkeypatch.setattr(retry, "sleep", waits.append)
+    return waits
+
+
+@pytest.fixture
+def quo_conn(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A ``quo_default`` connection for requests-mock tests, unthrottled; returns its base URL."""
+    base_url = "http://127.0.0.1:8999"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_QUO_DEFAULT",
+        '{"conn_type": "quo", "password": "%s", "host": "%s", "extra": {"requests_per_second": 100000}}'
+        % (TEST_API_KEY, base_url),
+    )
+    return base_url
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A migrated SQLite metadata DB for dag.test() (about a second)."""
+    from airflow.utils import db
+
+    db.resetdb()
