@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,7 +33,8 @@ def conversation_id_problem(value: Any) -> str | None:
         return f"needs characters after {CONVERSATION_ID_PREFIX!r}"
     if len(value) > MAX_CONVERSATION_ID_LENGTH:
         return f"longer than {MAX_CONVERSATION_ID_LENGTH} characters"
-    if any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in value):
+    # isprintable() is False for control, format, surrogate, unassigned and every space but " ".
+    if not value.isprintable() or " " in value:
         return "contains whitespace or control characters"
     return None
 

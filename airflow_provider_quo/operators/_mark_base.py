@@ -74,7 +74,7 @@ class BaseMarkConversationsOperator(BaseOperator):
         max_workers: int | None = None,
         include_marked_ids: bool = True,
         return_conversations: bool = False,
-        progress_interval: float = 10.0,
+        progress_interval: float = 5.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
