@@ -51,22 +51,29 @@ def validate_conversation_id(value: Any) -> str:
     return str(value)
 
 
-def _split_string(text: str) -> list[Any]:
+def split_list_string(text: str, name: str = "conversation_ids") -> list[Any]:
+    """The items of a rendered list: a JSON list, a Python-literal list (``str(list)``), or a comma- or
+    whitespace-separated string.
+
+    :param text: the string.
+    :param name: the argument's name, for the error message.
+    :raises QuoInvalidConversationIdError: (a ``ValueError``) if it looks like a list but does not parse.
+    """
     stripped = text.strip()
-    if stripped.startswith("["):
-        try:
-            loaded = json.loads(stripped)
-        except ValueError:
-            try:  # a Python-literal list, as str(list) renders: ['CN1', 'CN2']
-                loaded = ast.literal_eval(stripped)
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                raise QuoInvalidConversationIdError(
-                    f"conversation_ids looks like a JSON list but does not parse: {describe_value(text)}"
-                ) from None
-        if not isinstance(loaded, list):
-            raise QuoInvalidConversationIdError(f"Expected a JSON list of ids, got {describe_value(text)}")
-        return loaded
-    return stripped.replace(",", " ").split()
+    if not stripped.startswith("["):
+        return stripped.replace(",", " ").split()
+    try:
+        loaded = json.loads(stripped)
+    except ValueError:
+        try:  # a Python-literal list, as str(list) renders: ['CN1', 'CN2']
+            loaded = ast.literal_eval(stripped)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise QuoInvalidConversationIdError(
+                f"{name} looks like a JSON list but does not parse: {describe_value(text)}"
+            ) from None
+    if not isinstance(loaded, list):
+        raise QuoInvalidConversationIdError(f"{name}: expected a JSON list, got {describe_value(text)}")
+    return loaded
 
 
 def parse_conversation_ids(value: Any) -> list[str]:
@@ -82,7 +89,7 @@ def parse_conversation_ids(value: Any) -> list[str]:
     if value is None:
         raise QuoInvalidConversationIdError("conversation_ids is None: pass an id, a list of ids or a JSON list")
     if isinstance(value, str):
-        items: Iterable[Any] = _split_string(value)
+        items: Iterable[Any] = split_list_string(value)
     elif isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
         raise QuoInvalidConversationIdError(
             f"conversation_ids must be a string or a list of strings, got {type(value).__name__}: "

@@ -35,26 +35,35 @@ def _call(call: Callable[[Item], Result], item: Item) -> Outcome[Item, Result]:
 
 
 def run_concurrently(
-    call: Callable[[Item], Result], items: Iterable[Item], *, workers: int
+    call: Callable[[Item], Result],
+    items: Iterable[Item],
+    *,
+    workers: int,
+    stop_taking: threading.Event | None = None,
 ) -> Generator[Outcome[Item, Result], None, None]:
     """Yield an :class:`Outcome` for each item, in completion order, calling ``call`` on ``workers`` threads.
 
     The first item is called alone, before any thread starts: if its outcome makes the consumer stop
-    (a rejected API key, say), nothing else was sent. Closing the generator early (``break``, an
-    exception in the consumer) stops the workers from taking new items; calls already under way
-    finish and their outcomes are dropped.
+    (a rejected API key, say), nothing else was sent. Setting ``stop_taking`` stops the workers from
+    taking new items while the calls already under way still finish and are yielded, so every item
+    sent is accounted for. Closing the generator early (``break``, an exception in the consumer)
+    stops them too, but drops the outcomes of calls under way.
 
     :param call: the function to call once per item; its exceptions become ``Outcome.error``.
     :param items: the items, consumed lazily.
     :param workers: how many calls may run at once (at least 1).
+    :param stop_taking: an event the consumer sets to end the run after the calls under way.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers!r}")
     source = iter(items)
+    stop_taking = stop_taking or threading.Event()
     for first in source:
         yield _call(call, first)
         break
     else:
+        return
+    if stop_taking.is_set():
         return
     source_lock = threading.Lock()
     stop = threading.Event()
@@ -62,7 +71,7 @@ def run_concurrently(
 
     def next_item() -> tuple[bool, Any]:
         with source_lock:
-            if stop.is_set():
+            if stop.is_set() or stop_taking.is_set():
                 return False, None
             try:
                 return True, next(source)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
@@ -154,7 +155,8 @@ class QuoHook(BaseHook):
         if response.status_code >= 400:
             api_error = error_from_response(response)
             if isinstance(api_error, QuoRateLimitError):
-                self.rate_limiter.pause(api_error.retry_after or self.rate_limiter.interval * 5)
+                pause = api_error.retry_after or self.rate_limiter.interval * 5
+                self.rate_limiter.pause(min(pause, retry.DEFAULT_MAX_RETRY_AFTER))  # same cap as the retry wait
             raise api_error
         if not response.content:
             return {}
@@ -232,19 +234,28 @@ class QuoHook(BaseHook):
         return max(4, min(64, math.ceil(self.requests_per_second * 2)))
 
     def mark_conversations(
-        self, conversation_ids: Iterable[str], action: MarkAction = "read", *, max_workers: int | None = None
+        self,
+        conversation_ids: Iterable[str],
+        action: MarkAction = "read",
+        *,
+        max_workers: int | None = None,
+        stop_taking: threading.Event | None = None,
     ) -> Generator[Outcome[str, dict[str, Any]], None, None]:
         """Mark many conversations concurrently at the throttle's rate, yielding each outcome as it lands.
 
         One id's failure never stops the others: its exception is in ``Outcome.error``. Close the
-        generator to stop early (as the operator does on a 401 or 403).
+        ``stop_taking`` to stop early while still receiving the outcomes of the calls already sent
+        (as the operator does on a 401 or 403).
 
         :param conversation_ids: valid ``CN…`` ids (see ``parse_conversation_ids``).
         :param action: ``"read"``, ``"done"`` or ``"open"``.
         :param max_workers: concurrent requests (default :meth:`default_workers`).
+        :param stop_taking: set it to send no further ids; calls under way still finish and are yielded.
         """
         workers = max_workers or self.default_workers()
-        return run_concurrently(lambda cid: self.mark_conversation(cid, action), conversation_ids, workers=workers)
+        return run_concurrently(
+            lambda cid: self.mark_conversation(cid, action), conversation_ids, workers=workers, stop_taking=stop_taking
+        )
 
     def iter_conversations(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -116,15 +117,15 @@ class BaseMarkConversationsOperator(BaseOperator):
         progress = ProgressReporter(label, len(ids), self.log, interval=self.progress_interval)
         conversations: list[dict[str, Any]] = []
         fatal: QuoError | None = None
-        outcomes = hook.mark_conversations(ids, self.action, max_workers=workers)
+        stop_taking = threading.Event()
+        outcomes = hook.mark_conversations(ids, self.action, max_workers=workers, stop_taking=stop_taking)
         try:
             for outcome in outcomes:
-                if isinstance(outcome.error, (QuoAuthenticationError, QuoPermissionError)):
-                    fatal = outcome.error
-                    summary.record(outcome.item, outcome.error)
-                    break
                 summary.record(outcome.item, outcome.error)
-                if outcome.error is None and self.return_conversations and outcome.result is not None:
+                if isinstance(outcome.error, (QuoAuthenticationError, QuoPermissionError)) and fatal is None:
+                    fatal = outcome.error  # every further call would fail alike: send no more ids
+                    stop_taking.set()
+                elif outcome.error is None and self.return_conversations and outcome.result is not None:
                     conversations.append(outcome.result)
                 progress.update(summary.done, len(summary.failed))
         finally:

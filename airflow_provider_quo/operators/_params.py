@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from airflow_provider_quo.conversation_ids import split_list_string
+
+#: Longest ``older_than`` accepted (about 100 years), so a cutoff never overflows.
+MAX_DURATION = timedelta(days=36_500)
 _TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off", "", "none"}
+_FALSE = {"false", "0", "no", "off"}
 _ISO_DURATION = re.compile(
     r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
@@ -29,6 +32,7 @@ def as_bool(value: Any, name: str) -> bool:
         return True
     if text in _FALSE:
         return False
+    # An empty render (a missing param) is an error, never a silent False: dry_run must not flip to a real run.
     raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
@@ -50,33 +54,38 @@ def as_optional_int(value: Any, name: str, *, minimum: int = 1) -> int | None:
     return number
 
 
+def _parse_duration(value: Any, name: str) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(days=value)
+    if isinstance(value, str):
+        text = value.strip().upper()
+        match = _ISO_DURATION.match(text)
+        if match and text not in ("P", "PT") and not text.endswith("T"):
+            return timedelta(**{k: float(v) for k, v in match.groupdict().items() if v})
+        try:
+            return timedelta(days=float(text))
+        except ValueError:
+            pass
+    raise ValueError(
+        f"{name} must be a timedelta, a number of days or an ISO 8601 duration such as 'P7D' or 'PT36H' "
+        f"(years and months are ambiguous), got {value!r}"
+    )
+
+
 def as_duration(value: Any, name: str) -> timedelta:
     """A positive timedelta from a timedelta, a number of days, or an ISO 8601 duration (``P7D``, ``PT36H``).
 
     :param value: the value.
     :param name: the argument's name, for the error message.
     """
-    if isinstance(value, timedelta):
-        duration = value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        duration = timedelta(days=value)
-    elif isinstance(value, str):
-        text = value.strip().upper()
-        match = _ISO_DURATION.match(text)
-        if match and text not in ("P", "PT") and not text.endswith("T"):
-            duration = timedelta(**{k: float(v) for k, v in match.groupdict().items() if v})
-        else:
-            try:
-                duration = timedelta(days=float(text))
-            except ValueError:
-                raise ValueError(
-                    f"{name} must be a timedelta, a number of days or an ISO 8601 duration "
-                    f"such as 'P7D' or 'PT36H' (years and months are ambiguous), got {value!r}"
-                ) from None
-    else:
-        raise ValueError(f"{name} must be a timedelta, a number of days or an ISO 8601 duration, got {value!r}")
-    if duration <= timedelta(0):
-        raise ValueError(f"{name} must be positive, got {value!r}")
+    try:
+        duration = _parse_duration(value, name)
+    except OverflowError:
+        duration = MAX_DURATION * 2
+    if not timedelta(0) < duration <= MAX_DURATION:
+        raise ValueError(f"{name} must be positive and at most {MAX_DURATION.days} days, got {value!r}")
     return duration
 
 
@@ -89,14 +98,7 @@ def as_string_list(value: Any, name: str) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                raise ValueError(f"{name} looks like a JSON list but does not parse: {value!r}") from None
-        else:
-            value = text.replace(",", " ").split()
+        value = split_list_string(value, name)
     if not isinstance(value, Iterable) or isinstance(value, (bytes, dict)):
         raise ValueError(f"{name} must be a list of strings, got {value!r}")
     items = list(value)

@@ -54,7 +54,7 @@ class ProgressReporter:
         :param failed: items failed so far.
         """
         now = self.clock()
-        if now - self._last_line < self.interval or done >= self.total:
+        if now - self._last_line < self.interval or now <= self._last_line or done >= self.total:
             return
         rate = (done - self._last_done) / (now - self._last_line)
         eta = (self.total - done) / rate if rate > 0 else float("inf")

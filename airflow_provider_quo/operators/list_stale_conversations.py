@@ -22,15 +22,22 @@ __all__ = ["ListStaleConversationsOperator"]
 SUMMARY_XCOM_KEY = "summary"
 
 
+def _plain_utc(value: datetime) -> datetime:
+    # A stdlib datetime: Airflow passes pendulum DateTimes, which drop a stdlib tzinfo in arithmetic
+    # (``pendulum_dt.astimezone(timezone.utc) - timedelta(days=1)`` is naive).
+    utc = value.astimezone(timezone.utc)
+    return datetime.combine(utc.date(), utc.time(), tzinfo=timezone.utc)
+
+
 def reference_time(context: Context) -> datetime:
     """The DAG run's time: data interval end, else logical date, else the run's ``run_after``."""
     for key in ("data_interval_end", "logical_date"):
         value = context.get(key)
         if isinstance(value, datetime):
-            return value.astimezone(timezone.utc)
+            return _plain_utc(value)
     run_after = getattr(context.get("dag_run"), "run_after", None)
     if isinstance(run_after, datetime):
-        return run_after.astimezone(timezone.utc)
+        return _plain_utc(run_after)
     raise ValueError("The task context has no data_interval_end, logical_date or dag_run.run_after")
 
 

@@ -1,0 +1,283 @@
+"""Typed errors parsed from every error-body shape, their one-line messages and pickling."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from requests_mock import ANY
+
+from airflow_provider_quo.exceptions import (
+    BODY_EXCERPT_CHARS,
+    QuoAPIError,
+    QuoAuthenticationError,
+    QuoBadRequestError,
+    QuoConnectionError,
+    QuoError,
+    QuoInvalidConversationIdError,
+    QuoNotFoundError,
+    QuoPermissionError,
+    QuoRateLimitError,
+    QuoServerError,
+    parse_retry_after,
+)
+from airflow_provider_quo.hooks.quo import QuoHook
+from airflow_provider_quo.hooks.throttle import RateLimiter
+
+KEY = "test-key-Zq81xQ"
+DOCS = "https://quo.com/docs"
+
+DOCUMENTED = {
+    400: {
+        "message": "Invalid request",
+        "code": "1000400",
+        "status": 400,
+        "docs": DOCS,
+        "title": "Bad Request",
+        "trace": "tr-400",
+        "errors": [
+            {
+                "path": "/conversationId",
+                "message": "Expected string to match '^CN(.*)$'",
+                "value": "XX1",
+                "schema": {"type": "string"},
+            }
+        ],
+    },
+    401: {"message": "Unauthorized", "code": "1000401", "status": 401, "docs": DOCS, "title": "Unauthorized"},
+    403: {
+        "message": "Not Phone Number User",
+        "code": "1001403",
+        "status": 403,
+        "docs": DOCS,
+        "title": "Not Phone Number User",
+        "description": "Not Phone Number User",
+        "trace": "tr-403",
+    },
+    404: {"message": "Conversation not found", "code": "1000404", "status": 404, "docs": DOCS, "title": "Not Found"},
+    429: {"message": "Rate limit exceeded", "status": 429, "docs": DOCS, "title": "Too Many Requests"},
+    500: {"message": "Something went wrong", "code": "1001500", "status": 500, "docs": DOCS, "title": "Unknown"},
+}
+CLASSES = {
+    400: QuoBadRequestError,
+    401: QuoAuthenticationError,
+    403: QuoPermissionError,
+    404: QuoNotFoundError,
+    429: QuoRateLimitError,
+    500: QuoServerError,
+}
+
+
+@pytest.fixture
+def hook(quo_conn: str) -> QuoHook:
+    hook = QuoHook(retry_limit=1)
+    hook.rate_limiter = RateLimiter(1e6, clock=lambda: 0.0, sleep=lambda s: None)  # type: ignore[misc]
+    return hook
+
+
+@pytest.fixture
+def fail(hook, requests_mock):
+    """Send one mark-as-read answered by the given mock response; return the raised error."""
+
+    def send(**response: object) -> QuoError:
+        requests_mock.post(ANY, **response)
+        with pytest.raises(QuoError) as caught:
+            hook.mark_conversation_as_read("CN1")
+        assert requests_mock.call_count == 1
+        return caught.value
+
+    return send
+
+
+@pytest.mark.parametrize("status", sorted(DOCUMENTED))
+def test_documented_bodies(fail, status):
+    body = DOCUMENTED[status]
+    error = fail(status_code=status, json=body)
+
+    assert type(error) is CLASSES[status]
+    assert isinstance(error, QuoAPIError)
+    assert error.status == status
+    assert error.title == body["title"]
+    assert error.message == body["message"]
+    assert error.code == body.get("code")
+    assert error.trace == body.get("trace")
+    assert error.retryable is (status in (429, 500))
+    text = str(error)
+    assert "\n" not in text
+    assert text.startswith(f"Quo API {status} {body['title']}")
+    if body["message"] != body["title"]:
+        assert body["message"] in text
+    if "trace" in body:
+        assert f"(trace {body['trace']})" in text
+    assert KEY not in text
+    assert KEY not in repr(error)
+
+
+def test_400_field_errors(fail):
+    error = fail(status_code=400, json=DOCUMENTED[400])
+    assert error.errors == DOCUMENTED[400]["errors"]
+    assert "/conversationId: Expected string to match '^CN(.*)$'" in str(error)
+
+
+def test_only_first_three_field_errors_in_message(fail):
+    errors = [{"path": f"/p{n}", "message": f"bad {n}"} for n in range(5)]
+    error = fail(status_code=400, json={"message": "m", "title": "Bad Request", "errors": errors})
+    assert len(error.errors) == 5
+    assert "/p2: bad 2" in str(error)
+    assert "/p3" not in str(error)
+
+
+def test_non_dict_field_errors_are_dropped(fail):
+    error = fail(status_code=400, json={"message": "m", "errors": ["oops", {"path": "/a", "message": "b"}, 3]})
+    assert error.errors == [{"path": "/a", "message": "b"}]
+
+
+def test_auth_and_permission_hints(fail):
+    assert "check the API key" in str(fail(status_code=401, json=DOCUMENTED[401]))
+
+
+def test_permission_hint(fail):
+    assert "not a user of this phone number" in str(fail(status_code=403, json=DOCUMENTED[403]))
+
+
+def test_nested_error_shape(fail):
+    body = {"error": {"message": "Conversation not found", "key": "not_found", "trace": "abc123"}}
+    error = fail(status_code=404, json=body, reason="Not Found")
+    assert type(error) is QuoNotFoundError
+    assert (error.message, error.code, error.trace, error.title) == (
+        "Conversation not found",
+        "not_found",
+        "abc123",
+        "Not Found",
+    )
+    assert str(error) == "Quo API 404 Not Found: Conversation not found (trace abc123)"
+
+
+def test_html_502(fail):
+    html = "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>" + "x" * 1000 + "</body></html>"
+    error = fail(status_code=502, text=html, reason="Bad Gateway", headers={"Content-Type": "text/html"})
+    assert type(error) is QuoServerError
+    assert error.title == "Bad Gateway"
+    assert error.message.startswith("non-JSON response body: <html> <head><title>502")
+    assert len(error.message) < BODY_EXCERPT_CHARS + 40
+    assert "\n" not in str(error)
+
+
+def test_empty_503(fail):
+    error = fail(status_code=503, content=b"", reason="Service Unavailable")
+    assert type(error) is QuoServerError
+    assert error.message == "empty response body"
+    assert str(error) == "Quo API 503 Service Unavailable: empty response body"
+
+
+@pytest.mark.parametrize("body", [b'["a", "b"]', b'"just a string"', b"42", b"null", b"{not json", b"\xff\xfe\x80"])
+def test_json_non_object_and_undecodable_bodies(fail, body):
+    error = fail(status_code=500, content=body, reason="Internal Server Error")
+    assert type(error) is QuoServerError
+    assert error.status == 500
+    assert error.title == "Internal Server Error"
+    assert error.message.startswith("non-JSON response body: ")
+    assert error.errors == []
+
+
+def test_invalid_utf8_400(fail):
+    error = fail(status_code=400, content=b"\xc3\x28 bad \xa0", reason="Bad Request")
+    assert type(error) is QuoBadRequestError
+    assert "non-JSON response body" in error.message
+
+
+@pytest.mark.parametrize(("status", "cls"), [(418, QuoAPIError), (409, QuoAPIError), (422, QuoBadRequestError)])
+def test_other_statuses(fail, status, cls):
+    error = fail(status_code=status, json={"message": "nope"})
+    assert type(error) is cls
+    assert error.retryable is False
+
+
+def test_body_without_title_uses_http_reason(fail):
+    error = fail(status_code=404, json={"message": "gone"}, reason="Not Found")
+    assert error.title == "Not Found"
+
+
+def test_non_string_fields_become_strings(fail):
+    error = fail(status_code=400, json={"message": 12, "code": 1000400, "trace": 7, "title": "Bad Request"})
+    assert (error.message, error.code, error.trace) == ("12", "1000400", "7")
+
+
+def test_multiline_message_is_one_line(fail):
+    error = fail(status_code=500, json={"title": "Unknown", "message": "line one\nline two\r\n\tthree"})
+    assert str(error) == "Quo API 500 Unknown: line one line two three"
+
+
+def test_200_non_json_is_quo_api_error(fail):
+    error = fail(status_code=200, text="<html>ok</html>", headers={"Content-Type": "text/html"})
+    assert type(error) is QuoAPIError
+    assert error.status == 200
+    assert "text/html" in error.message
+    assert error.retryable is False
+
+
+def test_429_retry_after_on_error(fail):
+    error = fail(status_code=429, json=DOCUMENTED[429], headers={"Retry-After": "12"})
+    assert error.retry_after == 12.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("  ", None),
+        ("5", 5.0),
+        (" 2.5 ", 2.5),
+        ("-3", 0.0),
+        ("tomorrow", None),
+        ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0),
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+    ],
+)
+def test_parse_retry_after(value, expected):
+    now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    assert parse_retry_after(value, now=now) == expected
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        QuoBadRequestError(
+            status=400, title="Bad Request", message="m", code="1000400", trace="t", errors=[{"path": "/a"}]
+        ),
+        QuoAuthenticationError(status=401, title="Unauthorized", message="m"),
+        QuoPermissionError(status=403, title="Not Phone Number User", message="m"),
+        QuoNotFoundError(status=404, title="Not Found", message="gone", trace="tr"),
+        QuoRateLimitError(status=429, title="Too Many", message="slow", retry_after=3.0),
+        QuoServerError(status=503, title="Service Unavailable", message="empty response body"),
+        QuoAPIError(status=200, title="Invalid response", message="expected JSON"),
+    ],
+)
+def test_api_errors_pickle_round_trip(error):
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert vars(copy) == vars(error)
+    assert str(copy) == str(error)
+    assert copy.args == error.args
+    assert copy.retryable == error.retryable
+
+
+@pytest.mark.parametrize(
+    "error", [QuoError("x"), QuoConnectionError("GET u failed: ConnectTimeout"), QuoInvalidConversationIdError("bad")]
+)
+def test_other_errors_pickle_round_trip(error):
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+
+
+def test_hierarchy():
+    assert issubclass(QuoInvalidConversationIdError, ValueError)
+    for cls in (*CLASSES.values(), QuoConnectionError, QuoInvalidConversationIdError):
+        assert issubclass(cls, QuoError)
+
+
+def test_one_line_without_message_or_title():
+    assert str(QuoAPIError(status=418)) == "Quo API 418"
+    assert str(QuoAPIError(status=500, title="Unknown", message="Unknown")) == "Quo API 500 Unknown"

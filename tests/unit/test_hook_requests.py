@@ -1,0 +1,266 @@
+"""QuoHook transport: method, URL, headers, base URL, settings from the connection, secrets."""
+
+from __future__ import annotations
+
+import json
+from unittest import mock
+
+import pytest
+import requests
+
+from airflow_provider_quo import __version__
+from airflow_provider_quo.exceptions import QuoError
+from airflow_provider_quo.hooks.quo import QuoHook
+from airflow_provider_quo.hooks.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    QuoSettings,
+    base_url_from_host,
+)
+from airflow_provider_quo.hooks.throttle import RateLimiter
+
+KEY = "test-key-Zq81xQ"
+CONVERSATION = {"id": "CN123abc", "phoneNumberId": "PN1", "participants": ["+15555555555"]}
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the fake sleep is called."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: object) -> None:
+    body = {"conn_type": "quo", **fields}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(body))
+
+
+def fake_limited(hook: QuoHook) -> QuoHook:
+    clock = FakeClock()
+    hook.rate_limiter = RateLimiter(1000, clock=clock, sleep=clock.sleep)  # type: ignore[misc]
+    return hook
+
+
+@pytest.fixture
+def hook(quo_conn: str) -> QuoHook:
+    return fake_limited(QuoHook())
+
+
+def test_post_sends_exact_method_url_and_headers(hook, quo_conn, requests_mock):
+    requests_mock.post(f"{quo_conn}/v1/conversations/CN123abc/mark-as-read", json=CONVERSATION)
+
+    assert hook.mark_conversation_as_read("CN123abc") == CONVERSATION
+
+    assert requests_mock.call_count == 1
+    sent = requests_mock.last_request
+    assert sent.method == "POST"
+    assert sent.url == "http://127.0.0.1:8999/v1/conversations/CN123abc/mark-as-read"
+    assert sent.headers["Authorization"] == KEY
+    assert "Bearer" not in sent.headers["Authorization"]
+    assert sent.headers["Accept"] == "application/json"
+    assert sent.headers["User-Agent"].startswith(f"airflow-provider-quo/{__version__} ")
+    assert f"python-requests/{requests.__version__}" in sent.headers["User-Agent"]
+    assert sent.body is None
+
+
+def test_get_sends_query_pairs(hook, quo_conn, requests_mock):
+    requests_mock.get(f"{quo_conn}/v1/phone-numbers", json={"data": []})
+
+    assert hook.request("GET", "v1", "phone-numbers", params=[("a", "1"), ("a", "2")]) == {"data": []}
+    assert requests_mock.last_request.url == f"{quo_conn}/v1/phone-numbers?a=1&a=2"
+
+
+def test_empty_success_body_returns_empty_dict(hook, quo_conn, requests_mock):
+    requests_mock.post(f"{quo_conn}/v1/conversations/CN1/mark-as-done", status_code=204, content=b"")
+    assert hook.mark_conversation_as_done("CN1") == {}
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("api.example.test", None, "https://api.example.test"),
+        ("https://api.example.test/", None, "https://api.example.test"),
+        ("http://10.0.0.1:8080", None, "http://10.0.0.1:8080"),
+        ("api.example.test", 8443, "https://api.example.test:8443"),
+        ("https://api.example.test", 8443, "https://api.example.test:8443"),
+        ("https://proxy.test/quo", None, "https://proxy.test/quo"),
+        ("", None, DEFAULT_BASE_URL),
+        (None, None, DEFAULT_BASE_URL),
+        ("   ", None, "https://api.quo.com"),
+    ],
+)
+def test_base_url_from_host(host, port, expected):
+    assert base_url_from_host(host, port) == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected_url"),
+    [
+        ({"host": "api.example.test"}, "https://api.example.test/v1/phone-numbers"),
+        ({"host": "http://api.example.test"}, "http://api.example.test/v1/phone-numbers"),
+        ({}, "https://api.quo.com/v1/phone-numbers"),
+    ],
+)
+def test_hook_base_url_from_connection(monkeypatch, requests_mock, fields, expected_url):
+    set_conn(monkeypatch, "quo_b", password=KEY, **fields)
+    hook = fake_limited(QuoHook(quo_conn_id="quo_b"))
+    requests_mock.get(expected_url, json={"data": []})
+
+    hook.request("GET", "v1", "phone-numbers")
+
+    assert requests_mock.last_request.url == expected_url
+
+
+@pytest.mark.parametrize("password", [None, "", "   "])
+def test_missing_password_names_conn_id_and_sends_nothing(monkeypatch, requests_mock, password):
+    fields = {"host": "http://127.0.0.1:8999"}
+    if password is not None:
+        fields["password"] = password
+    set_conn(monkeypatch, "quo_nokey", **fields)
+    hook = QuoHook(quo_conn_id="quo_nokey")
+
+    with pytest.raises(QuoError, match=r"'quo_nokey'.*API key"):
+        hook.mark_conversation_as_read("CN1")
+    assert requests_mock.call_count == 0
+
+
+def test_init_does_no_lookup_and_no_network(requests_mock):
+    with mock.patch.object(QuoHook, "get_connection") as get_connection:
+        hook = QuoHook(quo_conn_id="no_such_connection_xyz")
+        assert hook.quo_conn_id == "no_such_connection_xyz"
+        get_connection.assert_not_called()
+    assert requests_mock.call_count == 0
+
+
+def test_nonexistent_connection_fails_only_when_used(requests_mock):
+    hook = QuoHook(quo_conn_id="no_such_connection_xyz")  # no error here
+    with pytest.raises(Exception, match="no_such_connection_xyz"):
+        hook.mark_conversation_as_read("CN1")
+    assert requests_mock.call_count == 0
+
+
+def test_default_timeouts_passed_to_requests(hook, quo_conn, requests_mock):
+    requests_mock.get(f"{quo_conn}/v1/phone-numbers", json={})
+    hook.request("GET", "v1", "phone-numbers")
+    assert requests_mock.last_request.timeout == (DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT)
+    assert (DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT) == (10.0, 30.0)
+
+
+def test_timeouts_from_extras_and_constructor(monkeypatch, requests_mock):
+    extra = {"timeout": "12.5", "connect_timeout": 3, "requests_per_second": 1000}
+    set_conn(monkeypatch, "quo_t", password=KEY, host="http://h.test", extra=extra)
+    requests_mock.get("http://h.test/v1/phone-numbers", json={})
+
+    fake_limited(QuoHook(quo_conn_id="quo_t")).request("GET", "v1", "phone-numbers")
+    assert requests_mock.last_request.timeout == (3.0, 12.5)
+
+    fake_limited(QuoHook(quo_conn_id="quo_t", timeout=7)).request("GET", "v1", "phone-numbers")
+    assert requests_mock.last_request.timeout == (3.0, 7.0)
+
+
+def test_explicit_timeout_argument_wins(hook, quo_conn, requests_mock):
+    requests_mock.get(f"{quo_conn}/v1/phone-numbers", json={})
+    hook.request("GET", "v1", "phone-numbers", timeout=(1.0, 2.0))
+    assert requests_mock.last_request.timeout == (1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("requests_per_second", "abc"),
+        ("requests_per_second", 0),
+        ("requests_per_second", -5),
+        ("timeout", "nan"),
+        ("timeout", "inf"),
+        ("connect_timeout", [1]),
+        ("retry_limit", 0),
+    ],
+)
+def test_bad_extras_raise_value_error_naming_the_extra(monkeypatch, requests_mock, name, value):
+    set_conn(monkeypatch, "quo_bad", password=KEY, host="http://h.test", extra={name: value})
+    hook = QuoHook(quo_conn_id="quo_bad")  # still fine: nothing read yet
+
+    with pytest.raises(ValueError, match=rf"'quo_bad'.*{name}"):
+        hook.mark_conversation_as_read("CN1")
+    assert requests_mock.call_count == 0
+
+
+def test_bad_constructor_rate_raises_value_error(quo_conn):
+    with pytest.raises(ValueError, match="requests_per_second"):
+        _ = QuoHook(requests_per_second=0.0).settings
+
+
+def test_settings_from_connection_and_overrides(monkeypatch):
+    extra = {"requests_per_second": "2.5", "retry_limit": "3", "timeout": ""}
+    set_conn(monkeypatch, "quo_s", password=f"  {KEY}\n", host="h.test", extra=extra)
+
+    settings = QuoHook(quo_conn_id="quo_s").settings
+    assert settings == QuoSettings(
+        api_key=KEY, base_url="https://h.test", requests_per_second=2.5, retry_limit=3, read_timeout=30.0
+    )
+    assert QuoHook(quo_conn_id="quo_s", retry_limit=9, requests_per_second=4).settings.retry_limit == 9
+    assert QuoHook(quo_conn_id="quo_s", requests_per_second=4).requests_per_second == 4.0
+
+
+def test_repr_never_contains_key(hook, quo_conn, requests_mock):
+    requests_mock.get(f"{quo_conn}/v1/phone-numbers", json={})
+    hook.request("GET", "v1", "phone-numbers")  # settings and session now populated
+
+    assert KEY not in repr(hook)
+    assert KEY not in str(hook)
+    assert KEY not in repr(hook.settings)
+    assert KEY not in repr(hook.rate_limiter)
+    assert "quo_default" in repr(hook)
+    assert hook.settings.api_key == KEY
+
+
+def test_key_is_registered_with_secret_masker(quo_conn):
+    with mock.patch("airflow_provider_quo.hooks.quo.mask_secret") as mask_secret:
+        hook = QuoHook()
+        mask_secret.assert_not_called()
+        _ = hook.settings
+    mask_secret.assert_called_once_with(KEY)
+
+
+def test_session_is_reused(hook, quo_conn, requests_mock):
+    requests_mock.get(f"{quo_conn}/v1/phone-numbers", json={})
+    hook.request("GET", "v1", "phone-numbers")
+    session = hook.session
+    hook.request("GET", "v1", "phone-numbers")
+    assert hook.session is session
+    assert requests_mock.call_count == 2
+
+
+def test_each_request_acquires_the_rate_limiter(hook, quo_conn, requests_mock):
+    requests_mock.get(f"{quo_conn}/v1/phone-numbers", json={})
+    with mock.patch.object(hook.rate_limiter, "acquire", wraps=hook.rate_limiter.acquire) as acquire:
+        for _ in range(3):
+            hook.request("GET", "v1", "phone-numbers")
+    assert acquire.call_count == 3
+
+
+def test_default_rate_limiter_is_the_shared_one(quo_conn):
+    first, second = QuoHook(), QuoHook()
+    assert first.rate_limiter is second.rate_limiter
+    assert first.rate_limiter.rate == 100000
+
+
+def test_ui_field_behaviour_matches_provider_info():
+    behaviour = QuoHook.get_ui_field_behaviour()
+    assert behaviour["hidden_fields"] == ["login", "schema", "port"]
+    assert behaviour["relabeling"]["password"] == "API key"
+
+
+@pytest.mark.parametrize(("rate", "expected"), [(10, 20), (1, 4), (100, 64), (7.2, 15)])
+def test_default_workers(monkeypatch, rate, expected):
+    set_conn(monkeypatch, "quo_w", password=KEY, extra={"requests_per_second": rate})
+    assert QuoHook(quo_conn_id="quo_w").default_workers() == expected

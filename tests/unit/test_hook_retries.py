@@ -1,0 +1,280 @@
+"""QuoHook retries: what is retried, how long it waits, how often, and the shared throttle on 429."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+import requests
+import tenacity
+
+from airflow_provider_quo import exceptions
+from airflow_provider_quo.exceptions import (
+    QuoAPIError,
+    QuoAuthenticationError,
+    QuoBadRequestError,
+    QuoConnectionError,
+    QuoNotFoundError,
+    QuoPermissionError,
+    QuoRateLimitError,
+    QuoServerError,
+)
+from airflow_provider_quo.hooks import retry
+from airflow_provider_quo.hooks.quo import QuoHook
+from airflow_provider_quo.hooks.throttle import RateLimiter
+
+KEY = "test-key-Zq81xQ"
+OK = {"json": {"id": "CN1"}, "status_code": 200}
+PATH = "/v1/conversations/CN1/mark-as-read"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def fake_limited(hook: QuoHook, clock: FakeClock) -> QuoHook:
+    hook.rate_limiter = RateLimiter(1000, clock=clock, sleep=clock.sleep)  # type: ignore[misc]
+    return hook
+
+
+@pytest.fixture
+def hook(quo_conn: str, clock: FakeClock) -> QuoHook:
+    return fake_limited(QuoHook(), clock)
+
+
+@pytest.fixture
+def url(quo_conn: str) -> str:
+    return quo_conn + PATH
+
+
+def error(status: int, **extra: object) -> dict[str, object]:
+    return {"status_code": status, "json": {"message": "boom", "status": status, "title": "T", **extra}}
+
+
+def test_429_retry_after_seconds_then_success(hook, url, requests_mock, no_retry_sleep):
+    requests_mock.post(url, [{**error(429), "headers": {"Retry-After": "7"}}, OK])
+
+    assert hook.mark_conversation_as_read("CN1") == {"id": "CN1"}
+    assert requests_mock.call_count == 2
+    assert no_retry_sleep == [7.0]
+
+
+def test_429_retry_after_http_date(hook, url, requests_mock, no_retry_sleep, monkeypatch):
+    now = datetime(2026, 11, 1, 12, 0, 0, tzinfo=timezone.utc)
+    monkeypatch.setattr(exceptions, "time", SimpleNamespace(time=now.timestamp))
+    when = format_datetime(now.replace(second=12), usegmt=True)  # "Sun, 01 Nov 2026 12:00:12 GMT"
+    requests_mock.post(url, [{**error(429), "headers": {"Retry-After": when}}, OK])
+
+    hook.mark_conversation_as_read("CN1")
+    assert no_retry_sleep == [12.0]
+
+
+@pytest.mark.parametrize("header", ["3600", "Sun, 01 Nov 2099 12:00:12 GMT"])
+def test_retry_after_is_capped_at_60(hook, url, requests_mock, no_retry_sleep, clock, header):
+    requests_mock.post(url, [{**error(429), "headers": {"Retry-After": header}}, OK])
+
+    hook.mark_conversation_as_read("CN1")
+    assert no_retry_sleep == [retry.DEFAULT_MAX_RETRY_AFTER] == [60.0]
+    # the throttle pause must be capped too, else the retried request blocks for the full hour
+    assert sum(clock.sleeps) <= retry.DEFAULT_MAX_RETRY_AFTER + 1
+
+
+@pytest.mark.parametrize("header", [None, "", "soon", "-5"])
+def test_429_without_usable_retry_after_uses_backoff(hook, url, requests_mock, no_retry_sleep, header):
+    first = {**error(429), "headers": {"Retry-After": header}} if header is not None else error(429)
+    requests_mock.post(url, [first, error(429), error(429), OK])
+
+    hook.mark_conversation_as_read("CN1")
+    assert requests_mock.call_count == 4
+    assert len(no_retry_sleep) == 3
+    # full-jitter exponential backoff: attempt n waits in [0, 0.5 * 2**n]
+    for attempt, wait in enumerate(no_retry_sleep, start=1):
+        assert 0 <= wait <= 0.5 * 2**attempt
+
+
+def test_negative_retry_after_means_zero(hook, url, requests_mock):
+    requests_mock.post(url, [{**error(429), "headers": {"Retry-After": "-5"}}, OK])
+    with pytest.raises(QuoRateLimitError) as caught:
+        hook.request("POST", "v1", "conversations", "CN1", "mark-as-read", retries=False)
+    assert caught.value.retry_after == 0.0
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_then_success(hook, url, requests_mock, no_retry_sleep, status):
+    requests_mock.post(url, [{"status_code": status, "text": "<html>bad gateway</html>"}, OK])
+    assert hook.mark_conversation_as_read("CN1") == {"id": "CN1"}
+    assert requests_mock.call_count == 2
+    assert len(no_retry_sleep) == 1
+
+
+@pytest.mark.parametrize(
+    "exc", [requests.ConnectionError, requests.ConnectTimeout, requests.ReadTimeout, requests.Timeout]
+)
+def test_network_error_then_success(hook, url, requests_mock, no_retry_sleep, exc):
+    requests_mock.post(url, [{"exc": exc}, {"exc": exc}, OK])
+    assert hook.mark_conversation_as_read("CN1") == {"id": "CN1"}
+    assert requests_mock.call_count == 3
+    assert len(no_retry_sleep) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, QuoBadRequestError),
+        (401, QuoAuthenticationError),
+        (403, QuoPermissionError),
+        (404, QuoNotFoundError),
+        (422, QuoBadRequestError),
+        (409, QuoAPIError),
+    ],
+)
+def test_client_errors_are_not_retried(hook, url, requests_mock, no_retry_sleep, status, cls):
+    requests_mock.post(url, [error(status), OK])
+    with pytest.raises(cls) as caught:
+        hook.mark_conversation_as_read("CN1")
+    assert caught.value.status == status
+    assert requests_mock.call_count == 1
+    assert no_retry_sleep == []
+
+
+def test_attempts_bounded_by_default_retry_limit(hook, url, requests_mock, no_retry_sleep):
+    requests_mock.post(url, status_code=503, json={"message": "down", "status": 503})
+    with pytest.raises(QuoServerError, match="503"):
+        hook.mark_conversation_as_read("CN1")
+    assert requests_mock.call_count == retry.DEFAULT_RETRY_LIMIT == 6
+    assert len(no_retry_sleep) == 5
+
+
+def test_retry_limit_from_extra(monkeypatch, clock, requests_mock, no_retry_sleep):
+    conn = {"conn_type": "quo", "password": KEY, "host": "http://h.test", "extra": {"retry_limit": 3}}
+    monkeypatch.setenv("AIRFLOW_CONN_QUO_R", json.dumps(conn))
+    requests_mock.post("http://h.test" + PATH, exc=requests.ConnectionError("refused"))
+
+    with pytest.raises(QuoConnectionError, match="ConnectionError"):
+        fake_limited(QuoHook(quo_conn_id="quo_r"), clock).mark_conversation_as_read("CN1")
+    assert requests_mock.call_count == 3
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_retry_limit_from_constructor(quo_conn, clock, url, requests_mock, no_retry_sleep, limit):
+    requests_mock.post(url, status_code=429, json={"message": "slow down"})
+    with pytest.raises(QuoRateLimitError):
+        fake_limited(QuoHook(retry_limit=limit), clock).mark_conversation_as_read("CN1")
+    assert requests_mock.call_count == limit
+    assert len(no_retry_sleep) == limit - 1
+
+
+def test_retry_args_override(quo_conn, clock, url, requests_mock, no_retry_sleep):
+    requests_mock.post(url, status_code=500, json={"message": "x"})
+    hook = fake_limited(QuoHook(retry_args={"stop": tenacity.stop_after_attempt(1)}), clock)
+    with pytest.raises(QuoServerError):
+        hook.mark_conversation_as_read("CN1")
+    assert requests_mock.call_count == 1
+
+
+def test_retry_args_override_wait(quo_conn, clock, url, requests_mock, no_retry_sleep):
+    requests_mock.post(url, [error(500), error(500), OK])
+    hook = fake_limited(QuoHook(retry_args={"wait": tenacity.wait_fixed(2.5)}), clock)
+    hook.mark_conversation_as_read("CN1")
+    assert no_retry_sleep == [2.5, 2.5]
+
+
+def test_retries_false_sends_once(hook, url, requests_mock):
+    requests_mock.post(url, [error(500), OK])
+    with pytest.raises(QuoServerError):
+        hook.request("POST", "v1", "conversations", "CN1", "mark-as-read", retries=False)
+    assert requests_mock.call_count == 1
+
+
+def test_each_retry_logs_a_warning(hook, url, requests_mock, caplog):
+    requests_mock.post(
+        url, [{**error(429), "headers": {"Retry-After": "4"}}, error(502), {"exc": requests.ConnectTimeout}, OK]
+    )
+    with caplog.at_level(logging.WARNING, logger=retry.log.name):
+        hook.mark_conversation_as_read("CN1")
+
+    records = [r for r in caplog.records if r.name == retry.log.name]
+    assert len(records) == 3
+    assert all(r.levelno == logging.WARNING for r in records)
+    messages = [r.getMessage() for r in records]
+    assert "HTTP 429" in messages[0]
+    assert "retrying in 4.00s" in messages[0]
+    assert "attempt 2" in messages[0]
+    assert "HTTP 502" in messages[1]
+    assert "QuoConnectionError" in messages[2]
+    assert "attempt 4" in messages[2]
+    assert all(KEY not in m for m in messages)
+
+
+def test_429_pauses_the_rate_limiter_with_retry_after(hook, url, requests_mock, clock):
+    requests_mock.post(url, [{**error(429), "headers": {"Retry-After": "5"}}, OK])
+    with mock.patch.object(hook.rate_limiter, "pause", wraps=hook.rate_limiter.pause) as pause:
+        hook.mark_conversation_as_read("CN1")
+    pause.assert_called_once_with(5.0)
+
+
+def test_429_without_retry_after_pauses_a_few_intervals(hook, url, requests_mock):
+    requests_mock.post(url, [error(429), OK])
+    with mock.patch.object(hook.rate_limiter, "pause") as pause:
+        hook.mark_conversation_as_read("CN1")
+    pause.assert_called_once()
+    (seconds,) = pause.call_args.args
+    assert seconds == pytest.approx(hook.rate_limiter.interval * 5)
+
+
+def test_429_pause_delays_the_next_request_of_another_hook(quo_conn, url, requests_mock, clock):
+    limiter = RateLimiter(1000, clock=clock, sleep=clock.sleep)
+    first, second = QuoHook(), QuoHook()
+    first.rate_limiter = second.rate_limiter = limiter  # type: ignore[misc]
+    requests_mock.post(url, [{**error(429), "headers": {"Retry-After": "3"}}, OK])
+
+    with pytest.raises(QuoRateLimitError):
+        first.request("POST", "v1", "conversations", "CN1", "mark-as-read", retries=False)
+    assert clock.sleeps == []
+    second.mark_conversation_as_read("CN1")
+    assert clock.sleeps == [pytest.approx(3.0)]
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 500])
+def test_non_429_errors_do_not_pause(hook, url, requests_mock, status):
+    requests_mock.post(url, [error(status), OK])
+    with mock.patch.object(hook.rate_limiter, "pause") as pause, contextlib.suppress(QuoAPIError):
+        hook.mark_conversation_as_read("CN1")
+    pause.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    ("err", "expected"),
+    [
+        (QuoServerError(status=500), True),
+        (QuoRateLimitError(status=429), True),
+        (QuoNotFoundError(status=404), False),
+        (QuoAPIError(status=200), False),
+        (QuoConnectionError("x"), True),
+        (requests.ConnectionError(), True),
+        (requests.Timeout(), True),
+        (ValueError(), False),
+    ],
+)
+def test_is_retryable(err, expected):
+    assert retry.is_retryable(err) is expected
