@@ -165,6 +165,16 @@ def _body_fields(response: requests.Response) -> dict[str, Any]:
     return body
 
 
+def describe_body(response: requests.Response) -> str:
+    """A short description of a body that is not the expected JSON object, with an excerpt."""
+    raw = response.content or b""
+    if not raw.strip():
+        return "empty response body"
+    excerpt = " ".join(raw[: BODY_EXCERPT_CHARS * 4].decode("utf-8", "replace")[:BODY_EXCERPT_CHARS].split())
+    kind = response.headers.get("Content-Type") or "no content type"
+    return f"unexpected response body ({kind}, {len(raw)} bytes): {excerpt}"
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -178,8 +188,7 @@ def error_from_response(response: requests.Response) -> QuoAPIError:
     fields = _body_fields(response)
     message = _text(fields.get("message"))
     if message is None and not fields:
-        excerpt = " ".join(response.text[:BODY_EXCERPT_CHARS].split()) if response.content else ""
-        message = f"non-JSON response body: {excerpt}" if excerpt else "empty response body"
+        message = describe_body(response)
     errors = fields.get("errors")
     kwargs: dict[str, Any] = {
         "status": status,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -34,11 +35,8 @@ def no_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def quo_conn(monkeypatch: pytest.MonkeyPatch) -> str:
     """A ``quo_default`` connection for requests-mock tests, unthrottled; returns its base URL."""
     base_url = "http://127.0.0.1:8999"
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_QUO_DEFAULT",
-        '{"conn_type": "quo", "password": "%s", "host": "%s", "extra": {"requests_per_second": 100000}}'
-        % (TEST_API_KEY, base_url),
-    )
+    connection = {"conn_type": "quo", "password": TEST_API_KEY, "host": base_url, "extra": {"requests_per_second": 1e5}}
+    monkeypatch.setenv("AIRFLOW_CONN_QUO_DEFAULT", json.dumps(connection))
     return base_url
 
 

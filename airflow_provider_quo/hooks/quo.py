@@ -21,6 +21,7 @@ from airflow_provider_quo.exceptions import (
     QuoConnectionError,
     QuoError,
     QuoRateLimitError,
+    describe_body,
     error_from_response,
 )
 from airflow_provider_quo.hooks import retry
@@ -150,8 +151,10 @@ class QuoHook(BaseHook):
         self.rate_limiter.acquire()
         try:
             response = self.session.request(method, url, params=params, timeout=timeout)
-        except requests.RequestException as error:
+        except (requests.ConnectionError, requests.Timeout) as error:
             raise QuoConnectionError(f"{method} {url} failed: {type(error).__name__}") from error
+        except requests.RequestException as error:  # a bad URL or header: retrying cannot help
+            raise QuoError(f"{method} {url} could not be sent: {type(error).__name__}") from None
         if response.status_code >= 400:
             api_error = error_from_response(response)
             if isinstance(api_error, QuoRateLimitError):
@@ -161,13 +164,12 @@ class QuoHook(BaseHook):
         if not response.content:
             return {}
         try:
-            return response.json()
-        except ValueError:
-            raise QuoAPIError(
-                status=response.status_code,
-                title="Invalid response",
-                message=f"expected JSON, got {response.headers.get('Content-Type', 'no content type')}",
-            ) from None
+            body = response.json()
+        except (ValueError, RecursionError):
+            body = None
+        if not isinstance(body, dict):
+            raise QuoAPIError(status=response.status_code, title="Invalid response", message=describe_body(response))
+        return body
 
     def request(
         self,

@@ -69,6 +69,8 @@ class QuoSettings:
         api_key = (connection.password or "").strip()
         if not api_key:
             raise QuoError(f"Connection {conn_id!r} has no API key: put the Quo API key in its password field")
+        if not api_key.isprintable() or " " in api_key:
+            raise QuoError(f"Connection {conn_id!r}: the API key contains spaces or control characters")
         extras = dict(connection.extra_dejson or {})
 
         def setting(name: str, default: float) -> float:

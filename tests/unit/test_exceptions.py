@@ -158,8 +158,9 @@ def test_html_502(fail):
     error = fail(status_code=502, text=html, reason="Bad Gateway", headers={"Content-Type": "text/html"})
     assert type(error) is QuoServerError
     assert error.title == "Bad Gateway"
-    assert error.message.startswith("non-JSON response body: <html> <head><title>502")
-    assert len(error.message) < BODY_EXCERPT_CHARS + 40
+    assert error.message.startswith("unexpected response body (text/html, 1071 bytes): <html> <head><title>502")
+    assert len(error.message) < 300
+    assert len(error.message) < BODY_EXCERPT_CHARS + 80
     assert "\n" not in str(error)
 
 
@@ -176,14 +177,14 @@ def test_json_non_object_and_undecodable_bodies(fail, body):
     assert type(error) is QuoServerError
     assert error.status == 500
     assert error.title == "Internal Server Error"
-    assert error.message.startswith("non-JSON response body: ")
+    assert error.message.startswith("unexpected response body (")
     assert error.errors == []
 
 
 def test_invalid_utf8_400(fail):
     error = fail(status_code=400, content=b"\xc3\x28 bad \xa0", reason="Bad Request")
     assert type(error) is QuoBadRequestError
-    assert "non-JSON response body" in error.message
+    assert "unexpected response body" in error.message
 
 
 @pytest.mark.parametrize(("status", "cls"), [(418, QuoAPIError), (409, QuoAPIError), (422, QuoBadRequestError)])

@@ -1,0 +1,100 @@
+"""Run the Quo simulator from the command line: ``python -m airflow_provider_quo.testing --help``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from airflow_provider_quo.testing.data import parse_datetime
+from airflow_provider_quo.testing.faults import ALL_KINDS, ERROR_BODIES, HOSTILE_KINDS, Faults
+from airflow_provider_quo.testing.simulator import QuoSimulator
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_quo.testing",
+        description="A local fake of the Quo (OpenPhone) v1 API for testing Airflow DAGs offline.",
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    add("--port", type=int, default=8080, help="port (0: a free port; default 8080)")
+    add("--api-key", default="test-key", help="the accepted Authorization value (default test-key)")
+    add("--conversations", type=int, default=50, help="seeded conversations (default 50)")
+    add("--phone-numbers", type=int, default=3, help="workspace phone numbers (default 3)")
+    add("--seed", type=int, default=0, help="random seed of data and faults (default 0)")
+    add("--now", default=None, help="ISO 8601 instant the data's ages are relative to (default: now)")
+    add("--rate-limit", type=float, default=None, help="requests/second per key, 429 beyond (default: none)")
+    add("--latency", type=float, default=0.0, help="seconds added to every response")
+    add("--error-rate", type=float, default=0.0, help="fraction of requests answered by a fault")
+    add("--kinds", default="500,502,503,429,drop", help=f"comma-separated fault kinds from {','.join(ALL_KINDS)}")
+    add("--error-body", default="json", choices=ERROR_BODIES, help="body of fault error responses")
+    add("--retry-after", type=float, default=None, help="Retry-After seconds on 429 answers")
+    add("--slow-seconds", type=float, default=2.0, help="delay of 'slow' faults")
+    add("--hostile", default=None, choices=HOSTILE_KINDS, help="answer every request with this misbehaviour")
+    add("--verbose", "-v", action="store_true", help="log every request to stderr")
+    return parser
+
+
+def simulator_from_args(args: argparse.Namespace) -> QuoSimulator:
+    """A (not yet started) simulator configured from parsed options.
+
+    :param args: the result of :func:`build_parser`'s ``parse_args``.
+    """
+    faults = Faults(
+        error_rate=args.error_rate,
+        kinds=tuple(kind.strip() for kind in args.kinds.split(",") if kind.strip()),
+        error_body=args.error_body,
+        retry_after=args.retry_after,
+        slow_seconds=args.slow_seconds,
+        hostile=args.hostile,
+    )
+    return QuoSimulator(
+        api_key=args.api_key,
+        conversations=args.conversations,
+        phone_numbers=args.phone_numbers,
+        seed=args.seed,
+        now=parse_datetime(args.now),
+        rate_limit=args.rate_limit,
+        latency=args.latency,
+        faults=faults,
+        port=args.port,
+        host=args.host,
+        log_requests=args.verbose,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start the simulator, print how to connect, serve until Ctrl-C or SIGTERM.
+
+    :param argv: the arguments (default: ``sys.argv[1:]``).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        simulator = simulator_from_args(args)
+    except ValueError as error:
+        parser.error(str(error))
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with simulator:
+        print(f"Quo simulator listening on {simulator.base_url}", flush=True)
+        print(f"AIRFLOW_CONN_QUO_DEFAULT='{simulator.connection_json()}'", flush=True)
+        print(f"Stats: {simulator.base_url}/_simulator/stats  (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            pass
+    print("Quo simulator stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
