@@ -1,0 +1,66 @@
+"""
+### Mark given Quo conversations as read (and optionally done)
+
+Triggered by hand or through the REST API; shows the three ways to hand ids to a marking operator.
+
+- **Params**: `conversation_ids` entered in the trigger form are marked read by `mark_read`.
+- **Jinja `xcom_pull`**: if `mark_done` is on, `mark_done` pulls the ids `mark_read` actually marked
+  (from its summary) and also marks them done, which removes them from the inbox.
+- **XComArg**: `conversations_assigned_to` lists the conversations assigned to the user
+  `assigned_to` (say a teammate who left) and `mark_assigned_read` takes the returned ids directly.
+
+None of these calls sends a message. Needs a `quo_default` connection (type `quo`).
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, Param, task
+
+from airflow_provider_quo.hooks.quo import QuoHook
+from airflow_provider_quo.operators.mark_conversation_done import MarkConversationDoneOperator
+from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
+
+with DAG(
+    dag_id="example_quo_mark_ids",
+    schedule=None,
+    # Templates render to Python objects: `{{ params.conversation_ids }}` stays a list.
+    render_template_as_native_obj=True,
+    params={
+        "conversation_ids": Param(
+            [], type="array", items={"type": "string", "pattern": "^CN"}, description="Ids to mark read."
+        ),
+        "mark_done": Param(False, type="boolean", description="Also mark those conversations done."),
+        "assigned_to": Param(
+            None, type=["null", "string"], description="Also mark read every conversation assigned to this US… user."
+        ),
+    },
+    tags=["quo"],
+    doc_md=__doc__,
+) as dag:
+    # 1. Ids from the trigger form.
+    mark_read = MarkConversationReadOperator(task_id="mark_read", conversation_ids="{{ params.conversation_ids }}")
+
+    # 2. A Jinja `xcom_pull` string: the summary `mark_read` returned lists the ids it marked
+    #    (ids Quo answered 404 for are left out). An empty list makes the operator do nothing.
+    mark_done = MarkConversationDoneOperator(
+        task_id="mark_done",
+        conversation_ids="{{ ti.xcom_pull(task_ids='mark_read')['marked'] if params.mark_done else [] }}",
+    )
+    mark_read >> mark_done
+
+    # 3. An upstream @task's return value, passed as an XComArg.
+    @task
+    def conversations_assigned_to(user_id: str | None) -> list[str]:
+        """Ids of the live conversations assigned to ``user_id`` (none if it is empty)."""
+        if not user_id:
+            return []
+        return [
+            conversation["id"]
+            for conversation in QuoHook().iter_conversations()
+            if conversation.get("assignedTo") == user_id and not conversation.get("deletedAt")
+        ]
+
+    mark_assigned_read = MarkConversationReadOperator(
+        task_id="mark_assigned_read",
+        conversation_ids=conversations_assigned_to("{{ params.assigned_to }}"),
+    )

@@ -1,0 +1,292 @@
+"""The example DAGs: they parse offline, and each runs green through a real ``dag.test()`` against the simulator.
+
+Every run uses the SQLite metadata DB of the ``airflow_db`` fixture and a :class:`QuoSimulator` on
+127.0.0.1 whose clock starts at the run's logical date, so the stale selection is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from airflow_provider_quo.testing import QuoSimulator
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
+DAG_IDS = {"example_quo_stale_unread_cleanup", "example_quo_mark_ids", "example_quo_bulk_mapped"}
+#: The simulator's clock and the runs' logical date: a midnight, so the daily DAG's data interval ends at it too.
+NOW = datetime(2026, 11, 2, tzinfo=timezone.utc)
+API_KEY = "example-dags-key"
+#: Connection extra for the runs: the client throttle out of the way (except where a DAG sets its own).
+FAST = {"requests_per_second": 1000}
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def expected_stale(sim: QuoSimulator, days: int, phone_number_id: str | None = None) -> list[str]:
+    """Stale ids in listing order, by the documented rule: idle since before ``NOW - days``, not deleted,
+    not snoozed past ``NOW`` (computed here from the simulator's data, independently of the operator)."""
+    cutoff = NOW - timedelta(days=days)
+    selected = []
+    for conversation_id in sim.conversation_ids():
+        conversation = sim.conversation(conversation_id)
+        last = _parse(conversation["lastActivityAt"]) or _parse(conversation["createdAt"])
+        snoozed_until = _parse(conversation["snoozedUntil"])
+        if (
+            conversation["deletedAt"] is None
+            and last is not None
+            and last < cutoff
+            and not (snoozed_until and snoozed_until > NOW)
+            and phone_number_id in (None, conversation["phoneNumberId"])
+        ):
+            selected.append(conversation_id)
+    return selected
+
+
+def posts(sim: QuoSimulator, action: str) -> list[str]:
+    """Ids of the ``POST .../mark-as-{action}`` requests the simulator saw, in arrival order."""
+    suffix = f"/mark-as-{action}"
+    return [
+        r.path.removeprefix("/v1/conversations/").removesuffix(suffix)
+        for r in sim.requests
+        if r.method == "POST" and r.path.endswith(suffix)
+    ]
+
+
+def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
+    """The XCom of a non-mapped task of ``dag_run``, read back from the metadata DB."""
+    values = xcoms(dag_run, task_id, key)
+    assert list(values) == [-1], f"{task_id}: expected one unmapped XCom, got map indexes {list(values)}"
+    return values[-1]
+
+
+def xcoms(dag_run: Any, task_id: str, key: str = "return_value") -> dict[int, Any]:
+    """The XComs of ``task_id`` in ``dag_run`` by map index (``-1`` for a task that is not mapped)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.scalars(
+            XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key)
+        ).all()
+        return {row.map_index: XComModel.deserialize_value(row) for row in rows}
+
+
+def task_states(dag_run: Any) -> Counter[tuple[str, str]]:
+    """``(task_id, state)`` counts of the run's task instances."""
+    return Counter((ti.task_id, str(ti.state)) for ti in dag_run.get_task_instances())
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> Any:
+    """The example DAGs, parsed once, with any HTTP request during parsing recorded and refused."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    attempts: list[tuple[Any, ...]] = []
+
+    def refuse(self: requests.Session, method: str, url: str, *args: Any, **kwargs: Any) -> None:
+        attempts.append((method, url))
+        raise AssertionError(f"HTTP request at parse time: {method} {url}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(requests.Session, "request", refuse)
+        # Airflow 3.3's DagBag has no include_examples: examples are a separate bundle (and LOAD_EXAMPLES is off).
+        bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
+    bag.http_attempts = attempts
+    return bag
+
+
+@pytest.fixture
+def run_dag(airflow_db: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``run_dag(dag_id, sim, conf)``: point ``quo_default`` at ``sim`` and ``dag.test()`` one run at ``NOW``.
+
+    The DAG file is parsed afresh for every run: in Airflow 3.3 an in-process run writes the run conf
+    into the task's own ``Param`` objects, so a second ``dag.test()`` of the same DAG object would
+    inherit the first run's params wherever its conf is silent.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    def run(dag_id: str, sim: QuoSimulator, conf: dict[str, Any], logical_date: datetime = NOW) -> Any:
+        monkeypatch.setenv("AIRFLOW_CONN_QUO_DEFAULT", sim.connection_json(dict(FAST)))
+        dag = DagBag(dag_folder=EXAMPLE_DAGS / f"{dag_id}.py").get_dag(dag_id)
+        return dag.test(logical_date=logical_date, run_conf=conf)
+
+    return run
+
+
+@pytest.fixture
+def quo_api_pool(airflow_db: None) -> None:
+    """The pool the bulk DAG's batches run in, as ``airflow pools set quo_api 2 "Quo API key budget"`` makes it.
+
+    Airflow 3.3's ``dag.test()`` runs tasks without checking pools (only the scheduler does; the DAG
+    also runs green without this), but a real deployment needs the pool, so the test has it too.
+    """
+    from airflow.models.pool import Pool
+
+    Pool.create_or_update_pool("quo_api", slots=2, description="Quo API key budget", include_deferred=False)
+
+
+def test_every_example_dag_file_parses_without_network(dagbag: Any) -> None:
+    assert dagbag.import_errors == {}
+    assert dagbag.captured_warnings == {}
+    assert dagbag.http_attempts == []
+    assert set(dagbag.dag_ids) == DAG_IDS
+    files = {Path(dag.fileloc).name for dag in dagbag.dags.values()}
+    assert files == {path.name for path in EXAMPLE_DAGS.glob("*.py")}, "every file defines a DAG"
+    for dag in dagbag.dags.values():
+        assert "quo" in dag.tags
+        assert dag.doc_md, f"{dag.dag_id} has no doc_md"
+
+
+def test_stale_cleanup_marks_only_stale_live_conversations(run_dag: Any) -> None:
+    with QuoSimulator(api_key=API_KEY, conversations=60, seed=3, now=NOW) as sim:
+        stale = sim.add_conversation("CNstaleOne", last_activity_at=NOW - timedelta(days=45))
+        muted = sim.add_conversation(
+            "CNstaleMuted", last_activity_at=NOW - timedelta(days=45), muted_until=NOW + timedelta(days=2)
+        )
+        deleted = sim.add_conversation("CNstaleDeleted", last_activity_at=NOW - timedelta(days=45), deleted=True)
+        snoozed = sim.add_conversation(
+            "CNstaleSnoozed", last_activity_at=NOW - timedelta(days=45), snoozed_until=NOW + timedelta(days=3)
+        )
+        recent = sim.add_conversation("CNrecent", last_activity_at=NOW - timedelta(days=29))
+        expected = expected_stale(sim, days=30)
+        assert {stale["id"], muted["id"]} <= set(expected)
+        assert not {deleted["id"], snoozed["id"], recent["id"]} & set(expected)
+        skipped = set(sim.conversation_ids(deleted=True)) | set(sim.conversation_ids(snoozed=True))
+        assert len(skipped) > 2, "the seeded data has deleted and snoozed conversations too"
+
+        dag_run = run_dag("example_quo_stale_unread_cleanup", sim, {"older_than_days": 30})
+
+        assert dag_run.state == "success"
+        marked = posts(sim, "read")
+        assert sorted(marked) == sorted(expected), "each stale id posted exactly once"
+        assert sim.request_count("POST", status=200) == len(expected)
+        assert sim.read_ids() == set(expected)
+        assert not sim.read_ids() & skipped
+        assert sim.request_count("GET", "/v1/conversations") >= 1
+
+        selection = xcom(dag_run, "list_stale_conversations", "summary")
+        assert selection["selected"] == len(expected)
+        assert selection["cutoff"] == (NOW - timedelta(days=30)).isoformat()
+        assert selection["skipped_deleted"] >= 1
+        assert selection["skipped_snoozed"] >= 1
+        assert xcom(dag_run, "list_stale_conversations") == expected
+        summary = xcom(dag_run, "mark_read")
+        assert summary["dry_run"] is False
+        assert summary["requested"] == summary["marked_count"] == len(expected)
+        assert sorted(summary["marked"]) == sorted(expected)
+        assert (summary["not_found_count"], summary["failed_count"], summary["not_attempted_count"]) == (0, 0, 0)
+
+
+def test_stale_cleanup_dry_run_with_line_and_limit_sends_no_mark(run_dag: Any) -> None:
+    with QuoSimulator(api_key=API_KEY, conversations=60, seed=3, now=NOW) as sim:
+        line = sim.phone_numbers[0]["id"]
+        expected = expected_stale(sim, days=30, phone_number_id=line)[:3]
+        assert len(expected) == 3
+
+        conf = {"older_than_days": 30, "phone_numbers": [line], "dry_run": True, "limit": 3}
+        dag_run = run_dag("example_quo_stale_unread_cleanup", sim, conf)
+
+        assert dag_run.state == "success"
+        assert sim.request_count("POST") == 0
+        assert sim.read_ids() == set()
+        listings = [r for r in sim.requests if r.method == "GET"]
+        assert listings
+        assert all(("phoneNumbers", line) in r.query for r in listings)
+        assert xcom(dag_run, "list_stale_conversations", "summary")["limit_reached"] is True
+        summary = xcom(dag_run, "mark_read")
+        assert summary["dry_run"] is True
+        assert summary["would_mark"] == expected
+        assert summary["marked_count"] == 0
+
+
+def test_mark_ids_from_params_xcom_arg_and_jinja_xcom_pull(run_dag: Any) -> None:
+    with QuoSimulator(api_key=API_KEY, conversations=40, seed=5, now=NOW) as sim:
+        user = sim.user_ids[0]
+        assigned = [cid for cid in sim.conversation_ids(deleted=False) if sim.conversation(cid)["assignedTo"] == user]
+        others = [cid for cid in sim.conversation_ids(deleted=False) if cid not in assigned]
+        given = others[:3]
+        gone = sim.conversation_ids(deleted=True)[0]  # Quo answers 404 for a deleted conversation
+        assert assigned
+
+        conf = {"conversation_ids": [*given, gone], "mark_done": True, "assigned_to": user}
+        dag_run = run_dag("example_quo_mark_ids", sim, conf)
+
+        assert dag_run.state == "success"
+        assert Counter(posts(sim, "read")) == Counter([*given, gone, *assigned]), "each id posted once"
+        assert sorted(posts(sim, "done")) == sorted(given), "only the ids mark_read marked are marked done"
+        assert sim.read_ids() == {*given, *assigned}
+        assert sim.done_ids() == set(given)
+        assert sim.request_count("GET", "/v1/conversations") >= 1  # conversations_assigned_to listed them
+
+        from_params = xcom(dag_run, "mark_read")
+        assert sorted(from_params["marked"]) == sorted(given)
+        assert from_params["not_found"] == [gone]
+        assert from_params["failed_count"] == 0
+        assert xcom(dag_run, "mark_done")["marked_count"] == len(given)
+        assert xcom(dag_run, "conversations_assigned_to") == assigned
+        from_task = xcom(dag_run, "mark_assigned_read")
+        assert sorted(from_task["marked"]) == sorted(assigned)
+        assert from_task["requested"] == from_task["marked_count"] == len(assigned)
+
+
+def test_mark_ids_defaults_do_nothing(run_dag: Any) -> None:
+    with QuoSimulator(api_key=API_KEY, conversations=10, seed=5, now=NOW) as sim:
+        dag_run = run_dag("example_quo_mark_ids", sim, {})
+
+        assert dag_run.state == "success"
+        assert sim.requests == []
+        assert xcom(dag_run, "mark_read")["requested"] == 0
+        assert xcom(dag_run, "mark_done")["requested"] == 0
+        assert xcom(dag_run, "mark_assigned_read")["requested"] == 0
+
+
+@pytest.mark.usefixtures("quo_api_pool")
+def test_bulk_mapped_marks_every_stale_id_once_in_throttled_batches(run_dag: Any, dagbag: Any) -> None:
+    dag = dagbag.get_dag("example_quo_bulk_mapped")
+    mapped = dag.get_task("mark_read_batch")
+    assert mapped.partial_kwargs["pool"] == "quo_api"
+    assert mapped.partial_kwargs["requests_per_second"] == 5  # the key's 10/s split between the pool's 2 slots
+
+    with QuoSimulator(api_key=API_KEY, conversations=30, seed=11, now=NOW) as sim:
+        expected = expected_stale(sim, days=30)
+        batch_size = 4
+        batches = math.ceil(len(expected) / batch_size)
+        assert batches >= 3
+
+        dag_run = run_dag("example_quo_bulk_mapped", sim, {"older_than_days": 30, "batch_size": batch_size})
+
+        assert dag_run.state == "success"
+        assert task_states(dag_run)[("mark_read_batch", "success")] == batches
+        assert {ti.pool for ti in dag_run.get_task_instances() if ti.task_id == "mark_read_batch"} == {"quo_api"}
+        assert Counter(posts(sim, "read")) == Counter(expected), "each stale id posted exactly once"
+        assert sim.read_ids() == set(expected)
+        # The DAG's 5 requests/s per batch wins over the connection's 1000/s (and holds across batches
+        # here: one process, one throttle). Measured over the whole run, as single gaps jitter under load.
+        starts = sorted(r.started for r in sim.requests if r.method == "POST")
+        assert (len(starts) - 1) / (starts[-1] - starts[0]) < 5.5
+
+        chunks = [expected[i : i + batch_size] for i in range(0, len(expected), batch_size)]
+        assert xcom(dag_run, "make_batches") == chunks
+        per_batch = xcoms(dag_run, "mark_read_batch")
+        assert [per_batch[i]["marked_count"] for i in range(batches)] == [len(chunk) for chunk in chunks]
+        assert all(s["marked"] == [] for s in per_batch.values()), "include_marked_ids=False keeps summaries small"
+        assert xcom(dag_run, "total") == {
+            "batches": batches,
+            "requested": len(expected),
+            "marked_count": len(expected),
+            "not_found_count": 0,
+            "failed_count": 0,
+            "not_attempted_count": 0,
+            "not_found": [],
+            "failed": {},
+        }
