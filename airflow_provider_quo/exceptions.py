@@ -11,6 +11,8 @@ import requests
 
 #: Characters of a non-JSON body kept in an error message (proxy HTML pages can be large).
 BODY_EXCERPT_CHARS = 200
+#: Longest error line; longer ones (an oversized JSON ``message``, say) are cut, keeping the trace.
+MAX_ERROR_LINE_CHARS = 500
 
 
 class QuoError(Exception):
@@ -60,9 +62,12 @@ class QuoAPIError(QuoError):
         detail = "; ".join(d for d in details if d and d != self.title)
         if detail:
             text += f": {detail}"
+        text = " ".join(text.split())
+        if len(text) > MAX_ERROR_LINE_CHARS:
+            text = f"{text[: MAX_ERROR_LINE_CHARS - 30]}...({len(text)} chars)"
         if self.trace:
-            text += f" (trace {self.trace})"
-        return " ".join(text.split())
+            text += f" (trace {' '.join(str(self.trace).split())[:100]})"
+        return text
 
     def __reduce__(self) -> tuple[Any, ...]:  # keep errors picklable across process boundaries
         return (_rebuild, (type(self), self.__dict__.copy()))

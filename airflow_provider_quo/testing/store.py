@@ -138,7 +138,7 @@ class ConversationStore:
                     "read": c.read,
                     "done": c.done,
                 }
-                if all(flags[name] == bool(value) for name, value in filters.items()):
+                if all(flags[name] == bool(value) for name, value in filters.items() if value is not None):
                     result.append(c.id)
             return result
 
