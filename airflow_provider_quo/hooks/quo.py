@@ -264,6 +264,9 @@ class QuoHook(BaseHook):
         :param stop_taking: set it to send no further ids; calls under way still finish and are yielded.
         """
         workers = max_workers or self.default_workers()
+        # Read the connection and build the session and throttle here, in the caller's thread: a missing
+        # key or bad extra raises once instead of failing every id, and worker threads share one session.
+        _ = self.session, self.rate_limiter
         return run_concurrently(
             lambda cid: self.mark_conversation(cid, action), conversation_ids, workers=workers, stop_taking=stop_taking
         )

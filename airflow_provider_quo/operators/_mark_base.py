@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_quo.conversation_ids import parse_conversation_ids
 from airflow_provider_quo.exceptions import QuoAuthenticationError, QuoError, QuoPermissionError
 from airflow_provider_quo.hooks.quo import MarkAction, QuoHook
-from airflow_provider_quo.operators._params import as_bool, as_optional_int
+from airflow_provider_quo.operators._params import as_bool, as_optional_int, as_optional_rate
 from airflow_provider_quo.operators._progress import ProgressReporter
 from airflow_provider_quo.operators._summary import MarkSummary
 
@@ -50,7 +50,7 @@ class BaseMarkConversationsOperator(BaseOperator):
     :param dry_run: log and return what would be marked without sending anything; accepts
         ``"true"``/``"false"`` strings from templates. (templated)
     :param requests_per_second: this task's throttle rate, overriding the connection's (use it to
-        split one key's budget between concurrent tasks).
+        split one key's budget between concurrent tasks). (templated)
     :param max_workers: concurrent requests (default: enough to keep the throttle busy).
     :param include_marked_ids: list the marked ids in the summary; set ``False`` for very large
         runs to keep only their count.
@@ -60,7 +60,7 @@ class BaseMarkConversationsOperator(BaseOperator):
     """
 
     action: ClassVar[MarkAction]
-    template_fields: Sequence[str] = ("conversation_ids", "quo_conn_id", "dry_run")
+    template_fields: Sequence[str] = ("conversation_ids", "quo_conn_id", "dry_run", "requests_per_second")
     ui_color = "#dff5e3"
 
     def __init__(
@@ -71,7 +71,7 @@ class BaseMarkConversationsOperator(BaseOperator):
         fail_on_error: bool = True,
         on_not_found: str = "skip",
         dry_run: bool | str = False,
-        requests_per_second: float | None = None,
+        requests_per_second: float | str | None = None,
         max_workers: int | None = None,
         include_marked_ids: bool = True,
         return_conversations: bool = False,
@@ -96,6 +96,7 @@ class BaseMarkConversationsOperator(BaseOperator):
         ids = parse_conversation_ids(self.conversation_ids)
         dry_run = as_bool(self.dry_run, "dry_run")
         workers = as_optional_int(self.max_workers, "max_workers")
+        rate = as_optional_rate(self.requests_per_second, "requests_per_second")
         label = f"mark-as-{self.action}"
         summary = MarkSummary(
             self.action,
@@ -112,7 +113,7 @@ class BaseMarkConversationsOperator(BaseOperator):
             result = summary.as_dict(dry_run=True)
             result["would_mark"] = ids if self.include_marked_ids else []
             return result
-        hook = QuoHook(quo_conn_id=self.quo_conn_id, requests_per_second=self.requests_per_second)
+        hook = QuoHook(quo_conn_id=self.quo_conn_id, requests_per_second=rate)
         self.log.info("%s: %d conversation(s) at up to %g requests/s", label, len(ids), hook.requests_per_second)
         progress = ProgressReporter(label, len(ids), self.log, interval=self.progress_interval)
         conversations: list[dict[str, Any]] = []

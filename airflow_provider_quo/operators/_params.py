@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from datetime import timedelta
@@ -72,6 +73,23 @@ def _parse_duration(value: Any, name: str) -> timedelta:
         f"{name} must be a timedelta, a number of days or an ISO 8601 duration such as 'P7D' or 'PT36H' "
         f"(years and months are ambiguous), got {value!r}"
     )
+
+
+def as_optional_rate(value: Any, name: str) -> float | None:
+    """A positive, finite number (e.g. requests per second), or ``None`` for ``None``/``""``/``"None"``.
+
+    :param value: the value.
+    :param name: the argument's name, for the error message.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not 0 < number < math.inf:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return number
 
 
 def as_duration(value: Any, name: str) -> timedelta:

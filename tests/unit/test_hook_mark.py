@@ -7,7 +7,7 @@ import threading
 import pytest
 from requests_mock import ANY
 
-from airflow_provider_quo.exceptions import QuoInvalidConversationIdError, QuoNotFoundError
+from airflow_provider_quo.exceptions import QuoError, QuoInvalidConversationIdError, QuoNotFoundError
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.hooks.throttle import RateLimiter
 
@@ -187,3 +187,12 @@ def test_mark_conversations_stop_taking(hook, quo_conn, requests_mock):
         stop.set()
     assert len(outcomes) == 1
     assert requests_mock.call_count == 1
+
+
+def test_mark_conversations_raises_once_for_a_connection_without_key(monkeypatch, requests_mock) -> None:
+    """A missing API key is one error from mark_conversations, not one failure per id."""
+    monkeypatch.setenv("AIRFLOW_CONN_QUO_NOKEY", '{"conn_type": "quo", "host": "http://127.0.0.1:8999"}')
+    hook = QuoHook(quo_conn_id="quo_nokey")
+    with pytest.raises(QuoError, match="quo_nokey"):
+        hook.mark_conversations(["CN1", "CN2", "CN3"])
+    assert requests_mock.call_count == 0

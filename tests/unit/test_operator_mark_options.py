@@ -130,7 +130,7 @@ def test_done_and_open_hit_their_endpoints(requests_mock: Any, quo_conn: str, op
 def test_all_mark_operators_share_the_base_execute(operator: type) -> None:
     assert issubclass(operator, BaseMarkConversationsOperator)
     assert operator.execute is BaseMarkConversationsOperator.execute
-    assert {"conversation_ids", "quo_conn_id", "dry_run"} <= set(operator.template_fields)
+    assert {"conversation_ids", "quo_conn_id", "dry_run", "requests_per_second"} <= set(operator.template_fields)
 
 
 # -- settings passed through -----------------------------------------------------------------------

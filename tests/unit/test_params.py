@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_quo.operators._params import as_bool, as_duration, as_optional_int, as_string_list
+from airflow_provider_quo.operators._params import (
+    as_bool,
+    as_duration,
+    as_optional_int,
+    as_optional_rate,
+    as_string_list,
+)
 
 
 @pytest.mark.parametrize("value", [True, "True", "true", " TRUE ", "1", "yes", "on", 1])
@@ -154,3 +160,14 @@ def test_as_string_list_accepts(value: Any, expected: list[str]) -> None:
 def test_as_string_list_rejects(value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=r"^phone_numbers " + message):
         as_string_list(value, "phone_numbers")
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, None), ("", None), ("None", None), (5, 5.0), ("2.5", 2.5)])
+def test_as_optional_rate(value: Any, expected: float | None) -> None:
+    assert as_optional_rate(value, "requests_per_second") == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, "abc", "inf", "nan", True, [5]])
+def test_as_optional_rate_rejects_and_names_the_argument(value: Any) -> None:
+    with pytest.raises(ValueError, match=r"^requests_per_second must be a positive number, got "):
+        as_optional_rate(value, "requests_per_second")
