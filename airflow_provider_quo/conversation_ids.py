@@ -64,7 +64,7 @@ def split_list_string(text: str, name: str = "conversation_ids") -> list[Any]:
         return stripped.replace(",", " ").split()
     try:
         loaded = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         try:  # a Python-literal list, as str(list) renders: ['CN1', 'CN2']
             loaded = ast.literal_eval(stripped)
         except (ValueError, SyntaxError, MemoryError, RecursionError):

@@ -23,6 +23,18 @@ class QuoInvalidConversationIdError(QuoError, ValueError):
     """A conversation id that the API would reject (raised before any request is sent)."""
 
 
+class QuoBulkMarkError(QuoError):
+    """A marking operator finished with failures; ``summary`` holds the run's whole summary.
+
+    :param message: the one-line reason, with the counts.
+    :param summary: the operator's summary (its XCom ``return_value`` shape).
+    """
+
+    def __init__(self, message: str, summary: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
 class QuoConnectionError(QuoError):
     """The request never got an HTTP response: connection refused or dropped, DNS, TLS or a timeout."""
 

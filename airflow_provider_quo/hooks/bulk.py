@@ -1,13 +1,15 @@
 """Run one call per item on a bounded pool of threads, yielding outcomes as they complete.
 
 Memory stays flat however many items there are: workers pull items from the shared iterator one
-at a time and the result queue is bounded, so at most ``2 * workers`` items are in flight.
+at a time and the result queue holds at most ``2 * workers`` outcomes, so at most ``3 * workers``
+items are taken from the iterator ahead of the consumer.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -16,6 +18,8 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 _DONE = object()
+#: How long closing the generator waits, in all, for calls under way to finish.
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -115,5 +119,7 @@ def run_concurrently(
                 yield value
     finally:
         stop.set()
+        # Daemon threads: a call stuck in its retries is not waited for past the deadline.
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
         for thread in threads:
-            thread.join(timeout=60)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -13,9 +12,7 @@ from urllib.parse import quote
 
 import requests
 from airflow.sdk import BaseHook
-from requests.adapters import HTTPAdapter
 
-from airflow_provider_quo import __version__
 from airflow_provider_quo.conversation_ids import validate_conversation_id
 from airflow_provider_quo.exceptions import (
     QuoAPIError,
@@ -30,6 +27,7 @@ from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
 from airflow_provider_quo.hooks.settings import QuoSettings
 from airflow_provider_quo.hooks.throttle import RateLimiter, shared_rate_limiter
+from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS, build_session
 
 try:
     from airflow.sdk.log import mask_secret
@@ -124,24 +122,7 @@ class QuoHook(BaseHook):
     @cached_property
     def session(self) -> requests.Session:
         """One keep-alive session for every request of this hook (thread-safe for concurrent calls)."""
-        session = requests.Session()
-        session.headers.update(
-            {
-                "Authorization": self.settings.api_key,
-                "Accept": "application/json",
-                "User-Agent": f"airflow-provider-quo/{__version__} python-requests/{requests.__version__}",
-            }
-        )
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        # With trust_env, requests re-scans os.environ for proxies (and ~/.netrc, which would replace the
-        # Authorization header) on every request: about a third of the client CPU per mark. Read the
-        # proxies (NO_PROXY applied to this host) and the CA bundle from the environment once instead.
-        session.trust_env = False
-        session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        return session
+        return build_session(self.settings.api_key, self.base_url)
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:
@@ -157,14 +138,14 @@ class QuoHook(BaseHook):
     ) -> Any:
         self.rate_limiter.acquire()
         try:
-            response = self.session.request(method, url, params=params, timeout=timeout)
-        except (requests.ConnectionError, requests.Timeout) as error:
+            response = self.session.request(method, url, params=params, timeout=timeout, allow_redirects=False)
+        except TRANSIENT_TRANSPORT_ERRORS as error:
             # No chained cause: requests' exception holds the prepared request, Authorization header included.
             reason = " ".join(str(error).split())[:300]
             raise QuoConnectionError(f"{method} {url} failed: {type(error).__name__}: {reason}") from None
         except requests.RequestException as error:  # a bad URL or header: retrying cannot help
             raise QuoError(f"{method} {url} could not be sent: {type(error).__name__}") from None
-        if response.status_code >= 400:
+        if response.status_code >= 300:  # a redirect would turn a POST into a GET: treat it as an error
             api_error = error_from_response(response)
             if isinstance(api_error, QuoRateLimitError):
                 pause = api_error.retry_after or self.rate_limiter.interval * 5

@@ -6,11 +6,11 @@ import logging
 import time
 from typing import Any
 
-import requests
 import tenacity
 from tenacity import RetryCallState
 
 from airflow_provider_quo.exceptions import QuoAPIError, QuoConnectionError, QuoRateLimitError
+from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def is_retryable(error: BaseException) -> bool:
     """Whether a failed attempt is worth repeating: network errors, timeouts, 429 and 5xx."""
     if isinstance(error, QuoAPIError):
         return error.retryable
-    return isinstance(error, (QuoConnectionError, requests.ConnectionError, requests.Timeout))
+    return isinstance(error, (QuoConnectionError, *TRANSIENT_TRANSPORT_ERRORS))
 
 
 class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):

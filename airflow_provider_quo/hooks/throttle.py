@@ -36,22 +36,38 @@ class RateLimiter:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._next_slot = float("-inf")
+        self._paused_until = float("-inf")
 
     def acquire(self) -> float:
-        """Block until this caller may send one request; return the seconds waited."""
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + self.interval
-        wait = slot - now
-        if wait > 0:
-            self._sleep(wait)
-        return wait
+        """Block until this caller may send one request; return the seconds waited.
+
+        A caller whose reserved slot falls inside a :meth:`pause` that began while it waited
+        queues again behind the pause.
+        """
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                slot = max(now, self._next_slot, self._paused_until)
+                self._next_slot = slot + self.interval
+                paused_until = self._paused_until
+            if slot > now:
+                self._sleep(slot - now)
+                waited += slot - now
+            with self._lock:
+                if self._paused_until <= paused_until:
+                    return waited
 
     def pause(self, seconds: float) -> None:
-        """Hold every caller back for at least ``seconds`` from now (e.g. after a 429)."""
+        """Hold every caller back for at least ``seconds`` from now (e.g. after a 429).
+
+        :param seconds: how long no request may start.
+        """
         with self._lock:
-            self._next_slot = max(self._next_slot, self._clock() + seconds)
+            until = self._clock() + seconds
+            if until > self._paused_until:
+                self._paused_until = until
+                self._next_slot = max(self._next_slot, until)
 
     def __repr__(self) -> str:
         return f"RateLimiter(rate={self.rate:g}/s)"

@@ -9,29 +9,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_provider_quo.conversation_ids import parse_conversation_ids
-from airflow_provider_quo.exceptions import QuoAuthenticationError, QuoError, QuoPermissionError
+from airflow_provider_quo.exceptions import QuoAuthenticationError, QuoBulkMarkError, QuoError, QuoPermissionError
 from airflow_provider_quo.hooks.quo import MarkAction, QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_optional_int, as_optional_rate
 from airflow_provider_quo.operators._progress import ProgressReporter
-from airflow_provider_quo.operators._summary import MarkSummary
+from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY, MarkSummary
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: How many ids a dry run lists in its log.
-DRY_RUN_LOGGED_IDS = 20
+#: How many ids a dry run, or the failure warnings, list in the task log.
+MAX_LOGGED_IDS = 20
 #: XCom key of the updated conversation objects when ``return_conversations`` is set.
 CONVERSATIONS_XCOM_KEY = "conversations"
-#: XCom key of the summary pushed before the task fails.
-SUMMARY_XCOM_KEY = "summary"
-
-
-class QuoBulkMarkError(QuoError):
-    """Some ids could not be marked; ``summary`` holds the run's full summary."""
-
-    def __init__(self, message: str, summary: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.summary = summary
 
 
 class BaseMarkConversationsOperator(BaseOperator):
@@ -51,7 +41,7 @@ class BaseMarkConversationsOperator(BaseOperator):
         ``"true"``/``"false"`` strings from templates. (templated)
     :param requests_per_second: this task's throttle rate, overriding the connection's (use it to
         split one key's budget between concurrent tasks). (templated)
-    :param max_workers: concurrent requests (default: enough to keep the throttle busy).
+    :param max_workers: concurrent requests (default: enough to keep the throttle busy). (templated)
     :param include_marked_ids: list the marked ids in the summary; set ``False`` for very large
         runs to keep only their count.
     :param return_conversations: also push the updated conversation objects as a list under the
@@ -60,7 +50,13 @@ class BaseMarkConversationsOperator(BaseOperator):
     """
 
     action: ClassVar[MarkAction]
-    template_fields: Sequence[str] = ("conversation_ids", "quo_conn_id", "dry_run", "requests_per_second")
+    template_fields: Sequence[str] = (
+        "conversation_ids",
+        "quo_conn_id",
+        "dry_run",
+        "requests_per_second",
+        "max_workers",
+    )
     ui_color = "#dff5e3"
 
     def __init__(
@@ -72,7 +68,7 @@ class BaseMarkConversationsOperator(BaseOperator):
         on_not_found: str = "skip",
         dry_run: bool | str = False,
         requests_per_second: float | str | None = None,
-        max_workers: int | None = None,
+        max_workers: int | str | None = None,
         include_marked_ids: bool = True,
         return_conversations: bool = False,
         progress_interval: float = 5.0,
@@ -91,6 +87,11 @@ class BaseMarkConversationsOperator(BaseOperator):
         self.include_marked_ids = include_marked_ids
         self.return_conversations = return_conversations
         self.progress_interval = progress_interval
+        self._stop_taking = threading.Event()
+
+    def on_kill(self) -> None:
+        """Send no further ids when the task is killed; calls under way finish."""
+        self._stop_taking.set()
 
     def execute(self, context: Context) -> dict[str, Any]:
         ids = parse_conversation_ids(self.conversation_ids)
@@ -108,7 +109,7 @@ class BaseMarkConversationsOperator(BaseOperator):
             self.log.info("%s: no conversation ids given; nothing to do", label)
             return summary.as_dict(dry_run=dry_run)
         if dry_run:
-            shown = ", ".join(ids[:DRY_RUN_LOGGED_IDS]) + (" ..." if len(ids) > DRY_RUN_LOGGED_IDS else "")
+            shown = ", ".join(ids[:MAX_LOGGED_IDS]) + (" ..." if len(ids) > MAX_LOGGED_IDS else "")
             self.log.info("%s: dry run, would mark %d conversation(s): %s", label, len(ids), shown)
             result = summary.as_dict(dry_run=True)
             result["would_mark"] = ids if self.include_marked_ids else []
@@ -118,7 +119,7 @@ class BaseMarkConversationsOperator(BaseOperator):
         progress = ProgressReporter(label, len(ids), self.log, interval=self.progress_interval)
         conversations: list[dict[str, Any]] = []
         fatal: QuoError | None = None
-        stop_taking = threading.Event()
+        stop_taking = self._stop_taking
         outcomes = hook.mark_conversations(ids, self.action, max_workers=workers, stop_taking=stop_taking)
         try:
             for outcome in outcomes:
@@ -133,7 +134,7 @@ class BaseMarkConversationsOperator(BaseOperator):
             outcomes.close()
         result = summary.as_dict(elapsed_seconds=progress.elapsed())
         self.log.info("%s in %.1fs", summary.line(), progress.elapsed())
-        for conversation_id, reason in list(summary.failed.items())[:DRY_RUN_LOGGED_IDS]:
+        for conversation_id, reason in list(summary.failed.items())[:MAX_LOGGED_IDS]:
             self.log.warning("%s failed for %s: %s", label, conversation_id, reason)
         if self.return_conversations:
             context["ti"].xcom_push(key=CONVERSATIONS_XCOM_KEY, value=conversations)

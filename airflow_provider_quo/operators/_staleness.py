@@ -41,17 +41,19 @@ class StalenessRule:
     include_muted: bool = True
 
     def verdict(self, conversation: dict[str, Any]) -> str:
-        """``"selected"`` or why not: ``"recent"``, ``"deleted"``, ``"snoozed"``, ``"muted"``, ``"no_activity"``.
+        """``"selected"`` or why not: ``"recent"``, ``"deleted"``, ``"snoozed"``, ``"muted"``, ``"no_activity"``,
+        ``"unparseable"``.
 
         :param conversation: a conversation object from the API.
         """
         if conversation.get("deletedAt") and not self.include_deleted:
             return "deleted"
-        last = parse_api_datetime(conversation.get("lastActivityAt")) or parse_api_datetime(
-            conversation.get("createdAt")
-        )
-        if last is None:
+        raw_last = conversation.get("lastActivityAt") or conversation.get("createdAt")
+        if raw_last is None:
             return "no_activity"
+        last = parse_api_datetime(raw_last)
+        if last is None:  # never guess: an unreadable date could hide recent activity
+            return "unparseable"
         if last >= self.cutoff:
             return "recent"
         snoozed_until = parse_api_datetime(conversation.get("snoozedUntil"))

@@ -6,6 +6,9 @@ from typing import Any
 
 from airflow_provider_quo.exceptions import QuoNotFoundError
 
+#: XCom key of a count summary: the listing operator's always, a marking operator's when it fails.
+SUMMARY_XCOM_KEY = "summary"
+
 
 class MarkSummary:
     """Counts and ids of one bulk run; holds ids only, never conversation objects.

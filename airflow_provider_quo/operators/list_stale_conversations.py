@@ -12,14 +12,12 @@ from airflow.sdk import BaseOperator
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_duration, as_optional_int, as_string_list
 from airflow_provider_quo.operators._staleness import StalenessRule, tally
+from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["ListStaleConversationsOperator"]
-
-#: XCom key of the selection's count summary.
-SUMMARY_XCOM_KEY = "summary"
 
 
 def _plain_utc(value: datetime) -> datetime:

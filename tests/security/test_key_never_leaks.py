@@ -19,6 +19,7 @@ import pytest
 
 from airflow_provider_quo.exceptions import (
     QuoAuthenticationError,
+    QuoBulkMarkError,
     QuoConnectionError,
     QuoError,
     QuoInvalidConversationIdError,
@@ -28,7 +29,6 @@ from airflow_provider_quo.exceptions import (
 )
 from airflow_provider_quo.hooks import quo as quo_module
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.operators._mark_base import QuoBulkMarkError
 from airflow_provider_quo.operators.list_stale_conversations import ListStaleConversationsOperator
 from airflow_provider_quo.operators.mark_conversation_done import MarkConversationDoneOperator
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator

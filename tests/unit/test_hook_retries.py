@@ -278,3 +278,24 @@ def test_non_429_errors_do_not_pause(hook, url, requests_mock, status):
 )
 def test_is_retryable(err, expected):
     assert retry.is_retryable(err) is expected
+
+
+@pytest.mark.parametrize(
+    "transport_error",
+    [requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError],
+    ids=["cut-mid-body", "bad-encoding"],
+)
+def test_response_cut_off_mid_body_is_retried(hook, url, requests_mock, no_retry_sleep, transport_error):
+    requests_mock.post(url, [{"exc": transport_error("connection broken")}, OK])
+    assert hook.mark_conversation_as_read("CN1") == {"id": "CN1"}
+    assert requests_mock.call_count == 2
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirect_is_an_error_not_followed(hook, url, requests_mock, status):
+    requests_mock.post(url, status_code=status, headers={"Location": "http://127.0.0.1:9/elsewhere"})
+    requests_mock.get("http://127.0.0.1:9/elsewhere", json={"id": "CN1"})
+    with pytest.raises(QuoAPIError) as caught:
+        hook.mark_conversation_as_read("CN1")
+    assert caught.value.status == status
+    assert requests_mock.call_count == 1  # not retried, and the redirect was not followed

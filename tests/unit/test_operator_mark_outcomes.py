@@ -11,8 +11,7 @@ from unittest import mock
 import pytest
 import requests
 
-from airflow_provider_quo.exceptions import QuoAuthenticationError, QuoPermissionError
-from airflow_provider_quo.operators._mark_base import QuoBulkMarkError
+from airflow_provider_quo.exceptions import QuoAuthenticationError, QuoBulkMarkError, QuoPermissionError
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 
 MARK_READ = re.compile(r"/v1/conversations/[^/?]+/mark-as-read$")

@@ -59,10 +59,10 @@ def test_cutoff_is_exclusive_using_datetimes() -> None:
         pytest.param(None, "2026-09-01T00:00:00Z", "selected", id="null-last-old-created"),
         pytest.param(None, "2026-10-20T00:00:00Z", "recent", id="null-last-new-created"),
         pytest.param("", "2026-09-01T00:00:00Z", "selected", id="empty-last"),
-        pytest.param("not a date", "2026-09-01T00:00:00Z", "selected", id="garbage-last"),
+        pytest.param("not a date", "2026-09-01T00:00:00Z", "unparseable", id="garbage-last-is-never-guessed"),
         pytest.param("2026-10-20T00:00:00Z", "2020-01-01T00:00:00Z", "recent", id="last-wins-over-created"),
         pytest.param(None, None, "no_activity", id="both-null"),
-        pytest.param(None, "garbage", "no_activity", id="both-unusable"),
+        pytest.param(None, "garbage", "unparseable", id="null-last-garbage-created"),
     ],
 )
 def test_last_activity_falls_back_to_created(last: Any, created: Any, verdict: str) -> None:

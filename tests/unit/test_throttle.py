@@ -248,3 +248,22 @@ def test_shared_is_thread_safe():
 def test_shared_rejects_invalid_rate():
     with pytest.raises(ValueError, match="positive"):
         shared_rate_limiter(KEY, "https://api.quo.com", 0)
+
+
+def test_pause_during_a_wait_sends_the_waiting_caller_behind_the_pause() -> None:
+    """A 429 seen by one thread holds back a thread that had already reserved an earlier slot."""
+    clock = [0.0]
+    sleeps: list[float] = []
+    limiter: RateLimiter
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 1:  # while this caller sleeps towards its slot, another thread sees a 429
+            limiter.pause(5.0)
+        clock[0] += seconds
+
+    limiter = RateLimiter(10, clock=lambda: clock[0], sleep=sleep)
+    limiter.acquire()  # slot 0.0
+    limiter.acquire()  # slot 0.1: sleeps 0.1, a pause to 5.0 starts meanwhile, so it queues again
+    assert clock[0] >= 5.0
+    assert sleeps[0] == pytest.approx(0.1)
