@@ -8,7 +8,12 @@ instance, which can be retried on its own and shows its own progress.
 1. `list_stale_conversations` returns the ids idle for `older_than_days`.
 2. `make_batches` splits them into lists of `batch_size` ids.
 3. `mark_read_batch` is mapped over the batches: one `mark-as-read` task instance per batch.
-4. `total` adds up the batch summaries.
+4. `total` runs once every batch has finished, failed or not, and adds up all their summaries, so
+   nothing is lost: every id is counted as marked, not found, failed or not attempted. If a batch
+   failed, `total` pushes the totals under the XCom key `summary`, logs them and fails; otherwise it
+   returns them. Clear just the failed batches (and `total`) to retry them.
+
+Trigger with `dry_run` on to see how the ids would be batched without marking anything.
 
 **Staying under the key's rate limit.** Quo allows 10 requests per second per API key, shared by
 everything that uses the key. Every batch runs in the pool `quo_api`, which has 2 slots, so at most
@@ -26,12 +31,15 @@ connection (type `quo`).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_quo.operators.list_stale_conversations import ListStaleConversationsOperator
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
+
+log = logging.getLogger(__name__)
 
 #: The API key's rate limit (requests per second), shared by every task that uses the key.
 KEY_REQUESTS_PER_SECOND = 10
@@ -49,6 +57,7 @@ with DAG(
         "older_than_days": Param(30, type="integer", minimum=1, description="Idle for at least this many days."),
         # 500 ids take about 100 s at 5 requests/s; up to 1,024 batches cover 512,000 ids.
         "batch_size": Param(500, type="integer", minimum=1, maximum=5000, description="Ids per mapped task."),
+        "dry_run": Param(False, type="boolean", description="Log what each batch would mark; send nothing."),
     },
     tags=["quo"],
     doc_md=__doc__,
@@ -72,25 +81,63 @@ with DAG(
     batches = make_batches(list_stale.output, batch_size="{{ params.batch_size }}")
 
     # `partial` holds what every batch shares; `expand` creates one task instance per batch
-    # (none at all if nothing is stale: the mapped task and `total` are then skipped).
+    # (none at all if nothing is stale: the mapped task is then skipped and `total` reports zeros).
     mark_read_batch = MarkConversationReadOperator.partial(
         task_id="mark_read_batch",
         pool=QUO_POOL,
         requests_per_second=KEY_REQUESTS_PER_SECOND / QUO_POOL_SLOTS,
         include_marked_ids=False,  # keep each summary small: counts, not-found and failed ids only
+        dry_run="{{ params.dry_run }}",  # rendered per batch; a native bool (render_template_as_native_obj)
     ).expand(conversation_ids=batches)
 
-    @task
-    def total(summaries: list[dict[str, Any]]) -> dict[str, Any]:
-        """Add up the batch summaries."""
+    @task(trigger_rule="all_done")  # run even when batches failed: their outcomes must not be lost
+    def total(batches: list[list[str]] | None, **context: Any) -> dict[str, Any]:
+        """Add up every batch's summary: the returned one of a batch that succeeded, the one pushed under
+        the key ``"summary"`` by a batch that failed. Fail if any batch failed."""
+        if batches is None:  # all_done runs `total` even when listing or batching failed: fail clearly
+            raise RuntimeError("no batches to total: list_stale_conversations or make_batches failed")
+        ti = context["ti"]
+        # Explicit map indexes give one value per batch, in batch order, and None where that batch has
+        # no such XCom. (Without `map_indexes`, xcom_pull returns the values of the map indexes that
+        # have one, without saying which, and a bare value instead of a list when there is one.)
+        indexes = list(range(len(batches)))
+        returned = ti.xcom_pull(task_ids="mark_read_batch", map_indexes=indexes)
+        pushed = ti.xcom_pull(task_ids="mark_read_batch", key="summary", map_indexes=indexes)
+
         counts = ("requested", "marked_count", "not_found_count", "failed_count", "not_attempted_count")
-        result: dict[str, Any] = {"batches": 0, **dict.fromkeys(counts, 0), "not_found": [], "failed": {}}
-        for summary in summaries:
-            result["batches"] += 1
+        result: dict[str, Any] = {
+            "dry_run": context["params"]["dry_run"],
+            "batches": len(batches),
+            "failed_batches": [],  # map indexes of the batches that failed
+            **dict.fromkeys(counts, 0),
+            "not_found": [],
+            "failed": {},
+        }
+        for index, batch in enumerate(batches):
+            summary = returned[index] or pushed[index]
+            if returned[index] is None:
+                result["failed_batches"].append(index)
+            if summary is None:  # failed before it could summarise (say a bad connection): all its ids failed
+                reason = f"batch {index} failed without a summary: see the log of mark_read_batch[{index}]"
+                summary = {**dict.fromkeys(counts, 0), "requested": len(batch), "failed_count": len(batch)}
+                summary |= {"not_found": [], "failed": dict.fromkeys(batch, reason)}
             for key in counts:
                 result[key] += summary[key]
             result["not_found"] += summary["not_found"]
             result["failed"].update(summary["failed"])
-        return result
 
-    total(mark_read_batch.output)
+        if not result["failed_batches"]:
+            return result
+        # `total` must fail here: a run's state follows its last tasks, so if `total` succeeded the run
+        # would show as a success despite the failed batches. A task cannot both return a value and
+        # fail, so, like a failing marking task, it pushes its totals under the key "summary" and logs
+        # them before raising: they still account for every id of every batch.
+        ti.xcom_push(key="summary", value=result)
+        log.warning("Totals (the ids are in the XCom 'summary'): %s", {k: result[k] for k in ("batches", *counts)})
+        raise RuntimeError(
+            f"{len(result['failed_batches'])} of {len(batches)} batch(es) failed "
+            f"(map indexes {result['failed_batches']}): {result['failed_count']} id(s) failed, "
+            f"{result['not_attempted_count']} not attempted; the totals are in the XCom 'summary'"
+        )
+
+    mark_read_batch >> total(batches)

@@ -9,7 +9,8 @@ Triggered by hand or through the REST API; shows the three ways to hand ids to a
 - **XComArg**: `conversations_assigned_to` lists the conversations assigned to the user
   `assigned_to` (say a teammate who left) and `mark_assigned_read` takes the returned ids directly.
 
-None of these calls sends a message. Needs a `quo_default` connection (type `quo`).
+Trigger with `dry_run` on to see what each task would mark without changing anything. None of
+these calls sends a message. Needs a `quo_default` connection (type `quo`).
 """
 
 from __future__ import annotations
@@ -33,18 +34,26 @@ with DAG(
         "assigned_to": Param(
             None, type=["null", "string"], description="Also mark read every conversation assigned to this US… user."
         ),
+        "dry_run": Param(False, type="boolean", description="Log what would be marked; send nothing."),
     },
     tags=["quo"],
     doc_md=__doc__,
 ) as dag:
     # 1. Ids from the trigger form.
-    mark_read = MarkConversationReadOperator(task_id="mark_read", conversation_ids="{{ params.conversation_ids }}")
+    mark_read = MarkConversationReadOperator(
+        task_id="mark_read",
+        conversation_ids="{{ params.conversation_ids }}",
+        dry_run="{{ params.dry_run }}",  # every marking task takes it: a dry run changes nothing
+    )
 
-    # 2. A Jinja `xcom_pull` string: the summary `mark_read` returned lists the ids it marked
-    #    (ids Quo answered 404 for are left out). An empty list makes the operator do nothing.
+    # 2. A Jinja `xcom_pull` string: the summary `mark_read` returned lists the ids it marked (ids Quo
+    #    answered 404 for are left out), or in a dry run those it would mark. An empty list makes the
+    #    operator do nothing.
     mark_done = MarkConversationDoneOperator(
         task_id="mark_done",
-        conversation_ids="{{ ti.xcom_pull(task_ids='mark_read')['marked'] if params.mark_done else [] }}",
+        conversation_ids="{{ ti.xcom_pull(task_ids='mark_read')['would_mark' if params.dry_run else 'marked']"
+        " if params.mark_done else [] }}",
+        dry_run="{{ params.dry_run }}",
     )
     mark_read >> mark_done
 
@@ -54,13 +63,16 @@ with DAG(
         """Ids of the live conversations assigned to ``user_id`` (none if it is empty)."""
         if not user_id:
             return []
+        # `userId` filters on the server (fewer pages to read), but Quo documents it as the conversations
+        # the user can *access*, which may be more than those assigned to them: keep the check.
         return [
             conversation["id"]
-            for conversation in QuoHook().iter_conversations()
+            for conversation in QuoHook().iter_conversations(user_id=user_id)
             if conversation.get("assignedTo") == user_id and not conversation.get("deletedAt")
         ]
 
     mark_assigned_read = MarkConversationReadOperator(
         task_id="mark_assigned_read",
         conversation_ids=conversations_assigned_to("{{ params.assigned_to }}"),
+        dry_run="{{ params.dry_run }}",
     )

@@ -107,7 +107,8 @@ def dagbag() -> Any:
 
 @pytest.fixture
 def run_dag(airflow_db: None, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``run_dag(dag_id, sim, conf)``: point ``quo_default`` at ``sim`` and ``dag.test()`` one run at ``NOW``.
+    """``run_dag(dag_id, sim, conf, extra)``: point ``quo_default`` at ``sim`` (with the connection extra
+    ``FAST`` updated by ``extra``) and ``dag.test()`` one run at ``NOW``.
 
     The DAG file is parsed afresh for every run: in Airflow 3.3 an in-process run writes the run conf
     into the task's own ``Param`` objects, so a second ``dag.test()`` of the same DAG object would
@@ -115,8 +116,14 @@ def run_dag(airflow_db: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     """
     from airflow.dag_processing.dagbag import DagBag
 
-    def run(dag_id: str, sim: QuoSimulator, conf: dict[str, Any], logical_date: datetime = NOW) -> Any:
-        monkeypatch.setenv("AIRFLOW_CONN_QUO_DEFAULT", sim.connection_json(dict(FAST)))
+    def run(
+        dag_id: str,
+        sim: QuoSimulator,
+        conf: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+        logical_date: datetime = NOW,
+    ) -> Any:
+        monkeypatch.setenv("AIRFLOW_CONN_QUO_DEFAULT", sim.connection_json({**FAST, **(extra or {})}))
         dag = DagBag(dag_folder=EXAMPLE_DAGS / f"{dag_id}.py").get_dag(dag_id)
         return dag.test(logical_date=logical_date, run_conf=conf)
 
@@ -226,7 +233,9 @@ def test_mark_ids_from_params_xcom_arg_and_jinja_xcom_pull(run_dag: Any) -> None
         assert sorted(posts(sim, "done")) == sorted(given), "only the ids mark_read marked are marked done"
         assert sim.read_ids() == {*given, *assigned}
         assert sim.done_ids() == set(given)
-        assert sim.request_count("GET", "/v1/conversations") >= 1  # conversations_assigned_to listed them
+        listings = [r for r in sim.requests if r.method == "GET"]
+        assert listings, "conversations_assigned_to listed them"
+        assert all(("userId", user) in r.query for r in listings), "filtered on the server"
 
         from_params = xcom(dag_run, "mark_read")
         assert sorted(from_params["marked"]) == sorted(given)
@@ -248,6 +257,27 @@ def test_mark_ids_defaults_do_nothing(run_dag: Any) -> None:
         assert xcom(dag_run, "mark_read")["requested"] == 0
         assert xcom(dag_run, "mark_done")["requested"] == 0
         assert xcom(dag_run, "mark_assigned_read")["requested"] == 0
+
+
+def test_mark_ids_dry_run_sends_no_post(run_dag: Any) -> None:
+    with QuoSimulator(api_key=API_KEY, conversations=40, seed=5, now=NOW) as sim:
+        user = sim.user_ids[0]
+        assigned = [cid for cid in sim.conversation_ids(deleted=False) if sim.conversation(cid)["assignedTo"] == user]
+        given = [cid for cid in sim.conversation_ids(deleted=False) if cid not in assigned][:3]
+        assert assigned
+
+        conf = {"conversation_ids": given, "mark_done": True, "assigned_to": user, "dry_run": True}
+        dag_run = run_dag("example_quo_mark_ids", sim, conf)
+
+        assert dag_run.state == "success"
+        assert sim.request_count("POST") == 0
+        assert (sim.read_ids(), sim.done_ids()) == (set(), set())
+        assert [r.method for r in sim.requests] == ["GET"] * len(sim.requests), "only the assigned listing"
+        for task_id, would_mark in [("mark_read", given), ("mark_done", given), ("mark_assigned_read", assigned)]:
+            summary = xcom(dag_run, task_id)
+            assert summary["dry_run"] is True, task_id
+            assert summary["would_mark"] == would_mark, task_id
+            assert summary["marked_count"] == 0, task_id
 
 
 @pytest.mark.usefixtures("quo_api_pool")
@@ -281,7 +311,9 @@ def test_bulk_mapped_marks_every_stale_id_once_in_throttled_batches(run_dag: Any
         assert [per_batch[i]["marked_count"] for i in range(batches)] == [len(chunk) for chunk in chunks]
         assert all(s["marked"] == [] for s in per_batch.values()), "include_marked_ids=False keeps summaries small"
         assert xcom(dag_run, "total") == {
+            "dry_run": False,
             "batches": batches,
+            "failed_batches": [],
             "requested": len(expected),
             "marked_count": len(expected),
             "not_found_count": 0,
@@ -290,3 +322,121 @@ def test_bulk_mapped_marks_every_stale_id_once_in_throttled_batches(run_dag: Any
             "not_found": [],
             "failed": {},
         }
+
+
+@pytest.mark.usefixtures("quo_api_pool")
+def test_bulk_mapped_failed_batch_is_totalled_and_fails_the_run(run_dag: Any) -> None:
+    with QuoSimulator(api_key=API_KEY, conversations=30, seed=11, now=NOW) as sim:
+        expected = expected_stale(sim, days=30)
+        batch_size = 4
+        chunks = [expected[i : i + batch_size] for i in range(0, len(expected), batch_size)]
+        assert len(chunks) >= 3
+        victim = chunks[1][2]
+        # Every attempt at the victim answers 500: 2 attempts with the connection's retry_limit of 2.
+        sim.fail_next(2, "500", path_contains=victim)
+
+        conf = {"older_than_days": 30, "batch_size": batch_size}
+        dag_run = run_dag("example_quo_bulk_mapped", sim, conf, extra={"retry_limit": 2})
+
+        assert Counter(posts(sim, "read")) == Counter(expected) + Counter([victim]), "the victim was tried twice"
+        assert sim.read_ids() == set(expected) - {victim}
+        # The run failed because of the one batch alone: `total` fails on its behalf, nothing else failed.
+        assert dag_run.state == "failed"
+        states = {(ti.task_id, ti.map_index): str(ti.state) for ti in dag_run.get_task_instances()}
+        assert {key for key, state in states.items() if state != "success"} == {("mark_read_batch", 1), ("total", -1)}
+        assert (states[("mark_read_batch", 1)], states[("total", -1)]) == ("failed", "failed")
+
+        # Every other batch's return value is counted, and the failed batch's pushed summary too.
+        assert set(xcoms(dag_run, "mark_read_batch")) == set(range(len(chunks))) - {1}
+        assert set(xcoms(dag_run, "mark_read_batch", "summary")) == {1}
+        assert xcoms(dag_run, "total") == {}, "no return value: total failed"
+        totals = xcom(dag_run, "total", "summary")
+        assert list(totals["failed"]) == [victim]
+        assert "500" in totals["failed"][victim]
+        assert {key: value for key, value in totals.items() if key != "failed"} == {
+            "dry_run": False,
+            "batches": len(chunks),
+            "failed_batches": [1],
+            "requested": len(expected),
+            "marked_count": len(expected) - 1,
+            "not_found_count": 0,
+            "failed_count": 1,
+            "not_attempted_count": 0,
+            "not_found": [],
+        }
+
+
+def test_bulk_mapped_dry_run_sends_no_post(run_dag: Any) -> None:
+    with QuoSimulator(api_key=API_KEY, conversations=30, seed=11, now=NOW) as sim:
+        expected = expected_stale(sim, days=30)
+        batches = math.ceil(len(expected) / 4)
+
+        dag_run = run_dag("example_quo_bulk_mapped", sim, {"older_than_days": 30, "batch_size": 4, "dry_run": True})
+
+        assert dag_run.state == "success"
+        assert sim.request_count("POST") == 0
+        assert sim.read_ids() == set()
+        per_batch = xcoms(dag_run, "mark_read_batch")
+        assert len(per_batch) == batches
+        assert all(summary["dry_run"] is True for summary in per_batch.values())
+        totals = xcom(dag_run, "total")
+        assert (totals["dry_run"], totals["batches"], totals["failed_batches"]) == (True, batches, [])
+        assert (totals["requested"], totals["not_attempted_count"]) == (len(expected), len(expected))
+        assert (totals["marked_count"], totals["failed_count"]) == (0, 0)
+
+
+def test_bulk_mapped_with_nothing_stale_totals_zero(run_dag: Any) -> None:
+    with QuoSimulator(api_key=API_KEY, conversations=10, seed=11, now=NOW) as sim:
+        dag_run = run_dag("example_quo_bulk_mapped", sim, {"older_than_days": 36_500})
+
+        assert dag_run.state == "success"
+        assert task_states(dag_run)[("mark_read_batch", "skipped")] == 1, "no batch: the mapped task is skipped"
+        assert sim.request_count("POST") == 0
+        totals = xcom(dag_run, "total")
+        assert (totals["batches"], totals["requested"], totals["failed"]) == (0, 0, {})
+
+
+def test_bulk_mapped_listing_failure_fails_the_run(run_dag: Any) -> None:
+    """``total`` runs after a failed listing too (all_done), and must fail then, not total nothing."""
+    with QuoSimulator(api_key=API_KEY, conversations=10, seed=11, now=NOW) as sim:
+        dag_run = run_dag("example_quo_bulk_mapped", sim, {"older_than_days": 36_501})  # over the 100-year bound
+
+        assert dag_run.state == "failed"
+        states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+        assert states == {
+            "list_stale_conversations": "failed",
+            "make_batches": "upstream_failed",
+            "mark_read_batch": "upstream_failed",
+            "total": "failed",
+        }
+        assert sim.requests == []
+        assert xcoms(dag_run, "total") == xcoms(dag_run, "total", "summary") == {}
+
+
+def test_bulk_mapped_batch_failing_without_summary_counts_its_ids_as_failed(
+    run_dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
+
+    execute = MarkConversationReadOperator.execute
+
+    def crash_first_batch(self: Any, context: Any) -> Any:
+        if context["ti"].map_index == 0:
+            raise RuntimeError("worker crashed before any summary")
+        return execute(self, context)
+
+    monkeypatch.setattr(MarkConversationReadOperator, "execute", crash_first_batch)
+    with QuoSimulator(api_key=API_KEY, conversations=30, seed=11, now=NOW) as sim:
+        expected = expected_stale(sim, days=30)
+        first = expected[:4]
+
+        dag_run = run_dag("example_quo_bulk_mapped", sim, {"older_than_days": 30, "batch_size": 4, "dry_run": True})
+
+        assert dag_run.state == "failed"
+        assert xcoms(dag_run, "mark_read_batch", "summary") == {}, "the batch pushed nothing"
+        totals = xcom(dag_run, "total", "summary")
+        assert (totals["failed_batches"], totals["requested"]) == ([0], len(expected))
+        assert totals["failed_count"] == len(first)
+        assert list(totals["failed"]) == first
+        assert all("mark_read_batch[0]" in reason for reason in totals["failed"].values())
+        assert totals["not_attempted_count"] == len(expected) - len(first), "the dry-run batches"
