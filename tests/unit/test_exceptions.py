@@ -22,7 +22,6 @@ from airflow_provider_quo.exceptions import (
     parse_retry_after,
 )
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.hooks.throttle import RateLimiter
 
 KEY = "test-key-Zq81xQ"
 DOCS = "https://quo.com/docs"
@@ -69,15 +68,9 @@ CLASSES = {
 
 
 @pytest.fixture
-def hook(quo_conn: str) -> QuoHook:
-    hook = QuoHook(retry_limit=1)
-    hook.rate_limiter = RateLimiter(1e6, clock=lambda: 0.0, sleep=lambda s: None)  # type: ignore[misc]
-    return hook
-
-
-@pytest.fixture
-def fail(hook, requests_mock):
+def fail(quo_conn, unthrottle, requests_mock):
     """Send one mark-as-read answered by the given mock response; return the raised error."""
+    hook = unthrottle(QuoHook(retry_limit=1))  # one attempt: even a retryable error is raised as received
 
     def send(**response: object) -> QuoError:
         requests_mock.post(ANY, **response)

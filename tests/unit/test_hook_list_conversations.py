@@ -9,14 +9,6 @@ import pytest
 
 from airflow_provider_quo.exceptions import QuoError, QuoServerError
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.hooks.throttle import RateLimiter
-
-
-@pytest.fixture
-def hook(quo_conn: str) -> QuoHook:
-    hook = QuoHook()
-    hook.rate_limiter = RateLimiter(1e6, clock=lambda: 0.0, sleep=lambda s: None)  # type: ignore[misc]
-    return hook
 
 
 @pytest.fixture

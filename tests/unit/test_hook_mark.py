@@ -9,7 +9,6 @@ from requests_mock import ANY
 
 from airflow_provider_quo.exceptions import QuoError, QuoInvalidConversationIdError, QuoNotFoundError
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.hooks.throttle import RateLimiter
 
 CONVERSATION = {
     "id": "CN123abc",
@@ -26,13 +25,6 @@ CONVERSATION = {
     "snoozedUntil": None,
     "someFutureField": {"x": 1},
 }
-
-
-@pytest.fixture
-def hook(quo_conn: str) -> QuoHook:
-    hook = QuoHook()
-    hook.rate_limiter = RateLimiter(1e6, clock=lambda: 0.0, sleep=lambda s: None)  # type: ignore[misc]
-    return hook
 
 
 @pytest.mark.parametrize(

@@ -18,41 +18,14 @@ from airflow_provider_quo.hooks.settings import (
     QuoSettings,
     base_url_from_host,
 )
-from airflow_provider_quo.hooks.throttle import RateLimiter
 
 KEY = "test-key-Zq81xQ"
 CONVERSATION = {"id": "CN123abc", "phoneNumberId": "PN1", "participants": ["+15555555555"]}
 
 
-class FakeClock:
-    """A monotonic clock that only moves when the fake sleep is called."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: object) -> None:
     body = {"conn_type": "quo", **fields}
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(body))
-
-
-def fake_limited(hook: QuoHook) -> QuoHook:
-    clock = FakeClock()
-    hook.rate_limiter = RateLimiter(1000, clock=clock, sleep=clock.sleep)  # type: ignore[misc]
-    return hook
-
-
-@pytest.fixture
-def hook(quo_conn: str) -> QuoHook:
-    return fake_limited(QuoHook())
 
 
 def test_post_sends_exact_method_url_and_headers(hook, quo_conn, requests_mock):
@@ -110,9 +83,9 @@ def test_base_url_from_host(host, port, expected):
         ({}, "https://api.quo.com/v1/phone-numbers"),
     ],
 )
-def test_hook_base_url_from_connection(monkeypatch, requests_mock, fields, expected_url):
+def test_hook_base_url_from_connection(monkeypatch, requests_mock, unthrottle, fields, expected_url):
     set_conn(monkeypatch, "quo_b", password=KEY, **fields)
-    hook = fake_limited(QuoHook(quo_conn_id="quo_b"))
+    hook = unthrottle(QuoHook(quo_conn_id="quo_b"))
     requests_mock.get(expected_url, json={"data": []})
 
     hook.request("GET", "v1", "phone-numbers")
@@ -155,15 +128,15 @@ def test_default_timeouts_passed_to_requests(hook, quo_conn, requests_mock):
     assert (DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT) == (10.0, 30.0)
 
 
-def test_timeouts_from_extras_and_constructor(monkeypatch, requests_mock):
+def test_timeouts_from_extras_and_constructor(monkeypatch, requests_mock, unthrottle):
     extra = {"timeout": "12.5", "connect_timeout": 3, "requests_per_second": 1000}
     set_conn(monkeypatch, "quo_t", password=KEY, host="http://h.test", extra=extra)
     requests_mock.get("http://h.test/v1/phone-numbers", json={})
 
-    fake_limited(QuoHook(quo_conn_id="quo_t")).request("GET", "v1", "phone-numbers")
+    unthrottle(QuoHook(quo_conn_id="quo_t")).request("GET", "v1", "phone-numbers")
     assert requests_mock.last_request.timeout == (3.0, 12.5)
 
-    fake_limited(QuoHook(quo_conn_id="quo_t", timeout=7)).request("GET", "v1", "phone-numbers")
+    unthrottle(QuoHook(quo_conn_id="quo_t", timeout=7)).request("GET", "v1", "phone-numbers")
     assert requests_mock.last_request.timeout == (3.0, 7.0)
 
 

@@ -27,39 +27,10 @@ from airflow_provider_quo.exceptions import (
 )
 from airflow_provider_quo.hooks import retry
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.hooks.throttle import RateLimiter
 
 KEY = "test-key-Zq81xQ"
 OK = {"json": {"id": "CN1"}, "status_code": 200}
 PATH = "/v1/conversations/CN1/mark-as-read"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-def fake_limited(hook: QuoHook, clock: FakeClock) -> QuoHook:
-    hook.rate_limiter = RateLimiter(1000, clock=clock, sleep=clock.sleep)  # type: ignore[misc]
-    return hook
-
-
-@pytest.fixture
-def hook(quo_conn: str, clock: FakeClock) -> QuoHook:
-    return fake_limited(QuoHook(), clock)
 
 
 @pytest.fixture
@@ -165,36 +136,36 @@ def test_attempts_bounded_by_default_retry_limit(hook, url, requests_mock, no_re
     assert len(no_retry_sleep) == 5
 
 
-def test_retry_limit_from_extra(monkeypatch, clock, requests_mock, no_retry_sleep):
+def test_retry_limit_from_extra(monkeypatch, unthrottle, requests_mock, no_retry_sleep):
     conn = {"conn_type": "quo", "password": KEY, "host": "http://h.test", "extra": {"retry_limit": 3}}
     monkeypatch.setenv("AIRFLOW_CONN_QUO_R", json.dumps(conn))
     requests_mock.post("http://h.test" + PATH, exc=requests.ConnectionError("refused"))
 
     with pytest.raises(QuoConnectionError, match="ConnectionError"):
-        fake_limited(QuoHook(quo_conn_id="quo_r"), clock).mark_conversation_as_read("CN1")
+        unthrottle(QuoHook(quo_conn_id="quo_r")).mark_conversation_as_read("CN1")
     assert requests_mock.call_count == 3
 
 
 @pytest.mark.parametrize("limit", [1, 2])
-def test_retry_limit_from_constructor(quo_conn, clock, url, requests_mock, no_retry_sleep, limit):
+def test_retry_limit_from_constructor(quo_conn, unthrottle, url, requests_mock, no_retry_sleep, limit):
     requests_mock.post(url, status_code=429, json={"message": "slow down"})
     with pytest.raises(QuoRateLimitError):
-        fake_limited(QuoHook(retry_limit=limit), clock).mark_conversation_as_read("CN1")
+        unthrottle(QuoHook(retry_limit=limit)).mark_conversation_as_read("CN1")
     assert requests_mock.call_count == limit
     assert len(no_retry_sleep) == limit - 1
 
 
-def test_retry_args_override(quo_conn, clock, url, requests_mock, no_retry_sleep):
+def test_retry_args_override(quo_conn, unthrottle, url, requests_mock, no_retry_sleep):
     requests_mock.post(url, status_code=500, json={"message": "x"})
-    hook = fake_limited(QuoHook(retry_args={"stop": tenacity.stop_after_attempt(1)}), clock)
+    hook = unthrottle(QuoHook(retry_args={"stop": tenacity.stop_after_attempt(1)}))
     with pytest.raises(QuoServerError):
         hook.mark_conversation_as_read("CN1")
     assert requests_mock.call_count == 1
 
 
-def test_retry_args_override_wait(quo_conn, clock, url, requests_mock, no_retry_sleep):
+def test_retry_args_override_wait(quo_conn, unthrottle, url, requests_mock, no_retry_sleep):
     requests_mock.post(url, [error(500), error(500), OK])
-    hook = fake_limited(QuoHook(retry_args={"wait": tenacity.wait_fixed(2.5)}), clock)
+    hook = unthrottle(QuoHook(retry_args={"wait": tenacity.wait_fixed(2.5)}))
     hook.mark_conversation_as_read("CN1")
     assert no_retry_sleep == [2.5, 2.5]
 
@@ -242,10 +213,9 @@ def test_429_without_retry_after_pauses_a_few_intervals(hook, url, requests_mock
     assert seconds == pytest.approx(hook.rate_limiter.interval * 5)
 
 
-def test_429_pause_delays_the_next_request_of_another_hook(quo_conn, url, requests_mock, clock):
-    limiter = RateLimiter(1000, clock=clock, sleep=clock.sleep)
-    first, second = QuoHook(), QuoHook()
-    first.rate_limiter = second.rate_limiter = limiter  # type: ignore[misc]
+def test_429_pause_delays_the_next_request_of_another_hook(quo_conn, url, requests_mock, clock, unthrottle):
+    first, second = unthrottle(QuoHook()), QuoHook()
+    second.rate_limiter = first.rate_limiter  # type: ignore[misc]
     requests_mock.post(url, [{**error(429), "headers": {"Retry-After": "3"}}, OK])
 
     with pytest.raises(QuoRateLimitError):

@@ -9,16 +9,8 @@ import requests
 from requests_mock import ANY
 
 from airflow_provider_quo.hooks.quo import TEST_CONNECTION_TIMEOUT, QuoHook
-from airflow_provider_quo.hooks.throttle import RateLimiter
 
 KEY = "test-key-Zq81xQ"
-
-
-@pytest.fixture
-def hook(quo_conn: str) -> QuoHook:
-    hook = QuoHook()
-    hook.rate_limiter = RateLimiter(1e6, clock=lambda: 0.0, sleep=lambda s: None)  # type: ignore[misc]
-    return hook
 
 
 @pytest.fixture

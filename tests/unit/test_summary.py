@@ -9,20 +9,6 @@ import pytest
 from airflow_provider_quo.exceptions import QuoBadRequestError, QuoConnectionError, QuoNotFoundError
 from airflow_provider_quo.operators._summary import MarkSummary
 
-KEYS = [
-    "action",
-    "dry_run",
-    "requested",
-    "marked_count",
-    "not_found_count",
-    "failed_count",
-    "not_attempted_count",
-    "marked",
-    "not_found",
-    "failed",
-    "elapsed_seconds",
-]
-
 
 def not_found() -> QuoNotFoundError:
     return QuoNotFoundError(status=404, title="Not Found", message="Conversation not found", trace="tr-1")
@@ -32,9 +18,9 @@ def summary(requested: int = 5, *, fail_on_not_found: bool = False, keep_marked_
     return MarkSummary("read", requested, fail_on_not_found=fail_on_not_found, keep_marked_ids=keep_marked_ids)
 
 
-def test_empty_summary() -> None:
+def test_empty_summary(summary_keys: list[str]) -> None:
     result = summary(3).as_dict()
-    assert list(result) == KEYS
+    assert list(result) == summary_keys
     assert result == {
         "action": "read",
         "dry_run": False,
