@@ -1,0 +1,24 @@
+"""Benchmarks of airflow-provider-quo against the project's Quo simulator, on loopback.
+
+``make bench`` (``.venv/bin/python -m benchmarks``) runs them all in one go, so ratios are fair, and
+writes ``benchmarks/results/latest.json``; ``--quick`` is a smoke run with tiny sizes. Benchmarks
+report figures, they assert nothing: the test suite asserts behaviour. See ``docs/benchmarks.md``.
+
+Modules, one per benchmark (each has ``run(context) -> dict``):
+
+- :mod:`benchmarks.ceiling`: marks/s against a strict per-key rate limit, and 429s received;
+- :mod:`benchmarks.overhead`: client CPU per mark;
+- :mod:`benchmarks.memory`: peak RSS growth and XCom size of 100,000 ids in one run;
+- :mod:`benchmarks.alternatives`: against ``HttpOperator`` mapping and a serial loop, in ``dag.test()``;
+- :mod:`benchmarks.listing`: conversations listed per second.
+
+The simulator runs in its own process (:mod:`benchmarks._simproc`) and every client measurement in a
+spawned child (:mod:`benchmarks._common`), so neither's CPU is counted as the other's.
+"""
+
+from __future__ import annotations
+
+#: Benchmark ids in the order they run (``--only`` takes these).
+BENCHMARKS = ("ceiling", "overhead", "memory", "alternatives", "listing")
+
+__all__ = ["BENCHMARKS"]
