@@ -168,10 +168,15 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _body_fields(response: requests.Response) -> dict[str, Any]:
+def _redacted(content: bytes, secret: str | None) -> bytes:
+    """The body with every occurrence of ``secret`` replaced by ``***`` (a server could echo the key)."""
+    return content.replace(secret.encode(), b"***") if secret else content
+
+
+def _body_fields(content: bytes) -> dict[str, Any]:
     """The error fields of any known body shape; empty for empty or non-JSON bodies."""
     try:
-        body = json.loads(response.content or b"")
+        body = json.loads(content or b"")
     except (ValueError, UnicodeDecodeError, RecursionError):
         return {}
     if not isinstance(body, dict):
@@ -182,9 +187,13 @@ def _body_fields(response: requests.Response) -> dict[str, Any]:
     return body
 
 
-def describe_body(response: requests.Response) -> str:
-    """A short description of a body that is not the expected JSON object, with an excerpt."""
-    raw = response.content or b""
+def describe_body(response: requests.Response, *, redact: str | None = None) -> str:
+    """A short description of a body that is not the expected JSON object, with an excerpt.
+
+    :param response: the response.
+    :param redact: a secret to replace by ``***`` in the excerpt.
+    """
+    raw = _redacted(response.content or b"", redact)
     if not raw.strip():
         return "empty response body"
     excerpt = " ".join(raw[: BODY_EXCERPT_CHARS * 4].decode("utf-8", "replace")[:BODY_EXCERPT_CHARS].split())
@@ -196,16 +205,17 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def error_from_response(response: requests.Response) -> QuoAPIError:
+def error_from_response(response: requests.Response, *, redact: str | None = None) -> QuoAPIError:
     """Build the typed error for an HTTP error response, whatever its body looks like.
 
-    :param response: a response with status >= 400.
+    :param response: a response with status >= 300.
+    :param redact: a secret (the API key) to replace by ``***`` wherever the body repeats it.
     """
     status = response.status_code
-    fields = _body_fields(response)
+    fields = _body_fields(_redacted(response.content or b"", redact))
     message = _text(fields.get("message"))
     if message is None and not fields:
-        message = describe_body(response)
+        message = describe_body(response, redact=redact)
     errors = fields.get("errors")
     kwargs: dict[str, Any] = {
         "status": status,

@@ -146,7 +146,7 @@ class QuoHook(BaseHook):
         except requests.RequestException as error:  # a bad URL or header: retrying cannot help
             raise QuoError(f"{method} {url} could not be sent: {type(error).__name__}") from None
         if response.status_code >= 300:  # a redirect would turn a POST into a GET: treat it as an error
-            api_error = error_from_response(response)
+            api_error = error_from_response(response, redact=self.settings.api_key)
             if isinstance(api_error, QuoRateLimitError):
                 pause = api_error.retry_after or self.rate_limiter.interval * 5
                 self.rate_limiter.pause(min(pause, retry.DEFAULT_MAX_RETRY_AFTER))  # same cap as the retry wait
@@ -158,7 +158,8 @@ class QuoHook(BaseHook):
         except (ValueError, RecursionError):
             body = None
         if not isinstance(body, dict):
-            raise QuoAPIError(status=response.status_code, title="Invalid response", message=describe_body(response))
+            message = describe_body(response, redact=self.settings.api_key)
+            raise QuoAPIError(status=response.status_code, title="Invalid response", message=message)
         return body
 
     def request(

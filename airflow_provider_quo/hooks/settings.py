@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_quo.exceptions import QuoError
 from airflow_provider_quo.hooks.retry import DEFAULT_RETRY_LIMIT
@@ -30,8 +31,19 @@ def _positive(conn_id: str, name: str, value: Any, default: float) -> float:
     return number
 
 
+def _is_loopback(hostname: str) -> bool:
+    return hostname in ("localhost", "::1") or hostname.startswith("127.")
+
+
 def base_url_from_host(host: str | None, port: int | None = None) -> str:
-    """The API root from a connection host given with or without scheme (default ``https://api.quo.com``)."""
+    """The API root from a connection host given with or without scheme (default ``https://api.quo.com``).
+
+    Plain ``http`` is refused except on loopback (a local simulator): the key would travel in clear.
+
+    :param host: the connection's host field.
+    :param port: the connection's port field, if the host has none.
+    :raises ValueError: for a scheme other than https, or http to a non-loopback host.
+    """
     url = (host or "").strip().rstrip("/")
     if not url:
         return DEFAULT_BASE_URL
@@ -39,6 +51,12 @@ def base_url_from_host(host: str | None, port: int | None = None) -> str:
         url = f"https://{url}"
     if port and url.count(":") == 1:
         url = f"{url}:{port}"
+    parts = urlsplit(url)
+    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname or "")):
+        raise ValueError(
+            f"Refusing base URL {url!r}: use https (plain http is allowed only on 127.0.0.1/localhost), "
+            "or the API key would travel unencrypted"
+        )
     return url
 
 

@@ -275,3 +275,21 @@ def test_hierarchy():
 def test_one_line_without_message_or_title():
     assert str(QuoAPIError(status=418)) == "Quo API 418"
     assert str(QuoAPIError(status=500, title="Unknown", message="Unknown")) == "Quo API 500 Unknown"
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        {"status_code": 401, "json": {"message": f"Invalid API key {KEY}", "title": "Unauthorized"}},
+        {"status_code": 400, "json": {"message": "bad", "errors": [{"path": "/h", "message": f"got {KEY}"}]}},
+        {"status_code": 502, "text": f"<html>upstream rejected Authorization: {KEY}</html>"},
+        {"status_code": 200, "text": f"<html>{KEY}</html>"},
+    ],
+    ids=["json-message", "field-error", "html-page", "non-json-200"],
+)
+def test_a_server_echoing_the_key_never_puts_it_in_the_error(fail, response):
+    error = fail(**response)
+    assert KEY not in str(error)
+    assert KEY not in repr(error)
+    assert KEY not in repr(error.__dict__)
+    assert "***" in str(error) or "***" in repr(error.errors)

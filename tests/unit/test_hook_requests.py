@@ -62,7 +62,8 @@ def test_empty_success_body_returns_empty_dict(hook, quo_conn, requests_mock):
     [
         ("api.example.test", None, "https://api.example.test"),
         ("https://api.example.test/", None, "https://api.example.test"),
-        ("http://10.0.0.1:8080", None, "http://10.0.0.1:8080"),
+        ("http://127.0.0.1:8080", None, "http://127.0.0.1:8080"),
+        ("http://localhost", 8080, "http://localhost:8080"),
         ("api.example.test", 8443, "https://api.example.test:8443"),
         ("https://api.example.test", 8443, "https://api.example.test:8443"),
         ("https://proxy.test/quo", None, "https://proxy.test/quo"),
@@ -75,11 +76,19 @@ def test_base_url_from_host(host, port, expected):
     assert base_url_from_host(host, port) == expected
 
 
+@pytest.mark.parametrize("host", ["http://api.example.test", "http://quo.example.test:8080", "ftp://api.example.test"])
+def test_plain_http_to_a_remote_host_is_refused(host):
+    with pytest.raises(ValueError, match="use https") as caught:
+        base_url_from_host(host)
+    assert host in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("fields", "expected_url"),
     [
         ({"host": "api.example.test"}, "https://api.example.test/v1/phone-numbers"),
-        ({"host": "http://api.example.test"}, "http://api.example.test/v1/phone-numbers"),
+        ({"host": "https://api.example.test"}, "https://api.example.test/v1/phone-numbers"),
+        ({"host": "http://127.0.0.1:8999"}, "http://127.0.0.1:8999/v1/phone-numbers"),
         ({}, "https://api.quo.com/v1/phone-numbers"),
     ],
 )
@@ -130,8 +139,8 @@ def test_default_timeouts_passed_to_requests(hook, quo_conn, requests_mock):
 
 def test_timeouts_from_extras_and_constructor(monkeypatch, requests_mock, unthrottle):
     extra = {"timeout": "12.5", "connect_timeout": 3, "requests_per_second": 1000}
-    set_conn(monkeypatch, "quo_t", password=KEY, host="http://h.test", extra=extra)
-    requests_mock.get("http://h.test/v1/phone-numbers", json={})
+    set_conn(monkeypatch, "quo_t", password=KEY, host="https://h.test", extra=extra)
+    requests_mock.get("https://h.test/v1/phone-numbers", json={})
 
     unthrottle(QuoHook(quo_conn_id="quo_t")).request("GET", "v1", "phone-numbers")
     assert requests_mock.last_request.timeout == (3.0, 12.5)
@@ -159,7 +168,7 @@ def test_explicit_timeout_argument_wins(hook, quo_conn, requests_mock):
     ],
 )
 def test_bad_extras_raise_value_error_naming_the_extra(monkeypatch, requests_mock, name, value):
-    set_conn(monkeypatch, "quo_bad", password=KEY, host="http://h.test", extra={name: value})
+    set_conn(monkeypatch, "quo_bad", password=KEY, host="https://h.test", extra={name: value})
     hook = QuoHook(quo_conn_id="quo_bad")  # still fine: nothing read yet
 
     with pytest.raises(ValueError, match=rf"'quo_bad'.*{name}"):

@@ -137,9 +137,9 @@ def test_attempts_bounded_by_default_retry_limit(hook, url, requests_mock, no_re
 
 
 def test_retry_limit_from_extra(monkeypatch, unthrottle, requests_mock, no_retry_sleep):
-    conn = {"conn_type": "quo", "password": KEY, "host": "http://h.test", "extra": {"retry_limit": 3}}
+    conn = {"conn_type": "quo", "password": KEY, "host": "https://h.test", "extra": {"retry_limit": 3}}
     monkeypatch.setenv("AIRFLOW_CONN_QUO_R", json.dumps(conn))
-    requests_mock.post("http://h.test" + PATH, exc=requests.ConnectionError("refused"))
+    requests_mock.post("https://h.test" + PATH, exc=requests.ConnectionError("refused"))
 
     with pytest.raises(QuoConnectionError, match="ConnectionError"):
         unthrottle(QuoHook(quo_conn_id="quo_r")).mark_conversation_as_read("CN1")

@@ -149,7 +149,7 @@ def test_requests_per_second_and_conn_id_reach_the_hook(
             hooks.append(self)
 
     monkeypatch.setattr(_mark_base, "QuoHook", SpyHook)
-    monkeypatch.setenv("AIRFLOW_CONN_QUO_OTHER", '{"conn_type": "quo", "password": "k2", "host": "http://other.test"}')
+    monkeypatch.setenv("AIRFLOW_CONN_QUO_OTHER", '{"conn_type": "quo", "password": "k2", "host": "https://other.test"}')
     requests_mock.post(ANY_MARK, json={})
     caplog.set_level(logging.INFO, logger=TASK_LOG.name)
 
