@@ -81,6 +81,21 @@ def test_conn_fields_match_connection_extras(connection_type):
     assert len(CONNECTION_EXTRAS) == len(set(CONNECTION_EXTRAS))
 
 
+def _settings_with_extra(monkeypatch, extra: dict) -> dict:
+    connection = {"conn_type": "quo", "password": "k", "host": "https://h.test", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_QUO_FIELDS", json.dumps(connection))
+    return vars(QuoHook(quo_conn_id="quo_fields").settings)
+
+
+def test_every_declared_conn_field_is_read_by_the_hook(connection_type, monkeypatch):
+    """Setting a conn-field in the connection's extra changes what the hook uses: none is decorative."""
+    defaults = _settings_with_extra(monkeypatch, {})
+    for name in connection_type["conn-fields"]:
+        changed = _settings_with_extra(monkeypatch, {name: 3})
+        moved = {key for key in defaults if changed[key] != defaults[key]}
+        assert moved, f"conn-field {name!r} is declared but the hook ignores it"
+
+
 def test_conn_field_schemas_accept_defaults_and_reject_nonsense(connection_type):
     fields = connection_type["conn-fields"]
     for field in fields.values():
