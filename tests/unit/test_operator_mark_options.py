@@ -273,3 +273,15 @@ def test_api_key_never_in_auth_failure(requests_mock: Any, secret_conn: str, cap
     assert SECRET_KEY not in repr(excinfo.value)
     assert SECRET_KEY not in json.dumps([c.kwargs for c in ti.xcom_push.call_args_list])
     assert_key_not_logged(caplog)
+
+
+def test_on_kill_stops_taking_new_ids(requests_mock: Any, quo_conn: str) -> None:
+    """A killed task sends no further ids; what was sent is still accounted for."""
+    operator = MarkConversationReadOperator(task_id="t", conversation_ids=[f"CN{n}" for n in range(50)])
+    requests_mock.post(re.compile(r"/mark-as-read$"), json={})
+    operator.on_kill()  # as if Airflow killed the task the moment it started
+
+    summary = execute(operator)
+
+    assert requests_mock.call_count == 1  # the first id goes alone; nothing is taken after the kill
+    assert (summary["marked_count"], summary["not_attempted_count"]) == (1, 49)
