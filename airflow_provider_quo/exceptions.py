@@ -35,6 +35,10 @@ class QuoBulkMarkError(QuoError):
         self.summary = summary
 
 
+class QuoTLSError(QuoError):
+    """TLS failed (e.g. certificate verification): every request to this host would fail alike."""
+
+
 class QuoConnectionError(QuoError):
     """The request never got an HTTP response: connection refused or dropped, DNS, TLS or a timeout."""
 
@@ -86,8 +90,8 @@ class QuoAPIError(QuoError):
 
     @property
     def retryable(self) -> bool:
-        """Whether repeating the same request may succeed (429 and 5xx)."""
-        return False
+        """Whether repeating the same request may succeed (408, 429 and transient 5xx)."""
+        return self.status == 408
 
 
 def _rebuild(cls: type[QuoAPIError], state: dict[str, Any]) -> QuoAPIError:
@@ -135,11 +139,11 @@ class QuoRateLimitError(QuoAPIError):
 
 
 class QuoServerError(QuoAPIError):
-    """5xx: a fault at Quo or a proxy in front of it; usually transient."""
+    """5xx: a fault at Quo or a proxy in front of it; usually transient (501, 505 and 511 are not)."""
 
     @property
     def retryable(self) -> bool:
-        return True
+        return self.status not in (501, 505, 511)
 
 
 _CLASS_BY_STATUS: dict[int, type[QuoAPIError]] = {
@@ -166,6 +170,19 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _scrub(value: Any, secret: str | None) -> Any:
+    """``value`` with ``secret`` replaced by ``***`` in every string it holds (lists and dicts too)."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, list):
+        return [_scrub(item, secret) for item in value]
+    if isinstance(value, dict):
+        return {_scrub(key, secret): _scrub(item, secret) for key, item in value.items()}
+    return value
 
 
 def _redacted(content: bytes, secret: str | None) -> bytes:
@@ -198,7 +215,7 @@ def describe_body(response: requests.Response, *, redact: str | None = None) -> 
         return "empty response body"
     excerpt = " ".join(raw[: BODY_EXCERPT_CHARS * 4].decode("utf-8", "replace")[:BODY_EXCERPT_CHARS].split())
     kind = response.headers.get("Content-Type") or "no content type"
-    return f"unexpected response body ({kind}, {len(raw)} bytes): {excerpt}"
+    return str(_scrub(f"unexpected response body ({kind}, {len(raw)} bytes): {excerpt}", redact))
 
 
 def _text(value: Any) -> str | None:
@@ -225,6 +242,7 @@ def error_from_response(response: requests.Response, *, redact: str | None = Non
         "trace": _text(fields.get("trace")),
         "errors": [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else None,
     }
+    kwargs = {name: _scrub(value, redact) for name, value in kwargs.items()}  # also escaped or header echoes
     if status == 429:
         return QuoRateLimitError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
     if status >= 500:

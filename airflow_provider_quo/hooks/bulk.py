@@ -62,6 +62,8 @@ def run_concurrently(
         raise ValueError(f"workers must be at least 1, got {workers!r}")
     source = iter(items)
     stop_taking = stop_taking or threading.Event()
+    if stop_taking.is_set():
+        return
     for first in source:
         yield _call(call, first)
         break

@@ -19,6 +19,7 @@ from airflow_provider_quo.exceptions import (
     QuoConnectionError,
     QuoError,
     QuoRateLimitError,
+    QuoTLSError,
     describe_body,
     error_from_response,
 )
@@ -139,6 +140,9 @@ class QuoHook(BaseHook):
         self.rate_limiter.acquire()
         try:
             response = self.session.request(method, url, params=params, timeout=timeout, allow_redirects=False)
+        except requests.exceptions.SSLError as error:  # a ConnectionError, but retrying cannot fix it
+            reason = " ".join(str(error).split())[:300]
+            raise QuoTLSError(f"{method} {url} failed: TLS error: {reason}") from None
         except TRANSIENT_TRANSPORT_ERRORS as error:
             # No chained cause: requests' exception holds the prepared request, Authorization header included.
             reason = " ".join(str(error).split())[:300]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+
+from urllib3.util import parse_url
 
 from airflow_provider_quo.exceptions import QuoError
 from airflow_provider_quo.hooks.retry import DEFAULT_RETRY_LIMIT
@@ -32,7 +34,12 @@ def _positive(conn_id: str, name: str, value: Any, default: float) -> float:
 
 
 def _is_loopback(hostname: str) -> bool:
-    return hostname in ("localhost", "::1") or hostname.startswith("127.")
+    if hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def base_url_from_host(host: str | None, port: int | None = None) -> str:
@@ -51,8 +58,11 @@ def base_url_from_host(host: str | None, port: int | None = None) -> str:
         url = f"https://{url}"
     if port and url.count(":") == 1:
         url = f"{url}:{port}"
-    parts = urlsplit(url)
-    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname or "")):
+    if "\\" in url:
+        raise ValueError(f"Refusing base URL {url!r}: it contains a backslash")
+    parts = parse_url(url)  # how requests itself will read it
+    scheme = (parts.scheme or "").lower()
+    if scheme != "https" and not (scheme == "http" and _is_loopback(parts.host or "")):
         raise ValueError(
             f"Refusing base URL {url!r}: use https (plain http is allowed only on 127.0.0.1/localhost), "
             "or the API key would travel unencrypted"

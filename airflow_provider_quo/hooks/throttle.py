@@ -50,12 +50,11 @@ class RateLimiter:
                 now = self._clock()
                 slot = max(now, self._next_slot, self._paused_until)
                 self._next_slot = slot + self.interval
-                paused_until = self._paused_until
             if slot > now:
                 self._sleep(slot - now)
                 waited += slot - now
             with self._lock:
-                if self._paused_until <= paused_until:
+                if slot >= self._paused_until:  # no pause began that covers this slot
                     return waited
 
     def pause(self, seconds: float) -> None:

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_provider_quo.conversation_ids import parse_conversation_ids
-from airflow_provider_quo.exceptions import QuoAuthenticationError, QuoBulkMarkError, QuoError, QuoPermissionError
+from airflow_provider_quo.exceptions import (
+    QuoAuthenticationError,
+    QuoBulkMarkError,
+    QuoError,
+    QuoPermissionError,
+    QuoTLSError,
+)
 from airflow_provider_quo.hooks.quo import MarkAction, QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_optional_int, as_optional_rate
 from airflow_provider_quo.operators._progress import ProgressReporter
@@ -20,6 +26,8 @@ if TYPE_CHECKING:
 
 #: How many ids a dry run, or the failure warnings, list in the task log.
 MAX_LOGGED_IDS = 20
+#: Errors every further call would repeat: the run stops taking ids at the first one.
+FATAL_ERRORS = (QuoAuthenticationError, QuoPermissionError, QuoTLSError)
 #: XCom key of the updated conversation objects when ``return_conversations`` is set.
 CONVERSATIONS_XCOM_KEY = "conversations"
 
@@ -87,11 +95,12 @@ class BaseMarkConversationsOperator(BaseOperator):
         self.include_marked_ids = include_marked_ids
         self.return_conversations = return_conversations
         self.progress_interval = progress_interval
-        self._stop_taking = threading.Event()
+        self._stop_taking: threading.Event | None = None  # made per run: an Event cannot be deep-copied
 
     def on_kill(self) -> None:
-        """Send no further ids when the task is killed; calls under way finish."""
-        self._stop_taking.set()
+        """Send no further ids when the task is killed; calls under way finish and are counted."""
+        if self._stop_taking is not None:
+            self._stop_taking.set()
 
     def execute(self, context: Context) -> dict[str, Any]:
         ids = parse_conversation_ids(self.conversation_ids)
@@ -119,12 +128,12 @@ class BaseMarkConversationsOperator(BaseOperator):
         progress = ProgressReporter(label, len(ids), self.log, interval=self.progress_interval)
         conversations: list[dict[str, Any]] = []
         fatal: QuoError | None = None
-        stop_taking = self._stop_taking
+        stop_taking = self._stop_taking = threading.Event()
         outcomes = hook.mark_conversations(ids, self.action, max_workers=workers, stop_taking=stop_taking)
         try:
             for outcome in outcomes:
                 summary.record(outcome.item, outcome.error)
-                if isinstance(outcome.error, (QuoAuthenticationError, QuoPermissionError)) and fatal is None:
+                if isinstance(outcome.error, FATAL_ERRORS) and fatal is None:
                     fatal = outcome.error  # every further call would fail alike: send no more ids
                     stop_taking.set()
                 elif outcome.error is None and self.return_conversations and outcome.result is not None:
@@ -141,6 +150,9 @@ class BaseMarkConversationsOperator(BaseOperator):
         if fatal is not None:
             context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=result)
             raise fatal
+        if stop_taking.is_set() and summary.done < summary.requested:  # killed: never report success
+            context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=result)
+            raise QuoBulkMarkError(f"Task killed: {summary.line()}", result)
         if summary.failed and self.fail_on_error:
             context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=result)
             raise QuoBulkMarkError(f"{summary.line()}; first failure: {next(iter(summary.failed.values()))}", result)

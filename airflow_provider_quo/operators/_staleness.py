@@ -56,12 +56,18 @@ class StalenessRule:
             return "unparseable"
         if last >= self.cutoff:
             return "recent"
-        snoozed_until = parse_api_datetime(conversation.get("snoozedUntil"))
-        if snoozed_until and snoozed_until > self.now and not self.include_snoozed:
-            return "snoozed"
-        muted_until = parse_api_datetime(conversation.get("mutedUntil"))
-        if muted_until and muted_until > self.now and not self.include_muted:
-            return "muted"
+        for field, reason, included in (
+            ("snoozedUntil", "snoozed", self.include_snoozed),
+            ("mutedUntil", "muted", self.include_muted),
+        ):
+            raw_until = conversation.get(field)
+            if not raw_until or included:
+                continue
+            until = parse_api_datetime(raw_until)
+            if until is None:
+                return "unparseable"
+            if until > self.now:
+                return reason
         return "selected"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import pytest
@@ -293,3 +294,26 @@ def test_a_server_echoing_the_key_never_puts_it_in_the_error(fail, response):
     assert KEY not in repr(error)
     assert KEY not in repr(error.__dict__)
     assert "***" in str(error) or "***" in repr(error.errors)
+
+
+def test_key_in_reason_phrase_header_or_escaped_json_is_redacted(fail):
+    escaped = KEY.replace("-", "\\u002d")  # JSON that spells the key with escapes still decodes to the key
+    error = fail(
+        status_code=401,
+        reason=f"Unauthorized {KEY}",
+        text=json.dumps({"message": "bad key PLACEHOLDER"}).replace("PLACEHOLDER", escaped),
+        headers={"Content-Type": f"application/json; k={KEY}"},
+    )
+    assert KEY not in str(error)
+    assert KEY not in repr(error.__dict__)
+
+
+def test_key_in_the_content_type_of_a_non_json_page_is_redacted(fail):
+    page = fail(status_code=502, text="<html>oops</html>", headers={"Content-Type": f"text/html; k={KEY}"})
+    assert KEY not in str(page)
+    assert "text/html; k=***" in str(page)
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(408, True), (500, True), (501, False), (505, False), (511, False)])
+def test_which_statuses_are_transient(fail, status, retryable):
+    assert fail(status_code=status, json={"message": "x"}).retryable is retryable

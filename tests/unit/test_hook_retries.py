@@ -269,3 +269,10 @@ def test_redirect_is_an_error_not_followed(hook, url, requests_mock, status):
         hook.mark_conversation_as_read("CN1")
     assert caught.value.status == status
     assert requests_mock.call_count == 1  # not retried, and the redirect was not followed
+
+
+def test_tls_failure_is_not_retried_and_is_typed(hook, url, requests_mock):
+    requests_mock.post(url, exc=requests.exceptions.SSLError("certificate verify failed"))
+    with pytest.raises(exceptions.QuoTLSError, match="certificate verify failed"):
+        hook.mark_conversation_as_read("CN1")
+    assert requests_mock.call_count == 1

@@ -10,7 +10,7 @@ from unittest import mock
 
 import pytest
 
-from airflow_provider_quo.exceptions import QuoAuthenticationError
+from airflow_provider_quo.exceptions import QuoAuthenticationError, QuoBulkMarkError
 from airflow_provider_quo.hooks import quo as quo_module
 from airflow_provider_quo.operators import _mark_base
 from airflow_provider_quo.operators._mark_base import BaseMarkConversationsOperator
@@ -275,13 +275,28 @@ def test_api_key_never_in_auth_failure(requests_mock: Any, secret_conn: str, cap
     assert_key_not_logged(caplog)
 
 
-def test_on_kill_stops_taking_new_ids(requests_mock: Any, quo_conn: str) -> None:
-    """A killed task sends no further ids; what was sent is still accounted for."""
+def test_on_kill_stops_taking_new_ids_and_fails_the_task(requests_mock: Any, quo_conn: str) -> None:
+    """A killed task sends no further ids, never reports success, and accounts for what it sent."""
     operator = MarkConversationReadOperator(task_id="t", conversation_ids=[f"CN{n}" for n in range(50)])
-    requests_mock.post(re.compile(r"/mark-as-read$"), json={})
-    operator.on_kill()  # as if Airflow killed the task the moment it started
 
-    summary = execute(operator)
+    def kill_on_first_answer(request: Any, context: Any) -> dict[str, Any]:
+        operator.on_kill()  # Airflow calls on_kill from its SIGTERM handler while the task runs
+        return {}
+
+    requests_mock.post(re.compile(r"/mark-as-read$"), json=kill_on_first_answer)
+    ti = mock.MagicMock()
+
+    with pytest.raises(QuoBulkMarkError, match="Task killed"):
+        operator.execute({"ti": ti})
 
     assert requests_mock.call_count == 1  # the first id goes alone; nothing is taken after the kill
+    summary = ti.xcom_push.call_args.kwargs["value"]
     assert (summary["marked_count"], summary["not_attempted_count"]) == (1, 49)
+
+
+def test_operator_can_be_deep_copied() -> None:
+    """Airflow deep-copies operators (partial_subset, mapping); no lock may live on the instance."""
+    import copy
+
+    operator = MarkConversationReadOperator(task_id="t", conversation_ids=["CN1"])
+    assert copy.deepcopy(operator).conversation_ids == ["CN1"]

@@ -266,3 +266,14 @@ def test_auth_error_mid_run_stops_early_and_keeps_earlier_results(requests_mock:
     # Every id that was sent is accounted for: calls under way when the 401 came are drained, not dropped.
     assert summary["failed_count"] == requests_mock.call_count - 1
     assert summary["not_attempted_count"] == 50 - requests_mock.call_count
+
+
+def test_tls_failure_stops_the_run_after_the_first_call(requests_mock: Any, quo_conn: str) -> None:
+    """Every further call would fail certificate verification alike: one request, a typed error."""
+    from airflow_provider_quo.exceptions import QuoTLSError
+
+    requests_mock.post(MARK_READ, exc=requests.exceptions.SSLError("certificate verify failed"))
+    ti = mock.MagicMock()
+    with pytest.raises(QuoTLSError):
+        MarkConversationReadOperator(task_id="t", conversation_ids=[f"CN{n}" for n in range(20)]).execute({"ti": ti})
+    assert requests_mock.call_count == 1

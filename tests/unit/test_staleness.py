@@ -86,9 +86,14 @@ def test_snoozed_in_the_future_is_skipped_unless_included() -> None:
     assert rule(include_snoozed=True).verdict(snoozed) == "selected"
 
 
-@pytest.mark.parametrize("until", [PAST, NOW.isoformat(), "2026-11-01T12:00:00Z", None, "garbage"])
+@pytest.mark.parametrize("until", [PAST, NOW.isoformat(), "2026-11-01T12:00:00Z", None])
 def test_snooze_not_running_at_the_run_time_does_not_count(until: Any) -> None:
     assert rule().verdict(conv(snoozedUntil=until)) == "selected"
+
+
+@pytest.mark.parametrize("field", ["snoozedUntil", "mutedUntil"])
+def test_an_unreadable_snooze_or_mute_is_never_guessed(field: str) -> None:
+    assert rule(include_muted=False).verdict(conv(**{field: "garbage"})) == "unparseable"
 
 
 def test_snooze_is_judged_at_the_run_time_not_the_cutoff() -> None:

@@ -267,3 +267,22 @@ def test_pause_during_a_wait_sends_the_waiting_caller_behind_the_pause() -> None
     limiter.acquire()  # slot 0.1: sleeps 0.1, a pause to 5.0 starts meanwhile, so it queues again
     assert clock[0] >= 5.0
     assert sleeps[0] == pytest.approx(0.1)
+
+
+def test_a_slot_already_after_the_pause_is_kept() -> None:
+    """Only callers whose slot falls inside a new pause queue again; later slots are not wasted."""
+    clock = [0.0]
+    sleeps: list[float] = []
+    limiter: RateLimiter
+
+    def sleep(seconds: float) -> None:
+        if not sleeps:
+            limiter.pause(0.05)  # a 429 elsewhere, pausing until 0.05: this caller's slot is at 0.1
+        sleeps.append(seconds)
+        clock[0] += seconds
+
+    limiter = RateLimiter(10, clock=lambda: clock[0], sleep=sleep)
+    limiter.acquire()  # slot 0.0, no wait
+    waited = limiter.acquire()  # slot 0.1, already after the pause: kept
+    assert waited == pytest.approx(0.1)
+    assert sleeps == [pytest.approx(0.1)]
