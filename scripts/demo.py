@@ -87,7 +87,10 @@ def main() -> int:
         os.environ["AIRFLOW_CONN_QUO_DEFAULT"] = sim.connection_json()
 
         banner(f"Airflow home {AIRFLOW_HOME.relative_to(REPO)}/ (SQLite): migrating the metadata DB")
-        from airflow.dag_processing.dagbag import DagBag
+        try:
+            from airflow.dag_processing.dagbag import DagBag
+        except ImportError:  # Airflow 3.1
+            from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
         from airflow.utils import db
 
         db.initdb()

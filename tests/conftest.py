@@ -41,6 +41,16 @@ def quo_conn(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture(scope="session")
+def dagbag_class() -> type:
+    """Airflow's DagBag class, wherever this Airflow keeps it (it moved in 3.2)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+    return DagBag
+
+
+@pytest.fixture(scope="session")
 def airflow_db() -> None:
     """A migrated SQLite metadata DB for dag.test() (about a second)."""
     from airflow.utils import db

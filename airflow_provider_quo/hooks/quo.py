@@ -41,6 +41,13 @@ MarkAction = Literal["read", "done", "open"]
 MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
 
 
+def _connection_type_info() -> dict[str, Any]:
+    from airflow_provider_quo.get_provider_info import get_provider_info
+
+    info: dict[str, Any] = get_provider_info()["connection-types"][0]
+    return info
+
+
 class QuoHook(BaseHook):
     """Talks to the Quo (formerly OpenPhone) public API with one connection's API key.
 
@@ -80,11 +87,19 @@ class QuoHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Connection form behaviour for Airflow versions that read it from the hook (3.1)."""
-        from airflow_provider_quo.get_provider_info import get_provider_info
-
-        behaviour = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+        """Connection form behaviour for Airflow 3.1, which reads it from the hook (3.2+ read the
+        provider info's ``ui-field-behaviour`` and never call this)."""
+        behaviour = _connection_type_info()["ui-field-behaviour"]
         return {key.replace("-", "_"): value for key, value in behaviour.items()}
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra connection form fields for Airflow 3.1, built from the provider info's ``conn-fields``
+        (3.2+ read those directly and never call this)."""
+        from wtforms import StringField
+
+        fields = _connection_type_info()["conn-fields"]
+        return {name: StringField(field["label"], description=field["description"]) for name, field in fields.items()}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(quo_conn_id={self.quo_conn_id!r})"

@@ -87,9 +87,9 @@ def task_states(dag_run: Any) -> Counter[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def dagbag() -> Any:
+def dagbag(dagbag_class: type) -> Any:
     """The example DAGs, parsed once, with any HTTP request during parsing recorded and refused."""
-    from airflow.dag_processing.dagbag import DagBag
+    DagBag = dagbag_class
 
     attempts: list[tuple[Any, ...]] = []
 
@@ -106,7 +106,7 @@ def dagbag() -> Any:
 
 
 @pytest.fixture
-def run_dag(airflow_db: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+def run_dag(airflow_db: None, monkeypatch: pytest.MonkeyPatch, dagbag_class: type) -> Any:
     """``run_dag(dag_id, sim, conf, extra)``: point ``quo_default`` at ``sim`` (with the connection extra
     ``FAST`` updated by ``extra``) and ``dag.test()`` one run at ``NOW``.
 
@@ -114,7 +114,7 @@ def run_dag(airflow_db: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     into the task's own ``Param`` objects, so a second ``dag.test()`` of the same DAG object would
     inherit the first run's params wherever its conf is silent.
     """
-    from airflow.dag_processing.dagbag import DagBag
+    DagBag = dagbag_class
 
     def run(
         dag_id: str,

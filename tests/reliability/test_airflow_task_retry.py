@@ -38,9 +38,12 @@ def xcom(dag_run: Any, task_id: str, key: str) -> list[Any]:
         return [XComModel.deserialize_value(row) for row in rows]
 
 
-def test_task_retry_after_a_partial_run_marks_every_id(airflow_db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_task_retry_after_a_partial_run_marks_every_id(
+    airflow_db: None, monkeypatch: pytest.MonkeyPatch, dagbag_class: type
+) -> None:
     from airflow import settings
-    from airflow.dag_processing.dagbag import DagBag
+
+    DagBag = dagbag_class
 
     # dag.test() only runs a DAG it finds in a bundle: make this suite's folder the DAGs folder
     # (the local bundle reads settings.DAGS_FOLDER, which Airflow set from the config at import).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import airflow
 import jsonschema
 import pytest
+from packaging.version import Version
 
 from airflow_provider_quo import __version__
 from airflow_provider_quo.get_provider_info import HOOK_CLASS, get_provider_info
@@ -133,9 +135,27 @@ def test_providers_manager_lists_package_and_connection_type():
     assert hook_info.package_name == PACKAGE
     assert hook_info.connection_id_attribute_name == "quo_conn_id"
     assert hook_info.connection_testable is True
+    if Version(airflow.__version__) < Version("3.2") and importlib.util.find_spec("flask_appbuilder") is None:
+        return  # Airflow 3.1 builds form metadata from hooks only with flask_appbuilder: see the next test
     widgets = manager.connection_form_widgets
     assert {f"extra__quo__{name}" for name in CONNECTION_EXTRAS} <= set(widgets)
     assert manager.field_behaviours["quo"]["relabeling"]["password"] == "API key"
+
+
+def test_hook_field_behaviour_for_airflow_3_1_mirrors_the_provider_info(connection_type):
+    """Airflow 3.1 reads the connection form from the hook; it must say what the provider info says."""
+    behaviour = QuoHook.get_ui_field_behaviour()
+    assert behaviour["hidden_fields"] == connection_type["ui-field-behaviour"]["hidden-fields"]
+    assert behaviour["relabeling"] == connection_type["ui-field-behaviour"]["relabeling"]
+    assert behaviour["placeholders"] == connection_type["ui-field-behaviour"]["placeholders"]
+
+
+def test_hook_form_widgets_for_airflow_3_1_mirror_the_conn_fields(connection_type):
+    pytest.importorskip("wtforms", reason="Airflow builds hook form widgets only where wtforms (FAB) is installed")
+    widgets = QuoHook.get_connection_form_widgets()
+    assert set(widgets) == set(connection_type["conn-fields"])
+    for name, field in widgets.items():
+        assert field.args[0] == connection_type["conn-fields"][name]["label"]
 
 
 @pytest.mark.integration
