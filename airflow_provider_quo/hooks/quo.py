@@ -41,6 +41,10 @@ MarkAction = Literal["read", "done", "open"]
 MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
 
 
+def _one_line(error: BaseException, limit: int = 300) -> str:
+    return " ".join(str(error).split())[:limit]
+
+
 def _connection_type_info() -> dict[str, Any]:
     from airflow_provider_quo.get_provider_info import get_provider_info
 
@@ -155,13 +159,11 @@ class QuoHook(BaseHook):
         self.rate_limiter.acquire()
         try:
             response = self.session.request(method, url, params=params, timeout=timeout, allow_redirects=False)
+        # No chained causes below: requests' exceptions hold the prepared request, Authorization header included.
         except requests.exceptions.SSLError as error:  # a ConnectionError, but retrying cannot fix it
-            reason = " ".join(str(error).split())[:300]
-            raise QuoTLSError(f"{method} {url} failed: TLS error: {reason}") from None
+            raise QuoTLSError(f"{method} {url} failed: TLS error: {_one_line(error)}") from None
         except TRANSIENT_TRANSPORT_ERRORS as error:
-            # No chained cause: requests' exception holds the prepared request, Authorization header included.
-            reason = " ".join(str(error).split())[:300]
-            raise QuoConnectionError(f"{method} {url} failed: {type(error).__name__}: {reason}") from None
+            raise QuoConnectionError(f"{method} {url} failed: {type(error).__name__}: {_one_line(error)}") from None
         except requests.RequestException as error:  # a bad URL or header: retrying cannot help
             raise QuoError(f"{method} {url} could not be sent: {type(error).__name__}") from None
         if response.status_code >= 300:  # a redirect would turn a POST into a GET: treat it as an error

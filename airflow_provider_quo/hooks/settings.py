@@ -21,16 +21,27 @@ DEFAULT_REQUESTS_PER_SECOND = 10.0
 CONNECTION_EXTRAS = ("timeout", "connect_timeout", "retry_limit", "requests_per_second")
 
 
-def _positive(conn_id: str, name: str, value: Any, default: float) -> float:
-    if value is None or value == "":
-        return default
+def positive_number(value: Any, name: str) -> float | None:
+    """A positive, finite number from a number or a string (extras and templates give strings).
+
+    :param value: the value; ``None``, ``""`` and ``"None"`` mean unset and give ``None``.
+    :param name: what the value is, for the error message.
+    :raises ValueError: naming the value, if it is not a positive, finite number (bools included).
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
     try:
-        number = float(value)
+        number = math.nan if isinstance(value, bool) else float(value)
     except (TypeError, ValueError):
         number = math.nan
-    if not number > 0 or math.isinf(number):
-        raise ValueError(f"Connection {conn_id!r}: {name} must be a positive number, got {value!r}")
+    if not 0 < number < math.inf:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
     return number
+
+
+def _positive(conn_id: str, name: str, value: Any, default: float) -> float:
+    number = positive_number(value, f"Connection {conn_id!r}: {name}")
+    return default if number is None else number
 
 
 def _is_loopback(hostname: str) -> bool:

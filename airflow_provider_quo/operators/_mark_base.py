@@ -147,13 +147,13 @@ class BaseMarkConversationsOperator(BaseOperator):
             self.log.warning("%s failed for %s: %s", label, conversation_id, reason)
         if self.return_conversations:
             context["ti"].xcom_push(key=CONVERSATIONS_XCOM_KEY, value=conversations)
-        if fatal is not None:
+        error: QuoError | None = fatal
+        if error is None and stop_taking.is_set() and summary.done < summary.requested:
+            error = QuoBulkMarkError(f"Task killed: {summary.line()}", result)  # never report success
+        elif error is None and summary.failed and self.fail_on_error:
+            first = next(iter(summary.failed.values()))
+            error = QuoBulkMarkError(f"{summary.line()}; first failure: {first}", result)
+        if error is not None:
             context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=result)
-            raise fatal
-        if stop_taking.is_set() and summary.done < summary.requested:  # killed: never report success
-            context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=result)
-            raise QuoBulkMarkError(f"Task killed: {summary.line()}", result)
-        if summary.failed and self.fail_on_error:
-            context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=result)
-            raise QuoBulkMarkError(f"{summary.line()}; first failure: {next(iter(summary.failed.values()))}", result)
+            raise error
         return result

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from airflow_provider_quo.conversation_ids import split_list_string
+from airflow_provider_quo.hooks.settings import positive_number
 
 #: Longest ``older_than`` accepted (about 100 years), so a cutoff never overflows.
 MAX_DURATION = timedelta(days=36_500)
@@ -81,15 +81,7 @@ def as_optional_rate(value: Any, name: str) -> float | None:
     :param value: the value.
     :param name: the argument's name, for the error message.
     """
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
-        return None
-    try:
-        number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    if not 0 < number < math.inf:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return number
+    return positive_number(value, name)
 
 
 def as_duration(value: Any, name: str) -> timedelta:
