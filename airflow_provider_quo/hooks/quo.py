@@ -8,7 +8,7 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from airflow.sdk import BaseHook
@@ -27,7 +27,7 @@ from airflow_provider_quo.hooks import retry
 from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
 from airflow_provider_quo.hooks.settings import QuoSettings
-from airflow_provider_quo.hooks.throttle import RateLimiter, shared_rate_limiter
+from airflow_provider_quo.hooks.throttle import Throttle, build_throttle
 from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS, build_session
 
 try:
@@ -57,13 +57,15 @@ class QuoHook(BaseHook):
 
     The key is read only from the connection's password; the base URL from its host (default
     ``https://api.quo.com``). Requests share one keep-alive session, are spaced by a client-side
-    throttle shared by every hook using the same key in this process, and are retried on network
-    errors, 429 and 5xx with exponential backoff (``Retry-After`` honoured). Errors are raised as the
+    throttle shared by every process on this host that uses the same key (every worker, with the
+    ``rate_limit_url`` extra), and are retried on network errors, 429 and 5xx with exponential backoff
+    (``Retry-After`` honoured; 429s within a time budget). Errors are raised as the
     typed exceptions of :mod:`airflow_provider_quo.exceptions`. Nothing is fetched in ``__init__``.
 
     :param quo_conn_id: the Airflow connection of type ``quo``.
     :param timeout: read timeout in seconds (default: the connection's ``timeout`` extra, else 30).
-    :param requests_per_second: throttle rate (default: the ``requests_per_second`` extra, else 10).
+    :param requests_per_second: cap on this hook's share of the key's budget (the budget is the
+        ``requests_per_second`` extra, else 10).
     :param retry_limit: attempts per request, the first included (default: ``retry_limit`` extra, else 6).
     :param retry_args: keyword arguments for :class:`tenacity.Retrying` that replace the defaults.
     """
@@ -134,8 +136,8 @@ class QuoHook(BaseHook):
 
     @property
     def requests_per_second(self) -> float:
-        """The client-side throttle rate for this key."""
-        return self.settings.requests_per_second
+        """The most requests per second this hook sends: the key's budget, or this hook's lower cap."""
+        return min(self.settings.requests_per_second, self.settings.task_requests_per_second or math.inf)
 
     # -- transport -------------------------------------------------------------------------------
 
@@ -145,18 +147,35 @@ class QuoHook(BaseHook):
         return build_session(self.settings.api_key, self.base_url)
 
     @cached_property
-    def rate_limiter(self) -> RateLimiter:
-        """The throttle shared by every hook in this process that uses the same key and host."""
-        return shared_rate_limiter(self.settings.api_key, self.base_url, self.requests_per_second)
+    def rate_limiter(self) -> Throttle:
+        """The key's throttle (shared on this host, or through ``rate_limit_url``), behind this hook's cap."""
+        settings = self.settings
+        if settings.rate_limit_url:
+            mask_secret(settings.rate_limit_url)
+            password = urlsplit(settings.rate_limit_url).password
+            if password:
+                mask_secret(password)
+        return build_throttle(
+            settings.api_key,
+            self.base_url,
+            settings.requests_per_second,
+            rate_limit_url=settings.rate_limit_url,
+            task_rate=settings.task_requests_per_second,
+        )
 
     def url(self, *segments: str) -> str:
         """The URL of a path under the base URL; each segment is percent-encoded as one segment."""
         return self.base_url + "".join("/" + quote(segment, safe="") for segment in segments)
 
     def _send_once(
-        self, method: str, url: str, params: Sequence[tuple[str, str]] | None, timeout: tuple[float, float]
+        self,
+        method: str,
+        url: str,
+        params: Sequence[tuple[str, str]] | None,
+        timeout: tuple[float, float],
+        stop: threading.Event | None = None,
     ) -> Any:
-        self.rate_limiter.acquire()
+        self.rate_limiter.acquire(stop)
         try:
             response = self.session.request(method, url, params=params, timeout=timeout, allow_redirects=False)
         # No chained causes below: requests' exceptions hold the prepared request, Authorization header included.
@@ -171,6 +190,7 @@ class QuoHook(BaseHook):
             if isinstance(api_error, QuoRateLimitError):
                 pause = api_error.retry_after or self.rate_limiter.interval * 5
                 self.rate_limiter.pause(min(pause, retry.DEFAULT_MAX_RETRY_AFTER))  # same cap as the retry wait
+                self.rate_limiter.slow_down()  # and every user of the key slows down, recovering gradually
             raise api_error
         if not response.content:
             return {}
@@ -190,6 +210,7 @@ class QuoHook(BaseHook):
         params: Sequence[tuple[str, str]] | None = None,
         retries: bool = True,
         timeout: tuple[float, float] | None = None,
+        stop: threading.Event | None = None,
     ) -> Any:
         """Send one API request (throttled, retried) and return the decoded JSON body.
 
@@ -198,28 +219,35 @@ class QuoHook(BaseHook):
         :param params: query parameters as pairs (repeat a key for an array).
         :param retries: whether to retry transient failures.
         :param timeout: ``(connect, read)`` timeouts; default from the connection.
+        :param stop: a bulk run's stop event: once set, a request still waiting for its throttle slot or
+            its next retry is not sent.
         :raises QuoAPIError: (a subclass per status) for an HTTP error response.
         :raises QuoConnectionError: if no response arrived after the retries.
+        :raises QuoNotSentError: if ``stop`` was set before the request's turn came.
         """
         url = self.url(*segments)
         timeout = timeout or (self.settings.connect_timeout, self.settings.read_timeout)
         if not retries:
-            return self._send_once(method, url, params, timeout)
-        retrying = retry.build_retrying(retry_limit=self.settings.retry_limit, overrides=self.retry_args)
-        return retrying(self._send_once, method, url, params, timeout)
+            return self._send_once(method, url, params, timeout, stop)
+        retrying = retry.build_retrying(retry_limit=self.settings.retry_limit, overrides=self.retry_args, stop=stop)
+        return retrying(self._send_once, method, url, params, timeout, stop)
 
     # -- endpoints -------------------------------------------------------------------------------
 
-    def mark_conversation(self, conversation_id: str, action: MarkAction = "read") -> dict[str, Any]:
+    def mark_conversation(
+        self, conversation_id: str, action: MarkAction = "read", *, stop: threading.Event | None = None
+    ) -> dict[str, Any]:
         """``POST /v1/conversations/{id}/mark-as-{action}``; return the updated conversation.
 
         :param conversation_id: a ``CN…`` id (validated before anything is sent).
         :param action: ``"read"``, ``"done"`` or ``"open"``.
+        :param stop: a bulk run's stop event (see :meth:`request`).
         """
         if action not in MARK_ACTIONS:
             raise ValueError(f"action must be one of {MARK_ACTIONS}, got {action!r}")
         conversation_id = validate_conversation_id(conversation_id)
-        result: dict[str, Any] = self.request("POST", "v1", "conversations", conversation_id, f"mark-as-{action}")
+        path = ("v1", "conversations", conversation_id, f"mark-as-{action}")
+        result: dict[str, Any] = self.request("POST", *path, stop=stop)
         return result
 
     def mark_conversation_as_read(self, conversation_id: str) -> dict[str, Any]:
@@ -257,9 +285,10 @@ class QuoHook(BaseHook):
     ) -> Generator[Outcome[str, dict[str, Any]], None, None]:
         """Mark many conversations concurrently at the throttle's rate, yielding each outcome as it lands.
 
-        One id's failure never stops the others: its exception is in ``Outcome.error``. Close the
+        One id's failure never stops the others: its exception is in ``Outcome.error``. Set
         ``stop_taking`` to stop early while still receiving the outcomes of the calls already sent
-        (as the operator does on a 401 or 403).
+        (as the operator does on a 401 or 403); an id taken but still waiting for its throttle slot is
+        then not sent, and its outcome is a :class:`~airflow_provider_quo.exceptions.QuoNotSentError`.
 
         :param conversation_ids: valid ``CN…`` ids (see ``parse_conversation_ids``).
         :param action: ``"read"``, ``"done"`` or ``"open"``.
@@ -270,9 +299,9 @@ class QuoHook(BaseHook):
         # Read the connection and build the session and throttle here, in the caller's thread: a missing
         # key or bad extra raises once instead of failing every id, and worker threads share one session.
         _ = self.session, self.rate_limiter
-        return run_concurrently(
-            lambda cid: self.mark_conversation(cid, action), conversation_ids, workers=workers, stop_taking=stop_taking
-        )
+        stop = stop_taking if stop_taking is not None else threading.Event()
+        mark = lambda cid: self.mark_conversation(cid, action, stop=stop)  # noqa: E731
+        return run_concurrently(mark, conversation_ids, workers=workers, stop_taking=stop)
 
     def iter_conversations(
         self,
