@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 MIN_VENV := .venv-airflow-3.1
 MIN_AIRFLOW := apache-airflow>=3.1,<3.2
 
-.PHONY: demo test lint typecheck unit bench test-min-airflow clean
+.PHONY: demo test lint typecheck unit bench test-min-airflow clean redis-server
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,19 +29,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# The key-wide budget tests start a real redis-server on 127.0.0.1; CI (root, fresh Debian) installs it here.
+redis-server:
+	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+
+unit: $(STAMP) redis-server
 	$(BIN)/pytest
 
 test: lint typecheck unit
 
 # The suite (less the real-scheduler test) on Airflow 3.1, to keep the "3.1 and later" promise honest.
-test-min-airflow: $(MIN_VENV)/.installed
+test-min-airflow: $(MIN_VENV)/.installed redis-server
 	$(MIN_VENV)/bin/pytest -q -m "not standalone"
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-bench: $(STAMP)
+bench: $(STAMP) redis-server
 	$(BIN)/python -m benchmarks
 
 clean:
