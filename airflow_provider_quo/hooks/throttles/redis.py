@@ -108,7 +108,7 @@ class RedisThrottle(PacedThrottle):
         self._script = client.register_script(SCRIPT)
         self._clock = clock
         self._lock = threading.Lock()
-        self._local = HostThrottle(rate, digest, sleep=sleep)
+        self._local = HostThrottle(rate, digest, clock=clock, sleep=sleep)
         self._fallback: HostThrottle | None = None
         self._retry_at = -math.inf
         self.hosts = 0
@@ -141,7 +141,7 @@ class RedisThrottle(PacedThrottle):
             self._retry_at = self._clock() + RETRY_SECONDS
             if self._fallback is None:
                 hosts = self.hosts or self._local.remembered_hosts() or 1
-                self._fallback = HostThrottle(self.rate / hosts, self.digest, sleep=self._sleep)
+                self._fallback = HostThrottle(self.rate / hosts, self.digest, clock=self._clock, sleep=self._sleep)
                 log.warning(
                     "Rate-limit server %s failed (%s); until it answers, this host's tasks share %.3g requests/s "
                     "(the key's %g/s over the %d host(s) last seen using it)",
