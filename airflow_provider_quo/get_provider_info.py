@@ -63,7 +63,8 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "retry_limit": {
                         "label": "Retry limit",
-                        "description": "Attempts per request on 429, 5xx and network errors (default 6).",
+                        "description": "Attempts per request on 5xx and network errors (default 6); "
+                        "429s are retried for up to 5 minutes instead.",
                         "schema": {"type": ["integer", "null"], "minimum": 1},
                     },
                     "requests_per_second": {

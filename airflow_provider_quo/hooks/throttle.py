@@ -14,6 +14,7 @@ A task's ``requests_per_second`` caps its share in front of the key's budget (:c
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from typing import Protocol
 
@@ -23,6 +24,8 @@ from airflow_provider_quo.hooks.throttles.host import HostThrottle
 from airflow_provider_quo.hooks.throttles.process import RateLimiter, key_digest, shared_rate_limiter
 
 __all__ = ["CappedThrottle", "RateLimiter", "Throttle", "build_throttle", "key_digest", "shared_rate_limiter"]
+
+log = logging.getLogger(__name__)
 
 
 class Throttle(Protocol):
@@ -102,6 +105,20 @@ def _redis_throttle(rate: float, digest: str, url: str) -> Throttle:
     return RedisThrottle(rate, digest, client, shown_url=redact_url(url))
 
 
+def _host_throttle(rate: float, digest: str) -> Throttle:
+    try:
+        throttle = HostThrottle(rate, digest)
+        throttle.remembered_hosts()  # opens the state file now, so a read-only or full disk shows here
+    except OSError as error:
+        log.warning(
+            "Cannot keep the key's budget in a file on this host (%s: %s); sharing it only within this process",
+            type(error).__name__,
+            error,
+        )
+        return RateLimiter(rate)
+    return throttle
+
+
 def build_throttle(
     api_key: str,
     base_url: str,
@@ -130,7 +147,7 @@ def build_throttle(
     with _throttles_lock:
         shared = _throttles.get((backend, digest, rate, url_digest))
         if shared is None:
-            shared = _redis_throttle(rate, digest, rate_limit_url) if rate_limit_url else HostThrottle(rate, digest)
+            shared = _redis_throttle(rate, digest, rate_limit_url) if rate_limit_url else _host_throttle(rate, digest)
             _throttles[(backend, digest, rate, url_digest)] = shared
     if task_rate is not None and task_rate < rate:
         return CappedThrottle(shared, task_rate)

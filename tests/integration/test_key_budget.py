@@ -123,3 +123,25 @@ def test_redis_down_at_start_falls_back_with_a_warning(
     assert_at_most_one_percent_429(simulator)
     assert all(any("Rate-limit server" in w for w in r["warnings"]) for r in results)
     assert all("Traceback" not in r["stderr"] for r in results)
+
+
+def test_a_redis_password_never_shows_even_when_redis_dies(
+    simulator: QuoSimulator, tmp_path: Path, redis_server_with_password: Any
+) -> None:
+    server = redis_server_with_password
+    ids = simulator.conversation_ids(deleted=False)[:IDS_EACH]
+    conn = simulator.connection_json({"requests_per_second": LIMIT, "rate_limit_url": server.url})
+
+    def kill_redis_after_ten() -> None:
+        tick = threading.Event()
+        while not tick.wait(0.05):
+            if simulator.request_count(method="POST") >= 10:
+                server.stop()
+                return
+
+    (result,) = run_task_processes([{"conn": conn, "ids": ids}], tmp_path, during=kill_redis_after_ten)
+
+    assert sorted(result["marked"]) == sorted(ids)
+    assert any(f"redis://:***@127.0.0.1:{server.port}/0 failed" in w for w in result["warnings"])
+    assert server.password not in result["stderr"]
+    assert all(server.password not in w for w in result["warnings"])

@@ -203,13 +203,18 @@ def test_factory_builds_the_redis_backend_without_connecting() -> None:
 
 
 class BrokenRedis:
-    """A client whose every command fails the way a stopped server does."""
+    """A client whose every command fails the way a stopped (or, with ``slow``, a stalled) server does."""
 
     calls = 0
+
+    def __init__(self, slow: bool = False) -> None:
+        self.slow = slow
 
     def register_script(self, _script: str) -> object:
         def run(**_kwargs: object) -> list[str]:
             BrokenRedis.calls += 1
+            if self.slow:
+                raise redis.exceptions.TimeoutError("Timeout reading from 127.0.0.1:1")
             raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
 
         return run
@@ -235,3 +240,23 @@ def test_redis_failing_falls_back_to_this_hosts_share_with_one_warning(
     clock.now += 10  # past the retry interval: Redis is tried again, once per acquire until it answers
     throttle_.acquire()
     assert BrokenRedis.calls == calls + 1
+
+
+def test_a_slow_redis_falls_back_too(clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    monkeypatch.setenv("QUO_THROTTLE_DIR", str(tmp_path))
+    slow = RedisThrottle(10, DIGEST, BrokenRedis(slow=True), shown_url="redis://r", clock=clock, sleep=clock.sleep)
+    with caplog.at_level(logging.WARNING):
+        assert [slow.acquire(), slow.acquire()] == pytest.approx([0.0, 0.1])  # one host: the whole budget
+    assert any("redis://r failed (TimeoutError)" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unwritable_state_directory_falls_back_to_the_process_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("QUO_THROTTLE_DIR", str(blocker / "throttle"))  # cannot be created under a file
+    with caplog.at_level(logging.WARNING):
+        built = build_throttle("key-unwritable-dir", "https://api.quo.com", 10)
+    assert isinstance(built, RateLimiter)
+    assert any("sharing it only within this process" in r.getMessage() for r in caplog.records)
