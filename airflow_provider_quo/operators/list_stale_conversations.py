@@ -168,7 +168,7 @@ class ListStaleConversationsOperator(BaseOperator):
         skipped: Counter[str] = Counter()
         candidates = self._candidates(listed, rule, window, skipped)
         selected_ids, reasons, carried_from = _collect(candidates, limit)
-        in_window = skipped.pop(IN_WINDOW)
+        in_window = skipped.pop(IN_WINDOW, 0)
         next_watermark = now if carried_from is None else carried_from
         summary = {
             "cutoff": rule.cutoff.isoformat(),
