@@ -113,3 +113,29 @@ def test_a_month_of_daily_runs_marks_each_stale_conversation_once(run_dag: Any) 
     assert sum(run["selected_snooze_ended"] for run in ledger.runs) > 0, "snoozes ended on idle conversations"
     after_outage = next(run for run in ledger.runs if run["day"] == max(OUTAGE) + 1)
     assert after_outage["window"]["from"] == (START + timedelta(days=min(OUTAGE) - 1)).isoformat()
+
+
+def test_re_running_a_past_day_selects_the_same_set_and_leaves_later_windows_alone(run_dag: Any) -> None:
+    with QuoSimulator(api_key=API_KEY, conversations=300, seed=9, now=START) as sim:
+        runs: dict[int, Any] = {}
+        for day in range(4):
+            if day:
+                sim.simulate_activity(START + timedelta(days=day) - sim.now(), active_fraction=0.05)
+            if day < 3:
+                sim.set_now(START + timedelta(days=day))
+                runs[day] = run_dag(DAG_ID, sim, {"older_than_days": 30}, logical_date=START + timedelta(days=day))
+        first_time = xcom(runs[1], "list_stale_conversations")
+        first_summary = xcom(runs[1], "list_stale_conversations", "summary")
+        assert first_time, "day 1 had conversations to mark"
+
+        # Clear and re-run day 1 after day 2 ran: it reads the watermark day 0 left, not day 2's.
+        again = run_dag(DAG_ID, sim, {"older_than_days": 30}, logical_date=START + timedelta(days=1))
+        assert xcom(again, "list_stale_conversations") == first_time
+        assert xcom(again, "list_stale_conversations", "summary")["window"] == first_summary["window"]
+
+        sim.set_now(START + timedelta(days=3))
+        day3 = run_dag(DAG_ID, sim, {"older_than_days": 30}, logical_date=START + timedelta(days=3))
+        assert (
+            xcom(day3, "list_stale_conversations", "summary")["window"]["from"]
+            == (START + timedelta(days=2)).isoformat()
+        ), "day 3 still starts where day 2 ended"
