@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -77,6 +78,21 @@ class LivingWorkspace:
             conversation_id, snoozed_until=parse_datetime(until), updated_at=max(current.updated_at, when)
         )
         return record.to_api()
+
+    def read_in_app(self, conversation_ids: Iterable[str], at: datetime | str | None = None) -> int:
+        """Someone reads these conversations in the Quo app (as ``mark-as-read`` would, without a request).
+
+        :param conversation_ids: the ids.
+        :param at: when (default: the clock).
+        :returns: how many were read.
+        :raises KeyError: if an id is unknown.
+        """
+        when = parse_datetime(at) or self._store.now()
+        count = 0
+        for conversation_id in conversation_ids:
+            self._store.update(conversation_id, read_at=when)
+            count += 1
+        return count
 
     def simulate_activity(
         self,
