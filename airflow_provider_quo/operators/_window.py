@@ -109,11 +109,15 @@ def watermark_after(record: Any, marking_summary: Any) -> tuple[datetime | None,
     :returns: the watermark (``None`` for none) and a phrase saying where it comes from.
     """
     if not isinstance(record, dict) or "next_watermark" not in record:
-        return None, "no earlier run recorded a window"
+        # Airflow's task SDK logs "XCom not found" for the pull that found nothing: expected here.
+        return None, "no earlier run recorded a window (Airflow logs 'XCom not found' for that): a full sweep"
     run_id = record.get("run_id")
     if marking_succeeded(marking_summary):
         return _instant(record["next_watermark"]), f"committed by run {run_id}"
-    return _instant(record.get("from")), f"run {run_id} did not mark everything (failed, dry or not run): kept"
+    return _instant(record.get("from")), (
+        f"run {run_id} did not mark everything (failed, dry or not run; Airflow logs 'XCom not found' if its "
+        "marking task returned nothing): kept its window start"
+    )
 
 
 def _instant(value: Any) -> datetime | None:

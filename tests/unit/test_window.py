@@ -134,12 +134,14 @@ def test_the_watermark_advances_only_on_a_clean_real_marking() -> None:
 
 
 def test_no_record_means_a_full_sweep_and_a_full_sweep_record_carries_none() -> None:
-    assert watermark_after(None, CLEAN)[0] is None
-    assert watermark_after({"something": "else"}, CLEAN)[0] is None
-    assert watermark_after(window_record(Window(None, T), T, "r"), None) == (
+    assert watermark_after(None, CLEAN) == (
         None,
-        "run r did not mark everything (failed, dry or not run): kept",
+        "no earlier run recorded a window (Airflow logs 'XCom not found' for that): a full sweep",
     )
+    assert watermark_after({"something": "else"}, CLEAN)[0] is None
+    watermark, origin = watermark_after(window_record(Window(None, T), T, "r"), None)
+    assert watermark is None
+    assert origin.startswith("run r did not mark everything")
 
 
 def test_an_unreadable_record_names_the_value_and_the_way_out() -> None:
