@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ListStaleConversationsOperator"]
 
-#: The count, among the skip verdicts, of the conversations that became stale in the window.
+#: The verdict of a conversation that became stale in the window (every other verdict is a skip).
 IN_WINDOW = "in_window"
 #: How many ids the listing names in its log when it skips them as invalid.
 MAX_LOGGED_IDS = 20
@@ -55,6 +55,39 @@ def _collect(candidates: Iterable[Candidate], limit: int | None) -> tuple[list[s
         return ids, reasons, None
     kept, carried_from = earliest(candidates, limit)
     return [c.conversation_id for c in kept], Counter(c.reason for c in kept), carried_from
+
+
+def selection_summary(
+    rule: StalenessRule,
+    window: Window,
+    origin: str,
+    verdicts: Counter[str],
+    reasons: Counter[str],
+    next_watermark: datetime,
+) -> dict[str, Any]:
+    """The listing's XCom ``summary``: the window, where its start came from, and every count.
+
+    :param rule: the staleness rule of the run.
+    :param window: the window the run handled.
+    :param origin: where the window's start came from.
+    :param verdicts: the listed conversations by verdict (``in_window`` for the candidates).
+    :param reasons: the selected conversations by reason.
+    :param next_watermark: the watermark once the marking succeeds.
+    """
+    skipped = Counter({verdict: n for verdict, n in verdicts.items() if verdict != IN_WINDOW})
+    return {
+        "cutoff": rule.cutoff.isoformat(),
+        "window": {"from": _iso(window.start), "to": _iso(window.end)},
+        "watermark_origin": origin,
+        "full_sweep": window.full_sweep,
+        "scanned": sum(verdicts.values()),
+        "in_window": verdicts[IN_WINDOW],
+        "selected": sum(reasons.values()),
+        **{f"selected_{reason}": reasons[reason] for reason in STALE_REASONS},
+        "limit_reached": next_watermark < window.end,
+        "next_watermark": _iso(next_watermark),
+        **tally(skipped),
+    }
 
 
 def reference_time(context: Context) -> datetime:
@@ -164,27 +197,13 @@ class ListStaleConversationsOperator(BaseOperator):
         watermark, origin = self._watermark(context)
         window = Window(start=watermark if watermark is None or watermark < now else now, end=now)
         self.log.info("Window: stale since after %s up to %s (watermark %s)", window.start, now, origin)
+        verdicts: Counter[str] = Counter()
         listed = self._list(phone_numbers, rule.cutoff, window, older_than)
-        skipped: Counter[str] = Counter()
-        candidates = self._candidates(listed, rule, window, skipped)
-        selected_ids, reasons, carried_from = _collect(candidates, limit)
-        in_window = skipped.pop(IN_WINDOW, 0)
+        selected_ids, reasons, carried_from = _collect(self._candidates(listed, rule, window, verdicts), limit)
         next_watermark = now if carried_from is None else carried_from
-        summary = {
-            "cutoff": rule.cutoff.isoformat(),
-            "window": {"from": _iso(window.start), "to": _iso(window.end)},
-            "watermark_origin": origin,
-            "full_sweep": window.full_sweep,
-            "scanned": in_window + sum(skipped.values()),
-            "in_window": in_window,
-            "selected": len(selected_ids),
-            **{f"selected_{reason}": reasons[reason] for reason in STALE_REASONS},
-            "limit_reached": carried_from is not None,
-            "next_watermark": _iso(next_watermark),
-            **tally(skipped),
-        }
+        summary = selection_summary(rule, window, origin, verdicts, reasons, next_watermark)
         self.log.info(
-            "Selected %d stale conversation(s) of %d listed: %s", len(selected_ids), summary["scanned"], summary
+            "Selected %d stale conversation(s) of %d listed: %s", summary["selected"], summary["scanned"], summary
         )
         context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
         context["ti"].xcom_push(key=WINDOW_XCOM_KEY, value=window_record(window, next_watermark, context.get("run_id")))
@@ -216,36 +235,36 @@ class ListStaleConversationsOperator(BaseOperator):
     def _list(
         self, phone_numbers: list[str], cutoff: datetime, window: Window, older_than: timedelta
     ) -> Iterator[dict[str, Any]]:
-        narrow = self.updated_after_window
+        narrow = self.updated_after_window and window.start is not None
         return QuoHook(quo_conn_id=self.quo_conn_id).iter_conversations(
             phone_numbers=phone_numbers or None,
             user_id=(self.user_id or None),
             created_before=cutoff,
             updated_before=cutoff if self.updated_before_cutoff else None,
-            updated_after=window.start - older_than if narrow and window.start is not None else None,
+            updated_after=window.start - older_than if narrow and window.start else None,
         )
 
     def _candidates(
-        self, listed: Iterable[Any], rule: StalenessRule, window: Window, skipped: Counter[str]
+        self, listed: Iterable[Any], rule: StalenessRule, window: Window, verdicts: Counter[str]
     ) -> Iterator[Candidate]:
-        """The listed conversations that became stale in ``window`` (counted as ``IN_WINDOW`` in ``skipped``);
-        every other one counted in ``skipped`` by why it was skipped."""
+        """The listed conversations that became stale in ``window``, each counted in ``verdicts`` as ``IN_WINDOW``
+        or by why it was skipped."""
         for conversation in listed:
             conversation_id = conversation.get("id") if isinstance(conversation, dict) else None
             if not isinstance(conversation_id, str):
-                skipped["malformed"] += 1
+                verdicts["malformed"] += 1
                 continue
             problem = conversation_id_problem(conversation_id)
             if problem is not None:
-                skipped["invalid_id"] += 1
-                if skipped["invalid_id"] <= MAX_LOGGED_IDS:
+                verdicts["invalid_id"] += 1
+                if verdicts["invalid_id"] <= MAX_LOGGED_IDS:
                     self.log.warning("Skipping listed id %s: %s", describe_value(conversation_id), problem)
                 continue
             assessment = rule.assess(conversation)
             if assessment.stale_since is None:
-                skipped[assessment.verdict] += 1
+                verdicts[assessment.verdict] += 1
             elif assessment.stale_since not in window:
-                skipped["before_window"] += 1
+                verdicts["before_window"] += 1
             else:
-                skipped[IN_WINDOW] += 1
+                verdicts[IN_WINDOW] += 1
                 yield Candidate(assessment.stale_since, conversation_id, assessment.verdict)
