@@ -142,3 +142,12 @@ def test_policy_fails_401_at_once_and_retries_transient_failures_after_its_delay
         assert sim.state(rate_limited_id)["read"]
         assert all(sim.state(cid)["read"] for cid in transient_ids)
         assert not sim.state(wrong_key_id)["read"]
+
+
+def test_example_mark_ids_dag_gives_every_task_the_policy(dagbag_class: type) -> None:
+    example_dags = Path(__file__).resolve().parents[2] / "example_dags"
+    dag = dagbag_class(dag_folder=example_dags / "example_quo_mark_ids.py").get_dag("example_quo_mark_ids")
+    assert {task.task_id: task.retries for task in dag.tasks} == dict.fromkeys(
+        ["mark_read", "mark_done", "conversations_assigned_to", "mark_assigned_read"], 2
+    )
+    assert all(isinstance(task.retry_policy, retry_policy.QuoRetryPolicy) for task in dag.tasks)
