@@ -43,6 +43,10 @@ class QuoConnectionError(QuoError):
     """The request never got an HTTP response: connection refused or dropped, DNS, TLS or a timeout."""
 
 
+class QuoTimeoutError(QuoConnectionError):
+    """An attempt ran past its total deadline (connect, headers and body together); retried like a timeout."""
+
+
 class QuoAPIError(QuoError):
     """An HTTP error response from the Quo API.
 
@@ -92,6 +96,12 @@ class QuoAPIError(QuoError):
     def retryable(self) -> bool:
         """Whether repeating the same request may succeed (408, 429 and transient 5xx)."""
         return self.status == 408
+
+
+class QuoUnexpectedResponseError(QuoAPIError):
+    """A success status whose body is not what the endpoint returns: not a JSON object, larger than the
+    body cap, a listing page without a ``data`` list, or a marked conversation with another id (or none).
+    Not retried: the server answered, and repeating the request would not prove anything more."""
 
 
 def _rebuild(cls: type[QuoAPIError], state: dict[str, Any]) -> QuoAPIError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
@@ -13,13 +14,14 @@ from urllib.parse import quote
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_quo.conversation_ids import validate_conversation_id
+from airflow_provider_quo.conversation_ids import describe_value, validate_conversation_id
 from airflow_provider_quo.exceptions import (
     QuoAPIError,
     QuoConnectionError,
     QuoError,
     QuoRateLimitError,
     QuoTLSError,
+    QuoUnexpectedResponseError,
     describe_body,
     error_from_response,
 )
@@ -28,7 +30,7 @@ from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
 from airflow_provider_quo.hooks.settings import QuoSettings
 from airflow_provider_quo.hooks.throttle import RateLimiter, shared_rate_limiter
-from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS, build_session
+from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS, build_session, read_body
 
 try:
     from airflow.sdk.log import mask_secret
@@ -43,6 +45,30 @@ MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
 
 def _one_line(error: BaseException, limit: int = 300) -> str:
     return " ".join(str(error).split())[:limit]
+
+
+def marked_conversation_problem(body: dict[str, Any], conversation_id: str) -> str | None:
+    """Why a mark's 200 body does not prove the mark (it must be the conversation, same id), or ``None``."""
+    if not body:
+        return "with an empty body instead of the conversation"
+    returned = body.get("id")
+    if returned is None:
+        return "with an object that has no conversation id"
+    if returned != conversation_id:
+        return f"for conversation {describe_value(returned)}, not the requested {conversation_id!r}"
+    return None
+
+
+def listing_page_problem(page: dict[str, Any]) -> str | None:
+    """Why a ``GET /v1/conversations`` body is not a page, or ``None``."""
+    if "data" not in page:
+        return "the listing page has no 'data' (empty body or another object)"
+    if not isinstance(page["data"], list):
+        return f"the listing page's 'data' is {type(page['data']).__name__}, not a list"
+    token = page.get("nextPageToken")
+    if token is not None and not isinstance(token, str):
+        return f"the listing page's 'nextPageToken' is {type(token).__name__}, not a string"
+    return None
 
 
 def _connection_type_info() -> dict[str, Any]:
@@ -157,16 +183,22 @@ class QuoHook(BaseHook):
         self, method: str, url: str, params: Sequence[tuple[str, str]] | None, timeout: tuple[float, float]
     ) -> Any:
         self.rate_limiter.acquire()
+        label = f"{method} {url}"
+        deadline = time.monotonic() + sum(timeout)  # the attempt's total deadline: connect + read timeouts
         try:
-            response = self.session.request(method, url, params=params, timeout=timeout, allow_redirects=False)
+            response = self.session.request(
+                method, url, params=params, timeout=timeout, allow_redirects=False, stream=True
+            )
         # No chained causes below: requests' exceptions hold the prepared request, Authorization header included.
         except requests.exceptions.SSLError as error:  # a ConnectionError, but retrying cannot fix it
-            raise QuoTLSError(f"{method} {url} failed: TLS error: {_one_line(error)}") from None
+            raise QuoTLSError(f"{label} failed: TLS error: {_one_line(error)}") from None
         except TRANSIENT_TRANSPORT_ERRORS as error:
-            raise QuoConnectionError(f"{method} {url} failed: {type(error).__name__}: {_one_line(error)}") from None
+            raise QuoConnectionError(f"{label} failed: {type(error).__name__}: {_one_line(error)}") from None
         except requests.RequestException as error:  # a bad URL or header: retrying cannot help
-            raise QuoError(f"{method} {url} could not be sent: {type(error).__name__}") from None
-        if response.status_code >= 300:  # a redirect would turn a POST into a GET: treat it as an error
+            raise QuoError(f"{label} could not be sent: {type(error).__name__}") from None
+        failed = response.status_code >= 300  # a redirect would turn a POST into a GET: treat it as an error
+        read_body(response, label=label, deadline=deadline, read_timeout=timeout[1], truncate=failed)
+        if failed:
             api_error = error_from_response(response, redact=self.settings.api_key)
             if isinstance(api_error, QuoRateLimitError):
                 pause = api_error.retry_after or self.rate_limiter.interval * 5
@@ -180,7 +212,7 @@ class QuoHook(BaseHook):
             body = None
         if not isinstance(body, dict):
             message = describe_body(response, redact=self.settings.api_key)
-            raise QuoAPIError(status=response.status_code, title="Invalid response", message=message)
+            raise QuoUnexpectedResponseError(status=response.status_code, title="Invalid response", message=message)
         return body
 
     def request(
@@ -220,6 +252,10 @@ class QuoHook(BaseHook):
             raise ValueError(f"action must be one of {MARK_ACTIONS}, got {action!r}")
         conversation_id = validate_conversation_id(conversation_id)
         result: dict[str, Any] = self.request("POST", "v1", "conversations", conversation_id, f"mark-as-{action}")
+        problem = marked_conversation_problem(result, conversation_id)
+        if problem:  # a 200 must prove the mark: Quo returns the updated conversation
+            message = f"mark-as-{action} answered 200 {problem}".replace(self.settings.api_key, "***")
+            raise QuoUnexpectedResponseError(status=200, title="Unexpected response", message=message)
         return result
 
     def mark_conversation_as_read(self, conversation_id: str) -> dict[str, Any]:
@@ -290,7 +326,9 @@ class QuoHook(BaseHook):
         """Yield every conversation of ``GET /v1/conversations``, most recent activity first, page by page.
 
         Follows ``nextPageToken`` until it is null (``totalItems`` is never trusted) and stops with an
-        error if the server repeats a token.
+        error if the server repeats a token. A body that is not a page (no ``data`` list, a
+        ``nextPageToken`` that is not a string) raises :class:`QuoUnexpectedResponseError`; the items
+        are yielded as they came, objects or not: the caller decides what to do with malformed ones.
 
         :param phone_numbers: E.164 numbers or ``PN…`` ids (1-100), sent as repeated keys.
         :param user_id: only conversations accessible to this ``US…`` user.
@@ -315,7 +353,10 @@ class QuoHook(BaseHook):
         seen_tokens: set[str] = set()
         for _ in range(max_pages):
             page = self.request("GET", "v1", "conversations", params=params)
-            yield from page.get("data") or []
+            problem = listing_page_problem(page)
+            if problem:
+                raise QuoUnexpectedResponseError(status=200, title="Unexpected response", message=problem)
+            yield from page["data"]
             token = page.get("nextPageToken")
             if not token:
                 return
