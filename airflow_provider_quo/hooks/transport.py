@@ -145,7 +145,8 @@ def read_body(
     except BaseException:
         response.close()  # a body left half-read: never hand this connection to another request
         raise
-    response._content, response._content_consumed = body, True  # what .content and .json() use
+    response._content = body  # what .content and .json() use
+    response._content_consumed = True  # type: ignore[attr-defined]  # close() then keeps the connection
     response.close()  # releases the connection to the pool for reuse
     return body
 

@@ -248,7 +248,8 @@ def test_api_key_never_in_repr_summary_or_logs(
     requests_mock.post(f"{secret_conn}/v1/conversations/CN1/mark-as-read", json={"id": "CN1"})
     requests_mock.post(f"{secret_conn}/v1/conversations/CN2/mark-as-read", status_code=404, json={"message": "gone"})
     requests_mock.post(f"{secret_conn}/v1/conversations/CN3/mark-as-read", status_code=400, json={"message": "bad"})
-    requests_mock.post(f"{secret_conn}/v1/conversations/CN4/mark-as-read", [{"status_code": 503}, {"json": {"id": "CN4"}}])
+    cn4 = f"{secret_conn}/v1/conversations/CN4/mark-as-read"
+    requests_mock.post(cn4, [{"status_code": 503}, {"json": {"id": "CN4"}}])
     op = MarkConversationReadOperator(task_id="t", conversation_ids="CN1 CN2 CN3 CN4", fail_on_error=False)
 
     summary = execute(op)
