@@ -14,7 +14,7 @@ from urllib.parse import quote
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_quo.conversation_ids import describe_value, validate_conversation_id
+from airflow_provider_quo.conversation_ids import validate_conversation_id
 from airflow_provider_quo.exceptions import (
     QuoAPIError,
     QuoConnectionError,
@@ -28,6 +28,7 @@ from airflow_provider_quo.exceptions import (
 from airflow_provider_quo.hooks import retry
 from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
+from airflow_provider_quo.hooks.responses import listing_page_problem, marked_conversation_problem
 from airflow_provider_quo.hooks.settings import QuoSettings
 from airflow_provider_quo.hooks.throttle import RateLimiter, shared_rate_limiter
 from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS, build_session, read_body
@@ -45,30 +46,6 @@ MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
 
 def _one_line(error: BaseException, limit: int = 300) -> str:
     return " ".join(str(error).split())[:limit]
-
-
-def marked_conversation_problem(body: dict[str, Any], conversation_id: str) -> str | None:
-    """Why a mark's 200 body does not prove the mark (it must be the conversation, same id), or ``None``."""
-    if not body:
-        return "with an empty body instead of the conversation"
-    returned = body.get("id")
-    if returned is None:
-        return "with an object that has no conversation id"
-    if returned != conversation_id:
-        return f"for conversation {describe_value(returned)}, not the requested {conversation_id!r}"
-    return None
-
-
-def listing_page_problem(page: dict[str, Any]) -> str | None:
-    """Why a ``GET /v1/conversations`` body is not a page, or ``None``."""
-    if "data" not in page:
-        return "the listing page has no 'data' (empty body or another object)"
-    if not isinstance(page["data"], list):
-        return f"the listing page's 'data' is {type(page['data']).__name__}, not a list"
-    token = page.get("nextPageToken")
-    if token is not None and not isinstance(token, str):
-        return f"the listing page's 'nextPageToken' is {type(token).__name__}, not a string"
-    return None
 
 
 def _connection_type_info() -> dict[str, Any]:
