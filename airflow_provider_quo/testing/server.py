@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -96,8 +97,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(response.body)
+                self._write_body(response)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. a read timeout)
             self.close_connection = True
+
+    def _write_body(self, response: Response) -> None:
+        if not response.drip_seconds:
+            self.wfile.write(response.body)
+            return
+        self.close_connection = True  # a client that gives up mid-body closes; never reuse this one
+        for index in range(len(response.body)):
+            time.sleep(response.drip_seconds)
+            self.wfile.write(response.body[index : index + 1])
+            self.wfile.flush()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
