@@ -94,7 +94,9 @@ def _inflater(response: requests.Response, label: str) -> _Inflater | None:
     if encoding in ("gzip", "x-gzip", "deflate"):
         return _Inflater(encoding)
     raise QuoUnexpectedResponseError(
-        status=response.status_code, title="Invalid response", message=f"{label}: unsupported Content-Encoding"
+        status=response.status_code,
+        title="Invalid response",
+        message=f"{label}: unsupported Content-Encoding {encoding!r}",
     )
 
 
