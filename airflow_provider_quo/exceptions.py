@@ -182,16 +182,16 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _scrub(value: Any, secret: str | None) -> Any:
+def scrub_secret(value: Any, secret: str | None) -> Any:
     """``value`` with ``secret`` replaced by ``***`` in every string it holds (lists and dicts too)."""
     if not secret:
         return value
     if isinstance(value, str):
         return value.replace(secret, "***")
     if isinstance(value, list):
-        return [_scrub(item, secret) for item in value]
+        return [scrub_secret(item, secret) for item in value]
     if isinstance(value, dict):
-        return {_scrub(key, secret): _scrub(item, secret) for key, item in value.items()}
+        return {scrub_secret(key, secret): scrub_secret(item, secret) for key, item in value.items()}
     return value
 
 
@@ -225,7 +225,7 @@ def describe_body(response: requests.Response, *, redact: str | None = None) -> 
         return "empty response body"
     excerpt = " ".join(raw[: BODY_EXCERPT_CHARS * 4].decode("utf-8", "replace")[:BODY_EXCERPT_CHARS].split())
     kind = response.headers.get("Content-Type") or "no content type"
-    return str(_scrub(f"unexpected response body ({kind}, {len(raw)} bytes): {excerpt}", redact))
+    return str(scrub_secret(f"unexpected response body ({kind}, {len(raw)} bytes): {excerpt}", redact))
 
 
 def _text(value: Any) -> str | None:
@@ -252,7 +252,7 @@ def error_from_response(response: requests.Response, *, redact: str | None = Non
         "trace": _text(fields.get("trace")),
         "errors": [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else None,
     }
-    kwargs = {name: _scrub(value, redact) for name, value in kwargs.items()}  # also escaped or header echoes
+    kwargs = {name: scrub_secret(value, redact) for name, value in kwargs.items()}  # also escaped or header echoes
     if status == 429:
         return QuoRateLimitError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
     if status >= 500:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -24,6 +25,7 @@ from airflow_provider_quo.exceptions import (
     QuoUnexpectedResponseError,
     describe_body,
     error_from_response,
+    scrub_secret,
 )
 from airflow_provider_quo.hooks import retry
 from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
@@ -190,6 +192,8 @@ class QuoHook(BaseHook):
         if not isinstance(body, dict):
             message = describe_body(response, redact=self.settings.api_key)
             raise QuoUnexpectedResponseError(status=response.status_code, title="Invalid response", message=message)
+        if self.settings.api_key in json.dumps(body, ensure_ascii=False):  # echoed, escaped or not: never pass it on
+            body = scrub_secret(body, self.settings.api_key)
         return body
 
     def request(
