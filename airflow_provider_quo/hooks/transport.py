@@ -105,6 +105,14 @@ def _too_large(response: requests.Response, label: str, max_bytes: int) -> QuoUn
     return QuoUnexpectedResponseError(status=response.status_code, title="Response too large", message=message)
 
 
+#: A socket timeout this close to the deadline is the deadline's doing.
+_DEADLINE_SLACK = 0.05
+
+
+def _deadline_passed(label: str) -> QuoTimeoutError:
+    return QuoTimeoutError(f"{label} failed: Timeout: no complete response within the attempt's deadline")
+
+
 def _read_within(response: requests.Response, remaining: float, read_timeout: float) -> bytes:
     """One socket read of the body, waiting at most ``min(read_timeout, remaining)`` seconds."""
     connection = getattr(response.raw, "connection", None)
@@ -171,7 +179,7 @@ def _read_capped(
     while True:
         remaining = deadline - clock()
         if remaining <= 0:
-            raise QuoTimeoutError(f"{label} failed: Timeout: no complete response within the attempt's deadline")
+            raise _deadline_passed(label)
         try:
             data = b"" if inflater is not None and inflater.pending else _read_within(response, remaining, read_timeout)
             if inflater is not None and (data or inflater.pending):
@@ -179,6 +187,8 @@ def _read_capped(
             elif not data:
                 return b"".join(chunks)
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+            if deadline - clock() <= _DEADLINE_SLACK:  # the socket wait was cut to what the deadline left
+                raise _deadline_passed(label) from None
             raise QuoTimeoutError(f"{label} failed: ReadTimeout while reading the body") from None
         except (urllib3.exceptions.HTTPError, OSError) as error:  # reset, cut off mid-body
             raise QuoConnectionError(f"{label} failed: {type(error).__name__} while reading the body") from None
