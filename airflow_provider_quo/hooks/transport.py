@@ -21,6 +21,8 @@ POOL_MAXSIZE = 64
 MAX_BODY_BYTES = 4 * 1024 * 1024
 #: Bytes asked of the socket per read while streaming a body.
 READ_CHUNK_BYTES = 64 * 1024
+#: Most bytes inflated per step, so a bomb never holds more than the cap plus one step.
+INFLATE_STEP_BYTES = 256 * 1024
 #: The only encodings asked for (never ``br``/``zstd``, which requests adds when their packages are installed).
 ACCEPT_ENCODING = "gzip, deflate"
 
@@ -183,7 +185,7 @@ def _read_capped(
         try:
             data = b"" if inflater is not None and inflater.pending else _read_within(response, remaining, read_timeout)
             if inflater is not None and (data or inflater.pending):
-                data = inflater.inflate(data, max_bytes + 1 - size)
+                data = inflater.inflate(data, min(max_bytes + 1 - size, INFLATE_STEP_BYTES))
             elif not data:
                 return b"".join(chunks)
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
