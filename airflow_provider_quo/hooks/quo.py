@@ -66,8 +66,15 @@ class QuoHook(BaseHook):
     errors, 429 and 5xx with exponential backoff (``Retry-After`` honoured). Errors are raised as the
     typed exceptions of :mod:`airflow_provider_quo.exceptions`. Nothing is fetched in ``__init__``.
 
+    Each attempt has a total deadline of connect timeout + read timeout (default 40 s) for the whole
+    response, body included: past it the attempt fails with ``QuoTimeoutError`` and is retried. Bodies
+    are capped at :data:`~airflow_provider_quo.hooks.transport.MAX_BODY_BYTES` (4 MiB) after
+    decompression. A success must prove itself: a mark's 200 must be the conversation with the id
+    sent, a listing body a page; otherwise ``QuoUnexpectedResponseError``.
+
     :param quo_conn_id: the Airflow connection of type ``quo``.
-    :param timeout: read timeout in seconds (default: the connection's ``timeout`` extra, else 30).
+    :param timeout: read timeout in seconds (default: the connection's ``timeout`` extra, else 30); with
+        the connect timeout it also sets each attempt's total deadline.
     :param requests_per_second: throttle rate (default: the ``requests_per_second`` extra, else 10).
     :param retry_limit: attempts per request, the first included (default: ``retry_limit`` extra, else 6).
     :param retry_args: keyword arguments for :class:`tenacity.Retrying` that replace the defaults.
@@ -228,6 +235,8 @@ class QuoHook(BaseHook):
 
         :param conversation_id: a ``CN…`` id (validated before anything is sent).
         :param action: ``"read"``, ``"done"`` or ``"open"``.
+        :raises QuoUnexpectedResponseError: if the 200 is not the conversation with this id (empty body,
+            no ``id``, another id): the mark is not proven.
         """
         if action not in MARK_ACTIONS:
             raise ValueError(f"action must be one of {MARK_ACTIONS}, got {action!r}")
@@ -276,7 +285,7 @@ class QuoHook(BaseHook):
 
         One id's failure never stops the others: its exception is in ``Outcome.error``. Close the
         ``stop_taking`` to stop early while still receiving the outcomes of the calls already sent
-        (as the operator does on a 401 or 403).
+        (as the operator does on a 401, or when its first 20 outcomes are all 403s).
 
         :param conversation_ids: valid ``CN…`` ids (see ``parse_conversation_ids``).
         :param action: ``"read"``, ``"done"`` or ``"open"``.
