@@ -175,7 +175,12 @@ def _read_capped(
     length = response.headers.get("Content-Length", "").strip()
     if length.isdigit() and int(length) > max_bytes and not truncate:
         raise _too_large(response, label, max_bytes)
-    inflater = _inflater(response, label)
+    try:
+        inflater = _inflater(response, label)
+    except QuoUnexpectedResponseError:
+        if not truncate:
+            raise
+        inflater = None  # an error body in an unknown encoding: its status still says what failed
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -195,6 +200,8 @@ def _read_capped(
         except (urllib3.exceptions.HTTPError, OSError) as error:  # reset, cut off mid-body
             raise QuoConnectionError(f"{label} failed: {type(error).__name__} while reading the body") from None
         except zlib.error:
+            if truncate:
+                return b"".join(chunks)
             message = f"{label}: the body is not valid {response.headers.get('Content-Encoding')} data"
             status = response.status_code
             raise QuoUnexpectedResponseError(status=status, title="Invalid response", message=message) from None

@@ -204,3 +204,18 @@ def test_an_oversized_error_body_still_gives_the_typed_status_error(
     assert caught.value.status == 502
     assert len(str(caught.value)) < 700
     assert TEST_API_KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize(("encoding", "body"), [("br", b"\x0b\x02\x80{}\x03"), ("gzip", b"not gzip at all")])
+def test_an_error_body_in_a_bad_encoding_keeps_its_status_error(
+    hook: QuoHook, quo_conn: str, requests_mock: Any, encoding: str, body: bytes
+) -> None:
+    from airflow_provider_quo.exceptions import QuoServerError
+
+    requests_mock.get(
+        f"{quo_conn}/v1/phone-numbers", status_code=503, content=body, headers={"Content-Encoding": encoding}
+    )
+    with pytest.raises(QuoServerError) as caught:
+        hook.request("GET", "v1", "phone-numbers", retries=False)
+    assert caught.value.status == 503
+    assert caught.value.retryable
