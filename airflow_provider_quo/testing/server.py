@@ -7,11 +7,12 @@ import socket
 import sys
 import threading
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from airflow_provider_quo.testing.app import SimulatorApp
-from airflow_provider_quo.testing.bodies import Response
+from airflow_provider_quo.testing.bodies import ERROR_CODES, Response, error_payload, json_response
 
 
 class SimulatorServer(ThreadingHTTPServer):
@@ -118,3 +119,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, PROPFIND...) is routed too: the app answers it like Quo
+        # answers an unknown route, a 404 with the documented JSON body, and records it.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Answer a request the HTTP layer refused (a malformed request line, an oversized header) with the
+        documented JSON error body instead of ``http.server``'s HTML page."""
+        self.close_connection = True
+        status = code if code in ERROR_CODES else 400
+        text = f"Bad request: {message or HTTPStatus(code).phrase}"
+        self._write(json_response(status, error_payload(status, text)))
