@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,6 +42,11 @@ class SimulatorServer(ThreadingHTTPServer):
                 self._connections.add(connection)
             else:
                 self._connections.discard(connection)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a client resets its connection (e.g. it gave up on a drip or a bomb)."""
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Shut down every open client connection (keep-alive ones included)."""
@@ -97,9 +104,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(response.body)
+                self._write_body(response)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. a read timeout)
             self.close_connection = True
+
+    def _write_body(self, response: Response) -> None:
+        if not response.drip_seconds:
+            self.wfile.write(response.body)
+            return
+        self.close_connection = True  # a client that gives up mid-body closes; never reuse this one
+        for index in range(len(response.body)):
+            time.sleep(response.drip_seconds)
+            self.wfile.write(response.body[index : index + 1])
+            self.wfile.flush()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 

@@ -16,6 +16,7 @@ import pytest
 from airflow_provider_quo.exceptions import QuoAuthenticationError
 from airflow_provider_quo.operators.list_stale_conversations import ListStaleConversationsOperator
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
+from tests.mark_echo import echo_conversation
 
 END = datetime(2026, 11, 1, tzinfo=timezone.utc)
 CUTOFF_30D = "2026-10-02T00:00:00.000Z"
@@ -261,7 +262,7 @@ def test_include_flags_from_rendered_strings(two_pages: Any) -> None:
 
 
 def test_result_feeds_the_mark_operator(two_pages: Any, quo_conn: str) -> None:
-    two_pages.post(re.compile(r"/v1/conversations/CN\w+/mark-as-read$"), json={})
+    two_pages.post(re.compile(r"/v1/conversations/CN\w+/mark-as-read$"), json=echo_conversation)
     ids, _, _ = run()
 
     for value in (ids, json.dumps(ids), str(ids)):  # the XComArg, tojson, and a plain Jinja render

@@ -114,4 +114,6 @@ def test_invalid_listed_ids_are_named_in_the_log(requests_mock: Any, quo_conn: s
         ids = operator.execute(context())
     assert ids == ["CNfine"]
     (message, *args), _ = log.return_value.warning.call_args
-    assert message % tuple(args) == "Skipping listed id 'CN has space': contains whitespace or control characters"
+    assert message % tuple(args) == (
+        "Skipping listed id 'CN has space': contains whitespace or control characters (U+0020, a space, at index 2)"
+    )
