@@ -1,16 +1,52 @@
-"""A real ``redis-server`` on 127.0.0.1 for the key-wide budget tests (``make test`` installs it if missing)."""
+"""Fixtures of the integration tests: ``run_dag`` runs an example DAG through ``dag.test()`` against a simulator;
+``redis_server`` is a real ``redis-server`` on 127.0.0.1 for the key-wide budget tests (``make test`` installs it)."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 import pytest
 
+from airflow_provider_quo.testing import QuoSimulator
 from benchmarks._redisproc import RedisServer
+from tests.integration.dag_runs import EXAMPLE_DAGS, FAST, NOW, forget_runs
 
 
-def _started(password: str | None = None) -> RedisServer:
+@pytest.fixture
+def run_dag(airflow_db: None, monkeypatch: pytest.MonkeyPatch, dagbag_class: type) -> Any:
+    """``run_dag(dag_id, sim, conf, extra, logical_date)``: point ``quo_default`` at ``sim`` (with the connection
+    extra ``FAST`` updated by ``extra``) and ``dag.test()`` one run at ``logical_date`` (default ``NOW``).
+
+    Each test starts with no earlier run of any DAG it runs (so no watermark leaks in from another
+    test); the runs of one test build on each other, as a deployment's do. The DAG file is parsed
+    afresh for every run: in Airflow 3.3 an in-process run writes the run conf into the task's own
+    ``Param`` objects, so a second ``dag.test()`` of the same DAG object would inherit the first
+    run's params wherever its conf is silent.
+    """
+    DagBag = dagbag_class
+    forgotten: set[str] = set()
+
+    def run(
+        dag_id: str,
+        sim: QuoSimulator,
+        conf: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+        logical_date: datetime = NOW,
+    ) -> Any:
+        if dag_id not in forgotten:
+            forget_runs(dag_id)
+            forgotten.add(dag_id)
+        monkeypatch.setenv("AIRFLOW_CONN_QUO_DEFAULT", sim.connection_json({**FAST, **(extra or {})}))
+        dag = DagBag(dag_folder=EXAMPLE_DAGS / f"{dag_id}.py").get_dag(dag_id)
+        return dag.test(logical_date=logical_date, run_conf=conf)
+
+    return run
+
+
+def _started_redis(password: str | None = None) -> RedisServer:
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not on PATH: `make test` installs it (apt-get install -y redis-server)")
     return RedisServer(password=password).start()
@@ -19,7 +55,7 @@ def _started(password: str | None = None) -> RedisServer:
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     """A started ``redis-server`` on a free port, killed afterwards."""
-    server = _started()
+    server = _started_redis()
     try:
         yield server
     finally:
@@ -29,7 +65,7 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_server_with_password() -> Iterator[RedisServer]:
     """A started ``redis-server`` that requires a password, killed afterwards."""
-    server = _started(password="r3dis-Secret-771")
+    server = _started_redis(password="r3dis-Secret-771")
     try:
         yield server
     finally:
