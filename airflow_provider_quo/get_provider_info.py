@@ -63,8 +63,8 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "retry_limit": {
                         "label": "Retry limit",
-                        "description": "Attempts per request on 5xx and network errors (default 6); "
-                        "429s are retried for up to 5 minutes instead.",
+                        "description": "Attempts per request on 429, 5xx and network errors (default 6); "
+                        "429s go on past it until a minute of waiting.",
                         "schema": {"type": ["integer", "null"], "minimum": 1},
                     },
                     "requests_per_second": {

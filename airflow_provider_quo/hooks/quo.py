@@ -64,7 +64,7 @@ class QuoHook(BaseHook):
     ``https://api.quo.com``). Requests share one keep-alive session, are spaced by a client-side
     throttle shared by every process on this host that uses the same key (every worker, with the
     ``rate_limit_url`` extra), and are retried on network errors, 429 and 5xx with exponential backoff
-    (``Retry-After`` honoured; 429s within a time budget). Errors are raised as the
+    (``Retry-After`` honoured; 429s within a budget of waiting). Errors are raised as the
     typed exceptions of :mod:`airflow_provider_quo.exceptions`. Nothing is fetched in ``__init__``.
 
     Each attempt has a total deadline of connect timeout + read timeout (default 40 s) for the whole

@@ -21,8 +21,10 @@ DEFAULT_RETRY_LIMIT = 6
 DEFAULT_MAX_BACKOFF = 30.0
 #: A ``Retry-After`` longer than this is capped.
 DEFAULT_MAX_RETRY_AFTER = 60.0
-#: Give up retrying one request after this many seconds in total (429s are retried until then).
+#: Give up retrying one request after this many seconds in total.
 DEFAULT_MAX_RETRY_SECONDS = 300.0
+#: 429s are retried past ``retry_limit`` attempts until the waits between attempts add up to this.
+DEFAULT_RATE_LIMIT_WAIT_SECONDS = 60.0
 
 
 def sleep(seconds: float) -> None:
@@ -72,20 +74,29 @@ class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
 
 
 class StopRetrying(tenacity.stop.stop_base):
-    """When to give up: ``retry_limit`` failed attempts not counting 429s, ``max_retry_seconds`` in all
-    (so a storm of 429s is waited out within a time budget), or at once when the run's ``stop`` is set.
+    """When to give up: after ``retry_limit`` attempts, except that a request answered 429 is retried
+    further until the waits add up to ``rate_limit_wait`` (so a short 429 storm is waited out, not
+    counted); after ``max_retry_seconds`` in all; at once when the run's ``stop`` is set.
 
     One instance per request: it counts that request's 429s.
 
-    :param retry_limit: attempts, the first included, that are not answered 429 (1: no retry at all).
+    :param retry_limit: attempts, the first included (1: no retry at all).
     :param max_retry_seconds: time budget since the first attempt.
     :param stop: the bulk run's stop event, if any.
+    :param rate_limit_wait: seconds of waiting after which 429s count against ``retry_limit`` again.
     """
 
-    def __init__(self, retry_limit: int, max_retry_seconds: float, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        retry_limit: int,
+        max_retry_seconds: float,
+        stop: threading.Event | None = None,
+        rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_SECONDS,
+    ) -> None:
         self.retry_limit = retry_limit
         self.max_retry_seconds = max_retry_seconds
         self.stop = stop
+        self.rate_limit_wait = rate_limit_wait
         self.rate_limited = 0
 
     def __call__(self, retry_state: RetryCallState) -> bool:
@@ -96,7 +107,9 @@ class StopRetrying(tenacity.stop.stop_base):
             return True
         if (retry_state.seconds_since_start or 0.0) >= self.max_retry_seconds:
             return True
-        return retry_state.attempt_number - self.rate_limited >= self.retry_limit
+        if retry_state.attempt_number - self.rate_limited >= self.retry_limit:
+            return True  # that many attempts failed other than with a 429
+        return retry_state.attempt_number >= self.retry_limit and retry_state.idle_for >= self.rate_limit_wait
 
 
 def log_retry(retry_state: RetryCallState) -> None:
@@ -123,7 +136,8 @@ def build_retrying(
 ) -> tenacity.Retrying:
     """The hook's default :class:`tenacity.Retrying`, with any keyword of it overridden.
 
-    :param retry_limit: attempts per request, the first included, not counting 429s (1 disables retries).
+    :param retry_limit: attempts per request, the first included; 429s past it are retried for up to a
+        minute of waiting (1 disables retries).
     :param max_retry_seconds: stop retrying once this much time has passed since the first attempt.
     :param overrides: keyword arguments for :class:`tenacity.Retrying` that replace the defaults.
     :param stop: a bulk run's stop event: no retry starts once it is set, and a wait under way ends.

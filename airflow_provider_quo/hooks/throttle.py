@@ -57,13 +57,13 @@ class CappedThrottle:
     """A task's own cap (``requests_per_second`` on an operator) in front of the key's shared budget.
 
     :param key: the key's shared throttle.
-    :param cap: this task's most requests per second.
+    :param cap: the task's own pacing (shared by the hooks of this process with the same key and cap).
     """
 
-    def __init__(self, key: Throttle, cap: float) -> None:
+    def __init__(self, key: Throttle, cap: RateLimiter) -> None:
         self.key = key
-        self.cap = RateLimiter(cap)
-        self.rate = min(cap, key.rate)
+        self.cap = cap
+        self.rate = min(cap.rate, key.rate)
         self.interval = 1.0 / self.rate
 
     def acquire(self, stop: threading.Event | None = None) -> float:
@@ -150,5 +150,5 @@ def build_throttle(
             shared = _redis_throttle(rate, digest, rate_limit_url) if rate_limit_url else _host_throttle(rate, digest)
             _throttles[(backend, digest, rate, url_digest)] = shared
     if task_rate is not None and task_rate < rate:
-        return CappedThrottle(shared, task_rate)
+        return CappedThrottle(shared, shared_rate_limiter(api_key, base_url, task_rate))
     return shared

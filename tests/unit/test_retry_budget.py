@@ -22,27 +22,40 @@ TOO_MANY = {"status_code": 429, "json": {"message": "Too many requests", "status
 PATH = "/v1/conversations/CN1/mark-as-read"
 
 
-def outcome_state(error: BaseException, attempt: int, seconds: float) -> Any:
+def outcome_state(error: BaseException, attempt: int, seconds: float, waited: float = 0.0) -> Any:
     outcome = SimpleNamespace(exception=lambda: error)
-    return SimpleNamespace(outcome=outcome, attempt_number=attempt, seconds_since_start=seconds)
+    return SimpleNamespace(outcome=outcome, attempt_number=attempt, seconds_since_start=seconds, idle_for=waited)
 
 
 # -- retries -----------------------------------------------------------------------------------------
 
 
-def test_a_429_storm_longer_than_the_retry_limit_does_not_fail_the_id(hook, quo_conn, requests_mock, no_retry_sleep):
-    """Twenty 429s in a row (about 15 s of backoff): a fixed count of 6 would have failed the id."""
-    requests_mock.post(quo_conn + PATH, [TOO_MANY] * 20 + [OK])
+def test_a_15_second_429_storm_does_not_fail_the_id(hook, quo_conn, requests_mock, no_retry_sleep):
+    """Fifteen 429s a second apart: a fixed count of 6 attempts would have failed the id."""
+    storm = {**TOO_MANY, "headers": {"Retry-After": "1"}}
+    requests_mock.post(quo_conn + PATH, [storm] * 15 + [OK])
     assert hook.mark_conversation_as_read("CN1") == {"id": "CN1"}
-    assert requests_mock.call_count == 21
-    assert len(no_retry_sleep) == 20
+    assert requests_mock.call_count == 16
+    assert no_retry_sleep == [1.0] * 15
 
 
-def test_429s_do_not_count_against_the_retry_limit_but_the_time_budget_ends_them() -> None:
+def test_a_429_storm_past_the_retry_limit_is_waited_out_for_a_minute_then_fails(
+    hook, quo_conn, requests_mock, no_retry_sleep
+):
+    storm = {**TOO_MANY, "headers": {"Retry-After": "5"}}
+    requests_mock.post(quo_conn + PATH, [storm] * 30 + [OK])
+    with pytest.raises(QuoRateLimitError):
+        hook.mark_conversation_as_read("CN1")
+    assert sum(no_retry_sleep) == retry.DEFAULT_RATE_LIMIT_WAIT_SECONDS  # 12 waits of 5 s, then given up
+    assert requests_mock.call_count == 13
+
+
+def test_429s_past_the_retry_limit_stop_at_the_wait_budget_or_the_time_budget() -> None:
     stop = retry.StopRetrying(retry_limit=3, max_retry_seconds=300)
     rate_limited = QuoRateLimitError(status=429)
-    assert not any(stop(outcome_state(rate_limited, attempt, 10.0 * attempt)) for attempt in range(1, 30))
-    assert stop(outcome_state(rate_limited, 30, 300.0))
+    assert not any(stop(outcome_state(rate_limited, attempt, 1.0 * attempt, 4.0 * attempt)) for attempt in range(1, 15))
+    assert stop(outcome_state(rate_limited, 15, 15.0, 60.0))
+    assert retry.StopRetrying(retry_limit=3, max_retry_seconds=300)(outcome_state(rate_limited, 2, 300.0))
 
 
 def test_other_failures_still_count_against_the_retry_limit() -> None:

@@ -170,8 +170,7 @@ def test_a_state_far_in_the_future_is_a_leftover_and_ignored(clock: Clock, tmp_p
 
 def test_a_task_cap_spaces_the_task_and_takes_from_the_key(clock: Clock, tmp_path: Path) -> None:
     key = host(clock, tmp_path, rate=10)
-    capped = CappedThrottle(key, 2)
-    capped.cap = RateLimiter(2, clock=clock, sleep=clock.sleep)
+    capped = CappedThrottle(key, RateLimiter(2, clock=clock, sleep=clock.sleep))
     assert capped.rate == 2
     capped.acquire()
     assert capped.acquire() == pytest.approx(0.5)
