@@ -8,8 +8,9 @@ on day 1 two runs at the same instant are counted request by request:
   then ``MarkConversationReadOperator`` on what it selected (real HTTP marks);
 - the **full re-sweep** the first release did every day: the same listing with ``full_sweep=True``;
   its marks are counted, not sent (one request per selected id);
-- the incremental listing with the opt-in ``updated_after_window`` (fewer pages), checked to select
-  the same conversations here.
+- the incremental listing with the opt-in ``updated_after_window`` (fewer pages), and how many of the
+  incremental run's conversations it missed: the seeded snoozes do not move ``updatedAt``, so it
+  misses the snoozes that ended in the window, the risk its documentation states.
 
 Key-budget seconds are requests divided by Quo's 10 requests/s: how long the run holds the whole
 key. The listing's XCom history is played by a small in-memory stand-in (:class:`RunHistory`); the
@@ -112,7 +113,7 @@ def measure_day(conversations: int) -> dict[str, float]:
         "incremental_requests": float(listing_requests + marks),
         "full_requests": float(full_listing_requests + len(swept)),
         "narrow_requests": float(narrow_listing_requests + marks),
-        "narrow_same_selection": float(sorted(narrowed) == sorted(selected)),
+        "narrow_missed": float(len(set(selected) - set(narrowed))),
     }
 
 
@@ -157,7 +158,9 @@ def _figures(size: int, row: dict[str, float], largest: bool) -> list[dict[str, 
         ("full_resweep_requests", "full re-sweep: requests", row["full_requests"], "count", None, None),
         ("full_resweep_key_budget_s", "full re-sweep: key budget", row["full_requests"] / KEY_RATE, "s", None, None),
         ("narrow_requests", "incremental with updated_after_window: requests", row["narrow_requests"], "count",
-         None, "same selection" if row["narrow_same_selection"] else "DIFFERENT selection"),
+         None, None),
+        ("narrow_missed", "conversations updated_after_window missed", row["narrow_missed"], "count", None,
+         "snoozes that did not move updatedAt"),
         ("saving", "full re-sweep / incremental", row["full_requests"] / row["incremental_requests"], "x",
          (">=", 20.0) if largest else None, None),
         ("marks_per_needed", "marks sent / marks needed", row["marks"] / max(row["needed"], 1), "ratio",
