@@ -3,7 +3,7 @@
 Backends (in :mod:`airflow_provider_quo.hooks.throttles`):
 
 - ``host`` (the default): every process on this host that uses the same key and base URL shares one
-  budget, through a small state file under a file lock (LocalExecutor, mapped tasks, several
+  budget, through a small state file under ``flock`` (LocalExecutor, mapped tasks, several
   ``airflow tasks test`` at once);
 - ``redis`` (connection extra ``rate_limit_url``): every worker on every host shares it through Redis;
 - ``process``: one process's threads (:class:`RateLimiter`, also each task's own cap).
@@ -20,7 +20,6 @@ from typing import Protocol
 
 from airflow_provider_quo.exceptions import QuoError
 from airflow_provider_quo.hooks.settings import redact_url
-from airflow_provider_quo.hooks.throttles.host import HostThrottle
 from airflow_provider_quo.hooks.throttles.process import RateLimiter, key_digest, shared_rate_limiter
 
 __all__ = ["CappedThrottle", "RateLimiter", "Throttle", "build_throttle", "key_digest", "shared_rate_limiter"]
@@ -107,9 +106,11 @@ def _redis_throttle(rate: float, digest: str, url: str) -> Throttle:
 
 def _host_throttle(rate: float, digest: str) -> Throttle:
     try:
+        from airflow_provider_quo.hooks.throttles.host import HostThrottle  # POSIX only (fcntl)
+
         throttle = HostThrottle(rate, digest)
         throttle.remembered_hosts()  # opens the state file now, so a read-only or full disk shows here
-    except OSError as error:
+    except (OSError, ImportError) as error:  # ImportError: no fcntl (not POSIX)
         log.warning(
             "Cannot keep the key's budget in a file on this host (%s: %s); sharing it only within this process",
             type(error).__name__,

@@ -1,7 +1,8 @@
 """The host backend: one budget for every process on this host that uses the same key and base URL.
 
 The shared :class:`~airflow_provider_quo.hooks.throttles.pacing.Pacing` is 40 bytes in a state file,
-read and written under an exclusive lock (the ``filelock`` package: ``flock`` on POSIX). Times are in
+read and written under an exclusive ``flock`` on that file, kept open (0.5 us a lock, against about
+90 us for the ``filelock`` package, which opens and checks its lock file every time). Times are in
 the host's monotonic clock, which every process on the host shares; the file name includes the boot
 id, so a state file left from before a reboot is never read. The name is a sha256 digest of the base
 URL and the key: the key itself is never written anywhere.
@@ -9,16 +10,16 @@ URL and the key: the key itself is never written anywhere.
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import struct
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-
-from filelock import FileLock
 
 from airflow_provider_quo.hooks.throttles.pacing import PacedThrottle, Pacing
 
@@ -68,15 +69,27 @@ class HostThrottle(PacedThrottle):
         folder = directory or state_dir()
         name = f"{digest[:32]}-{_boot_id()[:8]}"
         self.path = folder / f"{name}.state"
-        self._file_lock = FileLock(folder / f"{name}.lock", thread_local=False)
         self._thread_lock = threading.Lock()
         self._clock = clock
         self._fd: int | None = None
+        self._fd_pid = 0
 
     def _descriptor(self) -> int:
-        if self._fd is None:
+        if self._fd is None or self._fd_pid != os.getpid():  # a forked child needs its own open file
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._fd_pid = os.getpid()
         return self._fd
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """This process's threads one at a time, then this host's processes one at a time."""
+        with self._thread_lock:
+            descriptor = self._descriptor()
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
 
     def _read(self, now: float) -> tuple[Pacing, float]:
         raw = os.pread(self._descriptor(), _STATE.size, 0)
@@ -93,14 +106,14 @@ class HostThrottle(PacedThrottle):
 
     def _update(self, change: Callable[[Pacing, float], None]) -> None:
         """Apply ``change(pacing, now)`` to the shared state under both locks."""
-        with self._thread_lock, self._file_lock:
+        with self._locked():
             now = self._clock()
             pacing, hosts = self._read(now)
             change(pacing, now)
             self._write(pacing, hosts)
 
     def _reserve(self) -> tuple[float, float]:
-        with self._thread_lock, self._file_lock:
+        with self._locked():
             now = self._clock()
             pacing, hosts = self._read(now)
             slot = pacing.reserve(now, self.interval)
@@ -108,7 +121,7 @@ class HostThrottle(PacedThrottle):
             return slot, now
 
     def _keeps(self, slot: float) -> bool:
-        with self._thread_lock, self._file_lock:
+        with self._locked():
             pacing, _ = self._read(self._clock())
             return slot >= pacing.paused_until
 
@@ -125,7 +138,7 @@ class HostThrottle(PacedThrottle):
 
     def remembered_hosts(self) -> int:
         """How many hosts the Redis backend last saw sharing the key (0: never seen)."""
-        with self._thread_lock, self._file_lock:
+        with self._locked():
             _, hosts = self._read(self._clock())
         return int(hosts) if math.isfinite(hosts) and hosts > 0 else 0
 
@@ -134,6 +147,6 @@ class HostThrottle(PacedThrottle):
 
         :param hosts: hosts seen sharing the key.
         """
-        with self._thread_lock, self._file_lock:
+        with self._locked():
             pacing, _ = self._read(self._clock())
             self._write(pacing, float(hosts))

@@ -113,9 +113,10 @@ class PacedThrottle(ABC):
         while True:
             _raise_if_stopped(stop)
             slot, now = self._reserve()
-            if slot > now:
-                self._wait(slot - now, stop)
-                waited += slot - now
+            if slot <= now:  # no wait: no pause can have begun since the reservation
+                return waited
+            self._wait(slot - now, stop)
+            waited += slot - now
             if self._keeps(slot):
                 _raise_if_stopped(stop)
                 return waited
