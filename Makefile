@@ -13,7 +13,7 @@ MIN_AIRFLOW := apache-airflow>=3.1,<3.2
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test,bench]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test,bench,docs,release]'
 	touch $(STAMP)
 
 $(MIN_VENV)/.installed: pyproject.toml
