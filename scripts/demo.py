@@ -37,6 +37,8 @@ os.environ.update(
 )
 os.environ.pop("AIRFLOW_CONN_QUO_DEFAULT", None)
 
+from demo_logs import route_output_to_log  # noqa: E402  (scripts/demo_logs.py)
+
 from airflow_provider_quo.testing import QuoSimulator  # noqa: E402  (standard library only: no airflow import)
 
 
@@ -76,6 +78,7 @@ def read_xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
 
 
 def main() -> int:
+    route_output_to_log(AIRFLOW_HOME / "demo.log")
     # A midnight: the daily DAG's data interval then ends exactly at the simulator's "now", so
     # "30 days idle" means the same thing to the DAG and to the check below.
     run_time = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
