@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 MIN_VENV := .venv-airflow-3.1
 MIN_AIRFLOW := apache-airflow>=3.1,<3.2
 
-.PHONY: demo test lint typecheck unit bench test-min-airflow clean
+.PHONY: demo test lint typecheck unit bench test-min-airflow dist dist-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,17 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# Release artefacts: sdist and wheel in dist/, checked (metadata, wheel contents), then the wheel alone
+# installed into a fresh venv outside the source tree (scripts/check_wheel.py).
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --installer uv --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/check-wheel-contents dist/*.whl
+
+dist-check: dist
+	$(BIN)/python scripts/check_wheel.py dist/*.whl
 
 clean:
 	rm -rf $(VENV) $(MIN_VENV) .pytest_cache .mypy_cache .ruff_cache
