@@ -21,7 +21,7 @@ AIRFLOW_PINS_3.2 := 'fastapi<0.137' 'svcs<26'
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test,bench,docs,release]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test,bench,docs,release]'
 	touch $(STAMP)
 
 .venv-airflow-%/.installed: pyproject.toml | $(STAMP)
