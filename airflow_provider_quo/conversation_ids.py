@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
+import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,6 +17,21 @@ CONVERSATION_ID_PREFIX = "CN"
 MAX_CONVERSATION_ID_LENGTH = 256
 #: How many bad values an error message lists.
 MAX_LISTED_BAD_VALUES = 20
+#: The only characters trimmed around an id, and (with commas) the only separators in a string of ids:
+#: plain ASCII space, tab, CR and LF. Any other space, control or separator character (U+001F, U+00A0,
+#: U+2028, a zero-width space...) stays where it is and makes the id invalid: an id is never rewritten.
+PLAIN_WHITESPACE = " \t\r\n"
+_STRING_SEPARATORS = re.compile(r"[, \t\r\n]+")
+_CATEGORY_NAMES = {
+    "Cc": "a control character",
+    "Cf": "a format character",
+    "Zs": "a space",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Cs": "a surrogate",
+    "Co": "a private-use character",
+    "Cn": "an unassigned code point",
+}
 
 
 def describe_value(value: Any, limit: int = 60) -> str:
@@ -27,15 +44,17 @@ def conversation_id_problem(value: Any) -> str | None:
     """Why ``value`` is not a valid conversation id, or ``None`` if it is one."""
     if not isinstance(value, str):
         return f"expected a string, got {type(value).__name__}"
+    # isprintable() is False for control, format, separator (but " "), surrogate and unassigned characters.
+    for position, char in enumerate(value[: MAX_CONVERSATION_ID_LENGTH + 1]):
+        if char == " " or not char.isprintable():
+            kind = _CATEGORY_NAMES.get(unicodedata.category(char), "a non-printable character")
+            return f"contains whitespace or control characters (U+{ord(char):04X}, {kind}, at index {position})"
     if not value.startswith(CONVERSATION_ID_PREFIX):
         return f"must start with {CONVERSATION_ID_PREFIX!r}"
     if len(value) == len(CONVERSATION_ID_PREFIX):
         return f"needs characters after {CONVERSATION_ID_PREFIX!r}"
     if len(value) > MAX_CONVERSATION_ID_LENGTH:
         return f"longer than {MAX_CONVERSATION_ID_LENGTH} characters"
-    # isprintable() is False for control, format, surrogate, unassigned and every space but " ".
-    if not value.isprintable() or " " in value:
-        return "contains whitespace or control characters"
     return None
 
 
@@ -59,9 +78,9 @@ def split_list_string(text: str, name: str = "conversation_ids") -> list[Any]:
     :param name: the argument's name, for the error message.
     :raises QuoInvalidConversationIdError: (a ``ValueError``) if it looks like a list but does not parse.
     """
-    stripped = text.strip()
+    stripped = text.strip(PLAIN_WHITESPACE)
     if not stripped.startswith("["):
-        return stripped.replace(",", " ").split()
+        return [token for token in _STRING_SEPARATORS.split(stripped) if token]
     try:
         loaded = json.loads(stripped)
     except (ValueError, RecursionError):
@@ -76,40 +95,58 @@ def split_list_string(text: str, name: str = "conversation_ids") -> list[Any]:
     return loaded
 
 
+def _items(value: Any) -> Iterable[Any]:
+    if value is None:
+        raise QuoInvalidConversationIdError("conversation_ids is None: pass an id, a list of ids or a JSON list")
+    if isinstance(value, str):
+        return split_list_string(value)
+    if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
+        raise QuoInvalidConversationIdError(
+            f"conversation_ids must be a string or a list of strings, got {type(value).__name__}: "
+            f"{describe_value(value)}"
+        )
+    return value
+
+
+def partition_conversation_ids(value: Any) -> tuple[list[str], list[str]]:
+    """Split ``value`` into its distinct valid ids (first-seen order) and its invalid entries described.
+
+    Accepts the forms of :func:`parse_conversation_ids`. Only plain spaces, tabs, CR and LF around an id
+    are trimmed, and blank entries dropped; nothing else is rewritten. Each invalid entry is listed once
+    as ``"<repr> (<problem>)"``.
+
+    :param value: the ids in any accepted form.
+    :raises QuoInvalidConversationIdError: if ``value`` is not a form of ids at all (``None``, a dict...).
+    """
+    ids: dict[str, None] = {}
+    bad: dict[str, None] = {}
+    for item in _items(value):
+        candidate = item.strip(PLAIN_WHITESPACE) if isinstance(item, str) else item
+        if candidate == "":
+            continue
+        problem = conversation_id_problem(candidate)
+        if problem:
+            bad[f"{describe_value(item)} ({problem})"] = None
+        else:
+            ids[candidate] = None
+    return list(ids), list(bad)
+
+
 def parse_conversation_ids(value: Any) -> list[str]:
     """Normalise ``value`` to a de-duplicated list of valid ids, keeping first-seen order.
 
     Accepts one id, a list/tuple/set (or any non-string iterable) of ids, a comma- or
     whitespace-separated string, or a JSON list string (what a Jinja ``xcom_pull`` renders to).
-    Ids are stripped and empty entries dropped. Every id is checked before this returns.
+    Plain spaces, tabs, CR and LF around an id are trimmed and empty entries dropped; an id with any
+    other space, control or separator character, wherever it is, is invalid. Every id is checked
+    before this returns.
 
     :param value: the ids in any of the forms above.
     :raises QuoInvalidConversationIdError: listing up to 20 bad values, if any id is invalid.
     """
-    if value is None:
-        raise QuoInvalidConversationIdError("conversation_ids is None: pass an id, a list of ids or a JSON list")
-    if isinstance(value, str):
-        items: Iterable[Any] = split_list_string(value)
-    elif isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
-        raise QuoInvalidConversationIdError(
-            f"conversation_ids must be a string or a list of strings, got {type(value).__name__}: "
-            f"{describe_value(value)}"
-        )
-    else:
-        items = value
-    ids: dict[str, None] = {}
-    bad: list[str] = []
-    for item in items:
-        candidate = item.strip() if isinstance(item, str) else item
-        if candidate == "":
-            continue
-        problem = conversation_id_problem(candidate)
-        if problem:
-            bad.append(f"{describe_value(item)} ({problem})")
-        else:
-            ids[candidate] = None
+    ids, bad = partition_conversation_ids(value)
     if bad:
         listed = ", ".join(bad[:MAX_LISTED_BAD_VALUES])
         more = f" and {len(bad) - MAX_LISTED_BAD_VALUES} more" if len(bad) > MAX_LISTED_BAD_VALUES else ""
         raise QuoInvalidConversationIdError(f"{len(bad)} invalid conversation id(s), nothing was sent: {listed}{more}")
-    return list(ids)
+    return ids

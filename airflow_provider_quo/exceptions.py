@@ -43,6 +43,10 @@ class QuoConnectionError(QuoError):
     """The request never got an HTTP response: connection refused or dropped, DNS, TLS or a timeout."""
 
 
+class QuoTimeoutError(QuoConnectionError):
+    """An attempt ran past its total deadline (connect, headers and body together); retried like a timeout."""
+
+
 class QuoAPIError(QuoError):
     """An HTTP error response from the Quo API.
 
@@ -92,6 +96,12 @@ class QuoAPIError(QuoError):
     def retryable(self) -> bool:
         """Whether repeating the same request may succeed (408, 429 and transient 5xx)."""
         return self.status == 408
+
+
+class QuoUnexpectedResponseError(QuoAPIError):
+    """A success status whose body is not what the endpoint returns: not a JSON object, larger than the
+    body cap, a listing page without a ``data`` list, or a marked conversation with another id (or none).
+    Not retried: the server answered, and repeating the request would not prove anything more."""
 
 
 def _rebuild(cls: type[QuoAPIError], state: dict[str, Any]) -> QuoAPIError:
@@ -172,16 +182,16 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _scrub(value: Any, secret: str | None) -> Any:
+def scrub_secret(value: Any, secret: str | None) -> Any:
     """``value`` with ``secret`` replaced by ``***`` in every string it holds (lists and dicts too)."""
     if not secret:
         return value
     if isinstance(value, str):
         return value.replace(secret, "***")
     if isinstance(value, list):
-        return [_scrub(item, secret) for item in value]
+        return [scrub_secret(item, secret) for item in value]
     if isinstance(value, dict):
-        return {_scrub(key, secret): _scrub(item, secret) for key, item in value.items()}
+        return {scrub_secret(key, secret): scrub_secret(item, secret) for key, item in value.items()}
     return value
 
 
@@ -215,7 +225,7 @@ def describe_body(response: requests.Response, *, redact: str | None = None) -> 
         return "empty response body"
     excerpt = " ".join(raw[: BODY_EXCERPT_CHARS * 4].decode("utf-8", "replace")[:BODY_EXCERPT_CHARS].split())
     kind = response.headers.get("Content-Type") or "no content type"
-    return str(_scrub(f"unexpected response body ({kind}, {len(raw)} bytes): {excerpt}", redact))
+    return str(scrub_secret(f"unexpected response body ({kind}, {len(raw)} bytes): {excerpt}", redact))
 
 
 def _text(value: Any) -> str | None:
@@ -242,7 +252,7 @@ def error_from_response(response: requests.Response, *, redact: str | None = Non
         "trace": _text(fields.get("trace")),
         "errors": [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else None,
     }
-    kwargs = {name: _scrub(value, redact) for name, value in kwargs.items()}  # also escaped or header echoes
+    kwargs = {name: scrub_secret(value, redact) for name, value in kwargs.items()}  # also escaped or header echoes
     if status == 429:
         return QuoRateLimitError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
     if status >= 500:

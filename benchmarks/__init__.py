@@ -10,7 +10,8 @@ Modules, one per benchmark (each has ``run(context) -> dict``):
 - :mod:`benchmarks.overhead`: client CPU per mark;
 - :mod:`benchmarks.memory`: peak RSS growth and XCom size of 100,000 ids in one run;
 - :mod:`benchmarks.alternatives`: against ``HttpOperator`` mapping and a serial loop, in ``dag.test()``;
-- :mod:`benchmarks.listing`: conversations listed per second.
+- :mod:`benchmarks.listing`: conversations listed per second;
+- :mod:`benchmarks.incremental`: requests and key budget of a daily cleanup run as history grows.
 
 The simulator runs in its own process (:mod:`benchmarks._simproc`) and every client measurement in a
 spawned child (:mod:`benchmarks._common`), so neither's CPU is counted as the other's.
@@ -19,6 +20,6 @@ spawned child (:mod:`benchmarks._common`), so neither's CPU is counted as the ot
 from __future__ import annotations
 
 #: Benchmark ids in the order they run (``--only`` takes these).
-BENCHMARKS = ("ceiling", "overhead", "memory", "alternatives", "listing")
+BENCHMARKS = ("ceiling", "overhead", "memory", "alternatives", "listing", "incremental")
 
 __all__ = ["BENCHMARKS"]

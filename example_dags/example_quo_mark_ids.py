@@ -11,15 +11,23 @@ Triggered by hand or through the REST API; shows the three ways to hand ids to a
 
 Trigger with `dry_run` on to see what each task would mark without changing anything. None of
 these calls sends a message. Needs a `quo_default` connection (type `quo`).
+
+**Retries**: every task has `retries=2`. On Airflow 3.3 and later each also has `QuoRetryPolicy`: a
+429's long `Retry-After` or an outage that outlived the hook's own retries is retried after that delay,
+while a rejected key (401/403) or bad input fails at once without using a retry. On Airflow 3.1 and
+3.2 the tasks keep plain `retries`.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.operators.mark_conversation_done import MarkConversationDoneOperator
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
+from airflow_provider_quo.retry_policy import retry_policy_kwargs
 
 with DAG(
     dag_id="example_quo_mark_ids",
@@ -36,6 +44,8 @@ with DAG(
         ),
         "dry_run": Param(False, type="boolean", description="Log what would be marked; send nothing."),
     },
+    # `retry_policy_kwargs()` is {"retry_policy": QuoRetryPolicy()} on Airflow 3.3+, {} on 3.1 and 3.2.
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), **retry_policy_kwargs()},
     tags=["quo"],
     doc_md=__doc__,
 ) as dag:

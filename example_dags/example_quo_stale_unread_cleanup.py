@@ -1,15 +1,22 @@
 """
-### Daily clean-up of stale unread Quo conversations
+### Daily, incremental clean-up of stale unread Quo conversations
 
-Quo has no unread flag to query, so "stale unread" means *idle*: every conversation whose last
-activity is older than `older_than_days` (measured from the run's data interval end, so a re-run
-selects the same set) is marked as read. Deleted and currently snoozed conversations are left alone.
+Quo has no unread flag to query, so "stale unread" means *idle*: a conversation whose last activity
+is older than `older_than_days` (measured from the run's data interval end) is marked as read.
+Deleted and currently snoozed conversations are left alone.
 
-1. `list_stale_conversations` pages through `GET /v1/conversations` and returns the stale ids.
+The clean-up is **incremental**: each run marks only the conversations that became stale since the
+last run whose marking fully succeeded (their idle age crossed `older_than_days`, or a snooze on an
+idle conversation ended). So a daily run costs what the day's activity costs, not the workspace's
+whole history. The first run, and any run triggered with `full_sweep`, marks everything stale.
+
+1. `list_stale_conversations` lists `GET /v1/conversations` and returns the ids in its window.
 2. `mark_read` posts `mark-as-read` for each id at the connection's rate (10 requests/s per key by
-   default) and returns a summary: counts, marked ids, not-found ids, failures.
+   default). Its success commits the window: the next run starts where this one ended. A failed,
+   partly failed or dry run commits nothing, so the next run covers its window again.
 
-Trigger with `dry_run` on to see what would be marked without changing anything.
+A conversation someone marked *unread by hand* in the Quo app, without new activity, is picked up
+only by a full sweep: trigger one now and then (see `docs/stale-cleanup.md` for a weekly pattern).
 
 Needs a `quo_default` connection (type `quo`, the API key in the password field).
 """
@@ -28,6 +35,8 @@ with DAG(
     schedule="@daily",
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
+    # One run at a time: a run reads the watermark the previous one committed.
+    max_active_runs=1,
     # Templates render to Python objects (a list stays a list, False stays False), not strings.
     render_template_as_native_obj=True,
     params={
@@ -39,7 +48,12 @@ with DAG(
             description="Only these lines (E.164 numbers or PN… ids); empty means every line.",
         ),
         "dry_run": Param(False, type="boolean", description="Log what would be marked; send nothing."),
-        "limit": Param(None, type=["null", "integer"], minimum=1, description="Mark at most this many."),
+        "limit": Param(
+            None, type=["null", "integer"], minimum=1, description="Mark at most this many; the rest next run."
+        ),
+        "full_sweep": Param(
+            False, type="boolean", description="Mark every stale conversation, not only those new since the last run."
+        ),
     },
     tags=["quo"],
     doc_md=__doc__,
@@ -49,6 +63,9 @@ with DAG(
         older_than="{{ params.older_than_days }}",
         phone_numbers="{{ params.phone_numbers }}",
         limit="{{ params.limit }}",
+        full_sweep="{{ params.full_sweep }}",
+        # The task whose success commits this run's window (and so makes the listing incremental).
+        marked_by="mark_read",
     )
 
     # `list_stale.output` is the list of ids the listing task returned (its XCom), and also makes

@@ -4,11 +4,14 @@
    enforced, a little latency). Nothing leaves this machine and no API key is needed.
 2. Points a throwaway Airflow at it: home ``.airflow-demo/`` (git-ignored), SQLite, DAGs from
    ``example_dags/``, and ``quo_default`` set through ``AIRFLOW_CONN_QUO_DEFAULT``.
-3. Migrates the metadata DB and runs ``example_quo_stale_unread_cleanup`` with ``dag.test()``:
-   the real scheduler loop, task runner, XComs and templating, in this process.
-4. Prints what was marked and checks it against the simulator's state.
+3. Resets the metadata DB and runs ``example_quo_stale_unread_cleanup`` with ``dag.test()`` on two
+   consecutive days: the real scheduler loop, task runner, XComs and templating, in this process.
+4. Prints what each run marked and why, and checks it against the simulator's state.
 
-Exits 1 if the run failed or the check found a difference. Takes about 30 seconds.
+Day 1 is the first run, a full sweep. Then the simulator plays a day of activity (messages, new
+conversations, snoozes), and day 2's run marks only what became stale since day 1.
+
+Exits 1 if a run failed or a check found a difference. Takes about 40 seconds.
 """
 
 from __future__ import annotations
@@ -77,76 +80,127 @@ def read_xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
         return None if row is None else XComModel.deserialize_value(row)
 
 
+def run_day(dag_file: Path, run_time: datetime) -> tuple[Any, dict[str, Any], dict[str, Any]] | None:
+    """``dag.test()`` the DAG at ``run_time``; its run, the listing's summary and the marking's summary."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+
+    bag = DagBag(dag_folder=dag_file)  # parsed afresh per run: dag.test() keeps a run's params on the DAG object
+    if bag.import_errors:
+        print(bag.import_errors, file=sys.stderr)
+        return None
+    started = time.monotonic()
+    dag_run = bag.get_dag(DAG_ID).test(logical_date=run_time, run_conf={"older_than_days": OLDER_THAN_DAYS})
+    banner(f"Run of {run_time:%Y-%m-%d}: {dag_run.state} in {time.monotonic() - started:.1f} s")
+    selection = read_xcom(dag_run, "list_stale_conversations", "summary")
+    summary = read_xcom(dag_run, "mark_read")
+    if dag_run.state != "success" or not selection or not summary:
+        print("The run failed: see the task logs.", file=sys.stderr)
+        return None
+    return dag_run, selection, summary
+
+
+def report(sim: QuoSimulator, selection: dict[str, Any], summary: dict[str, Any]) -> None:
+    """Print what the run selected, why, and what it marked."""
+    window = selection["window"]
+    start = window["from"] or "the beginning (first run: a full sweep)"
+    print(f"Window: conversations that became stale after {start}, up to {window['to']}")
+    print(f"  watermark: {selection['watermark_origin']}")
+    reasons = {key.removeprefix("selected_"): n for key, n in selection.items() if key.startswith("selected_")}
+    skipped = [f"{key.removeprefix('skipped_')} {n}" for key, n in selection.items() if key.startswith("skipped_")]
+    print(f"Listed {selection['scanned']} conversations created before the cutoff {selection['cutoff']}:")
+    print(f"  selected {selection['selected']} ({', '.join(f'{k} {n}' for k, n in reasons.items() if n)})")
+    print(f"  skipped: {', '.join(skipped) or 'none'}")
+    print(
+        f"Marked {summary['marked_count']} as read in {summary['elapsed_seconds']:.1f} s "
+        f"({summary['not_found_count']} not found, {summary['failed_count']} failed), e.g.:"
+    )
+    for conversation_id in summary["marked"][:3]:
+        print(f"  {conversation_id}  last activity {sim.conversation(conversation_id)['lastActivityAt']}")
+
+
+def check(label: str, checks: dict[str, bool]) -> bool:
+    """Print each check; whether all passed."""
+    banner(f"Check against the simulator: {label}")
+    for text, passed in checks.items():
+        print(f"  [{'ok' if passed else 'FAILED'}] {text}")
+    return all(checks.values())
+
+
 def main() -> int:
     route_output_to_log(AIRFLOW_HOME / "demo.log")
-    # A midnight: the daily DAG's data interval then ends exactly at the simulator's "now", so
-    # "30 days idle" means the same thing to the DAG and to the check below.
-    run_time = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Midnights: a daily DAG's data interval then ends exactly at the simulator's clock, so
+    # "30 days idle" means the same thing to the DAG and to the checks.
+    day2 = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    day1 = day2 - timedelta(days=1)
+    dag_file = REPO / "example_dags" / f"{DAG_ID}.py"
     with QuoSimulator(
-        api_key="demo-key", conversations=200, phone_numbers=3, seed=42, now=run_time, rate_limit=10, latency=0.02
+        api_key="demo-key", conversations=200, phone_numbers=3, seed=42, now=day1, rate_limit=10, latency=0.02
     ) as sim:
         banner(f"Quo simulator on {sim.base_url}: 200 conversations, 10 requests/s per key, 20 ms latency")
         # The connection's default throttle is Quo's documented 10 requests/s.
         os.environ["AIRFLOW_CONN_QUO_DEFAULT"] = sim.connection_json()
 
-        banner(f"Airflow home {AIRFLOW_HOME.relative_to(REPO)}/ (SQLite): migrating the metadata DB")
-        try:
-            from airflow.dag_processing.dagbag import DagBag
-        except ImportError:  # Airflow 3.1
-            from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+        banner(f"Airflow home {AIRFLOW_HOME.relative_to(REPO)}/ (SQLite): a fresh metadata DB, no earlier runs")
         from airflow.utils import db
 
-        db.initdb()
-        bag = DagBag(dag_folder=REPO / "example_dags" / f"{DAG_ID}.py")
-        if bag.import_errors:
-            print(bag.import_errors, file=sys.stderr)
+        db.resetdb()
+
+        banner(f"Day 1: dag.test() of {DAG_ID}, older_than_days={OLDER_THAN_DAYS}")
+        expected = expected_selection(sim, day1)
+        first = run_day(dag_file, day1)
+        if first is None:
             return 1
-        dag = bag.get_dag(DAG_ID)
-
-        banner(f"dag.test() of {DAG_ID}, logical date {run_time:%Y-%m-%d}, older_than_days={OLDER_THAN_DAYS}")
-        started = time.monotonic()
-        dag_run = dag.test(logical_date=run_time, run_conf={"older_than_days": OLDER_THAN_DAYS})
-        elapsed = time.monotonic() - started
-
-        banner(f"Run {dag_run.run_id}: {dag_run.state} in {elapsed:.1f} s")
-        selection = read_xcom(dag_run, "list_stale_conversations", "summary")
-        summary = read_xcom(dag_run, "mark_read")
-        if dag_run.state != "success" or not selection or not summary:
-            print("The run failed: see the task logs above.", file=sys.stderr)
-            return 1
-        skipped = [f"{key.removeprefix('skipped_')} {n}" for key, n in selection.items() if key.startswith("skipped_")]
-        print(f"Scanned {selection['scanned']} conversations created before the cutoff {selection['cutoff']}:")
-        print(f"  {selection['selected']} idle since before it; skipped: {', '.join(skipped) or 'none'}")
-        marked = summary["marked"]
-        print(
-            f"Marked {summary['marked_count']} as read in {summary['elapsed_seconds']:.1f} s "
-            f"({summary['not_found_count']} not found, {summary['failed_count']} failed), e.g.:"
-        )
-        for conversation_id in marked[:5]:
-            conversation = sim.conversation(conversation_id)
-            print(f"  {conversation_id}  last activity {conversation['lastActivityAt']}")
-        print("Summary (XCom return_value of mark_read):")
-        print("  " + repr({k: v for k, v in summary.items() if k != "marked"} | {"marked": f"<{len(marked)} ids>"}))
-
-        banner("Check against the simulator")
-        expected = expected_selection(sim, run_time)
+        report(sim, first[1], first[2])
         posts = [r for r in sim.requests if r.method == "POST"]
-        throttled = sim.request_count(status=429)
-        checks = {
-            "every stale, live, unsnoozed conversation was selected and marked": set(marked) == expected,
-            "the simulator has exactly those conversations read": sim.read_ids() == expected,
-            "one mark-as-read call per id, all answered 200": len(posts) == len(expected)
-            and all(r.status == 200 and r.path.endswith("/mark-as-read") for r in posts),
-            "no deleted or snoozed conversation was touched": not sim.read_ids()
-            & (set(sim.conversation_ids(deleted=True)) | set(sim.conversation_ids(snoozed=True))),
-        }
-        for label, passed in checks.items():
-            print(f"  [{'ok' if passed else 'FAILED'}] {label}")
-        note = "the client throttle kept under 10/s" if not throttled else "retried after backing off"
-        print(f"  {len(sim.requests)} API requests in all, {throttled} answered 429 ({note})")
-        if not all(checks.values()):
+        day1_ok = check(
+            "day 1",
+            {
+                "every stale, live, unsnoozed conversation was selected and marked": set(first[2]["marked"])
+                == expected,
+                "one mark-as-read call per id, all answered 200": len(posts) == len(expected)
+                and all(r.status == 200 and r.path.endswith("/mark-as-read") for r in posts),
+                "nothing stale is left unread": not sim.stale_unread_ids(OLDER_THAN_DAYS, at=day1),
+            },
+        )
+
+        banner("A day passes in the workspace")
+        activity = sim.simulate_activity(
+            day2 - sim.now(), active_fraction=0.03, new_conversations=3, snooze_fraction=0.02
+        )
+        print(
+            f"  {activity['messages']} messages, {activity['new_conversations']} new conversations, "
+            f"{activity['snoozes']} snoozes"
+        )
+        needed = sim.stale_unread_ids(OLDER_THAN_DAYS, at=day2)
+        resweep = len(expected_selection(sim, day2))
+        sim.reset_stats()
+
+        banner("Day 2: the same DAG, incremental from day 1's watermark")
+        second = run_day(dag_file, day2)
+        if second is None:
             return 1
-        print(f"\nDemo passed: {len(expected)} stale conversations marked read. Airflow home: {AIRFLOW_HOME}")
+        report(sim, second[1], second[2])
+        day2_ok = check(
+            "day 2",
+            {
+                f"marked exactly the {len(needed)} conversation(s) that became stale since day 1": set(
+                    second[2]["marked"]
+                )
+                == needed,
+                "nothing stale is left unread": not sim.stale_unread_ids(OLDER_THAN_DAYS, at=day2),
+            },
+        )
+        throttled = sim.request_count(status=429)
+        print(
+            f"  day 2 cost {len(sim.requests)} API requests ({throttled} answered 429); a full re-sweep would "
+            f"have sent {resweep} marks on top of its listing"
+        )
+        if not (day1_ok and day2_ok):
+            return 1
+        print(f"\nDemo passed: {len(expected)} marked on day 1, {len(needed)} on day 2. Airflow home: {AIRFLOW_HOME}")
         return 0
 
 

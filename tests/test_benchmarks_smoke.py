@@ -46,3 +46,17 @@ def test_quick_listing_benchmark_produces_a_well_formed_result(tmp_path: Path) -
     document = {"benchmarks": [result]}
     assert "| figure | median |" in markdown(document)
     assert "listing.unthrottled.conversations_per_second" in text_table(document)
+
+
+def test_quick_incremental_benchmark_counts_both_runs_and_draws_its_plot(tmp_path: Path) -> None:
+    from benchmarks import incremental
+
+    context = make_context(tmp_path, quick=True, progress=lambda message: None)
+
+    result = incremental.run(context, sizes=(300,))
+
+    by_key = {fig["key"]: fig["median"] for fig in result["figures"]}
+    assert by_key["incremental.300.requests"] < by_key["incremental.300.full_resweep_requests"]
+    assert by_key["incremental.300.marks_per_needed"] == 1.0, "marks exactly what became stale and unread"
+    assert by_key["incremental.300.listing_per_bound"] <= 1.0
+    assert (tmp_path / "incremental-cleanup.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

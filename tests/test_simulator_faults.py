@@ -107,9 +107,9 @@ def test_slow_times_out_a_client_then_answers_normally(sim: QuoSimulator) -> Non
     assert sim.requests[-1].duration >= 0.02
 
 
-@pytest.mark.parametrize("kind", ["500", "502", "503", "429", "drop", *HOSTILE_KINDS])
+@pytest.mark.parametrize("kind", ["500", "502", "503", "429", "drop", *(k for k in HOSTILE_KINDS if k != "drip")])
 def test_faulted_marks_do_not_mark(sim: QuoSimulator, kind: str) -> None:
-    sim.faults = Faults(huge_bytes=1000)
+    sim.faults = Faults(huge_bytes=1000, bomb_bytes=100_000)
     cid = sim.conversation_ids(deleted=False)[0]
     sim.fail_next(1, kind, path_contains=cid)
     try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
+import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
@@ -20,15 +22,18 @@ from airflow_provider_quo.exceptions import (
     QuoError,
     QuoRateLimitError,
     QuoTLSError,
+    QuoUnexpectedResponseError,
     describe_body,
     error_from_response,
+    scrub_secret,
 )
 from airflow_provider_quo.hooks import retry
 from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
+from airflow_provider_quo.hooks.responses import listing_page_problem, marked_conversation_problem
 from airflow_provider_quo.hooks.settings import QuoSettings, _is_loopback
 from airflow_provider_quo.hooks.throttle import RateLimiter, shared_rate_limiter
-from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS, build_session
+from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS, build_session, read_body
 
 try:
     from airflow.sdk.log import mask_secret
@@ -68,8 +73,15 @@ class QuoHook(BaseHook):
     errors, 429 and 5xx with exponential backoff (``Retry-After`` honoured). Errors are raised as the
     typed exceptions of :mod:`airflow_provider_quo.exceptions`. Nothing is fetched in ``__init__``.
 
+    Each attempt has a total deadline of connect timeout + read timeout (default 40 s) for the whole
+    response, body included: past it the attempt fails with ``QuoTimeoutError`` and is retried. Bodies
+    are capped at :data:`~airflow_provider_quo.hooks.transport.MAX_BODY_BYTES` (4 MiB) after
+    decompression. A success must prove itself: a mark's 200 must be the conversation with the id
+    sent, a listing body a page; otherwise ``QuoUnexpectedResponseError``.
+
     :param quo_conn_id: the Airflow connection of type ``quo``.
-    :param timeout: read timeout in seconds (default: the connection's ``timeout`` extra, else 30).
+    :param timeout: read timeout in seconds (default: the connection's ``timeout`` extra, else 30); with
+        the connect timeout it also sets each attempt's total deadline.
     :param requests_per_second: throttle rate (default: the ``requests_per_second`` extra, else 10).
     :param retry_limit: attempts per request, the first included (default: ``retry_limit`` extra, else 6).
     :param retry_args: keyword arguments for :class:`tenacity.Retrying` that replace the defaults.
@@ -164,16 +176,22 @@ class QuoHook(BaseHook):
         self, method: str, url: str, params: Sequence[tuple[str, str]] | None, timeout: tuple[float, float]
     ) -> Any:
         self.rate_limiter.acquire()
+        label = f"{method} {url}"
+        deadline = time.monotonic() + sum(timeout)  # the attempt's total deadline: connect + read timeouts
         try:
-            response = self.session.request(method, url, params=params, timeout=timeout, allow_redirects=False)
+            response = self.session.request(
+                method, url, params=params, timeout=timeout, allow_redirects=False, stream=True
+            )
         # No chained causes below: requests' exceptions hold the prepared request, Authorization header included.
         except requests.exceptions.SSLError as error:  # a ConnectionError, but retrying cannot fix it
-            raise QuoTLSError(f"{method} {url} failed: TLS error: {_one_line(error)}{_tls_hint(url)}") from None
+            raise QuoTLSError(f"{label} failed: TLS error: {_one_line(error)}{_tls_hint(url)}") from None
         except TRANSIENT_TRANSPORT_ERRORS as error:
-            raise QuoConnectionError(f"{method} {url} failed: {type(error).__name__}: {_one_line(error)}") from None
+            raise QuoConnectionError(f"{label} failed: {type(error).__name__}: {_one_line(error)}") from None
         except requests.RequestException as error:  # a bad URL or header: retrying cannot help
-            raise QuoError(f"{method} {url} could not be sent: {type(error).__name__}") from None
-        if response.status_code >= 300:  # a redirect would turn a POST into a GET: treat it as an error
+            raise QuoError(f"{label} could not be sent: {type(error).__name__}") from None
+        failed = response.status_code >= 300  # a redirect would turn a POST into a GET: treat it as an error
+        read_body(response, label=label, deadline=deadline, read_timeout=timeout[1], truncate=failed)
+        if failed:
             api_error = error_from_response(response, redact=self.settings.api_key)
             if isinstance(api_error, QuoRateLimitError):
                 pause = api_error.retry_after or self.rate_limiter.interval * 5
@@ -187,7 +205,9 @@ class QuoHook(BaseHook):
             body = None
         if not isinstance(body, dict):
             message = describe_body(response, redact=self.settings.api_key)
-            raise QuoAPIError(status=response.status_code, title="Invalid response", message=message)
+            raise QuoUnexpectedResponseError(status=response.status_code, title="Invalid response", message=message)
+        if self.settings.api_key in json.dumps(body, ensure_ascii=False):  # echoed, escaped or not: never pass it on
+            body = scrub_secret(body, self.settings.api_key)
         return body
 
     def request(
@@ -222,11 +242,17 @@ class QuoHook(BaseHook):
 
         :param conversation_id: a ``CN…`` id (validated before anything is sent).
         :param action: ``"read"``, ``"done"`` or ``"open"``.
+        :raises QuoUnexpectedResponseError: if the 200 is not the conversation with this id (empty body,
+            no ``id``, another id): the mark is not proven.
         """
         if action not in MARK_ACTIONS:
             raise ValueError(f"action must be one of {MARK_ACTIONS}, got {action!r}")
         conversation_id = validate_conversation_id(conversation_id)
         result: dict[str, Any] = self.request("POST", "v1", "conversations", conversation_id, f"mark-as-{action}")
+        problem = marked_conversation_problem(result, conversation_id)
+        if problem:  # a 200 must prove the mark: Quo returns the updated conversation
+            message = f"mark-as-{action} answered 200 {problem}".replace(self.settings.api_key, "***")
+            raise QuoUnexpectedResponseError(status=200, title="Unexpected response", message=message)
         return result
 
     def mark_conversation_as_read(self, conversation_id: str) -> dict[str, Any]:
@@ -266,7 +292,7 @@ class QuoHook(BaseHook):
 
         One id's failure never stops the others: its exception is in ``Outcome.error``. Close the
         ``stop_taking`` to stop early while still receiving the outcomes of the calls already sent
-        (as the operator does on a 401 or 403).
+        (as the operator does on a 401, or when its first 20 outcomes are all 403s).
 
         :param conversation_ids: valid ``CN…`` ids (see ``parse_conversation_ids``).
         :param action: ``"read"``, ``"done"`` or ``"open"``.
@@ -297,7 +323,9 @@ class QuoHook(BaseHook):
         """Yield every conversation of ``GET /v1/conversations``, most recent activity first, page by page.
 
         Follows ``nextPageToken`` until it is null (``totalItems`` is never trusted) and stops with an
-        error if the server repeats a token.
+        error if the server repeats a token. A body that is not a page (no ``data`` list, a
+        ``nextPageToken`` that is not a string) raises :class:`QuoUnexpectedResponseError`; the items
+        are yielded as they came, objects or not: the caller decides what to do with malformed ones.
 
         :param phone_numbers: E.164 numbers or ``PN…`` ids (1-100), sent as repeated keys.
         :param user_id: only conversations accessible to this ``US…`` user.
@@ -322,7 +350,10 @@ class QuoHook(BaseHook):
         seen_tokens: set[str] = set()
         for _ in range(max_pages):
             page = self.request("GET", "v1", "conversations", params=params)
-            yield from page.get("data") or []
+            problem = listing_page_problem(page)
+            if problem:
+                raise QuoUnexpectedResponseError(status=200, title="Unexpected response", message=problem)
+            yield from page["data"]
             token = page.get("nextPageToken")
             if not token:
                 return

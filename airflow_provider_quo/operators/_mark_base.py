@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_quo.conversation_ids import parse_conversation_ids
+from airflow_provider_quo.conversation_ids import parse_conversation_ids, partition_conversation_ids
 from airflow_provider_quo.exceptions import (
     QuoAuthenticationError,
     QuoBulkMarkError,
@@ -16,6 +16,7 @@ from airflow_provider_quo.exceptions import (
     QuoPermissionError,
     QuoTLSError,
 )
+from airflow_provider_quo.hooks.bulk import Outcome
 from airflow_provider_quo.hooks.quo import MarkAction, QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_optional_int, as_optional_rate
 from airflow_provider_quo.operators._progress import ProgressReporter
@@ -27,7 +28,11 @@ if TYPE_CHECKING:
 #: How many ids a dry run, or the failure warnings, list in the task log.
 MAX_LOGGED_IDS = 20
 #: Errors every further call would repeat: the run stops taking ids at the first one.
-FATAL_ERRORS = (QuoAuthenticationError, QuoPermissionError, QuoTLSError)
+FATAL_ERRORS = (QuoAuthenticationError, QuoTLSError)
+#: A 403 (``Not Phone Number User``) is per phone number: it fails that id and the run goes on. The run
+#: stops early only when the first this-many outcomes were all 403s, i.e. the key's user may act on none
+#: of the numbers seen so far; the ids not yet sent are then left ``not_attempted`` and the task fails.
+PERMISSION_EVIDENCE_CALLS = 20
 #: XCom key of the updated conversation objects when ``return_conversations`` is set.
 CONVERSATIONS_XCOM_KEY = "conversations"
 
@@ -35,16 +40,24 @@ CONVERSATIONS_XCOM_KEY = "conversations"
 class BaseMarkConversationsOperator(BaseOperator):
     """Marks conversations through one ``mark-as-*`` endpoint, concurrently at the connection's rate.
 
-    Every id is validated before the first request. One id's failure never stops the others; a 401
-    or 403 stops the run at once (every further call would fail alike). Returns a summary (XCom
-    ``return_value``): counts, the marked ids, the not-found ids and each failed id with a one-line
-    reason. Subclasses set :attr:`action`.
+    Every id is validated before the first request. One id's failure never stops the others. A 401
+    (or a TLS failure) stops the run at once: every further call would fail alike. A 403 ``Not Phone
+    Number User`` concerns one phone number, so it fails that id only; the run stops early only if the
+    first 20 outcomes (:data:`PERMISSION_EVIDENCE_CALLS`) are all 403s, and the task then fails with the
+    rest ``not_attempted``. A 200 counts as marked only if it returns the conversation with the id sent.
+    Returns a summary (XCom ``return_value``): counts, the marked ids, the not-found ids, each failed id
+    with a one-line reason and the invalid entries skipped;
+    ``marked_count + not_found_count + failed_count + not_attempted_count + invalid_count == requested``.
+    The task log lists the first 20 failed, not-found and invalid ids. Subclasses set :attr:`action`.
 
     :param conversation_ids: one ``CN…`` id, a list of ids, a comma/space separated string, a JSON
         list string (what a Jinja ``xcom_pull`` renders to) or an XComArg. (templated)
     :param quo_conn_id: the ``quo`` connection. (templated)
     :param fail_on_error: fail the task, after every id was tried, if any id failed.
     :param on_not_found: ``"skip"`` records a 404 as not found; ``"fail"`` counts it as a failure.
+    :param on_invalid_id: ``"fail"`` (default) refuses the whole list, sending nothing, if any id is
+        invalid (right for ids a user typed); ``"skip"`` sends the valid ids and counts, logs and lists
+        the invalid ones under ``invalid`` (right for ids from a listing or another system).
     :param dry_run: log and return what would be marked without sending anything; accepts
         ``"true"``/``"false"`` strings from templates. (templated)
     :param requests_per_second: this task's throttle rate, overriding the connection's (use it to
@@ -74,6 +87,7 @@ class BaseMarkConversationsOperator(BaseOperator):
         quo_conn_id: str = QuoHook.default_conn_name,
         fail_on_error: bool = True,
         on_not_found: str = "skip",
+        on_invalid_id: str = "fail",
         dry_run: bool | str = False,
         requests_per_second: float | str | None = None,
         max_workers: int | str | None = None,
@@ -85,10 +99,13 @@ class BaseMarkConversationsOperator(BaseOperator):
         super().__init__(**kwargs)
         if on_not_found not in ("skip", "fail"):
             raise ValueError(f"on_not_found must be 'skip' or 'fail', got {on_not_found!r}")
+        if on_invalid_id not in ("skip", "fail"):
+            raise ValueError(f"on_invalid_id must be 'skip' or 'fail', got {on_invalid_id!r}")
         self.conversation_ids = conversation_ids
         self.quo_conn_id = quo_conn_id
         self.fail_on_error = fail_on_error
         self.on_not_found = on_not_found
+        self.on_invalid_id = on_invalid_id
         self.dry_run = dry_run  # type: ignore[assignment,method-assign]  # shadows BaseOperator.dry_run()
         self.requests_per_second = requests_per_second
         self.max_workers = max_workers
@@ -103,57 +120,108 @@ class BaseMarkConversationsOperator(BaseOperator):
             self._stop_taking.set()
 
     def execute(self, context: Context) -> dict[str, Any]:
-        ids = parse_conversation_ids(self.conversation_ids)
+        ids, invalid = self._conversation_ids()
         dry_run = as_bool(self.dry_run, "dry_run")
         workers = as_optional_int(self.max_workers, "max_workers")
         rate = as_optional_rate(self.requests_per_second, "requests_per_second")
         label = f"mark-as-{self.action}"
         summary = MarkSummary(
             self.action,
-            len(ids),
+            len(ids) + len(invalid),
             fail_on_not_found=self.on_not_found == "fail",
             keep_marked_ids=self.include_marked_ids,
+            invalid=invalid,
         )
+        _log_first(self.log.warning, f"{label}: skipped {len(invalid)} invalid conversation id(s)", invalid)
         if not ids:
             self.log.info("%s: no conversation ids given; nothing to do", label)
             return summary.as_dict(dry_run=dry_run)
         if dry_run:
-            shown = ", ".join(ids[:MAX_LOGGED_IDS]) + (" ..." if len(ids) > MAX_LOGGED_IDS else "")
-            self.log.info("%s: dry run, would mark %d conversation(s): %s", label, len(ids), shown)
+            _log_first(self.log.info, f"{label}: dry run, would mark {len(ids)} conversation(s)", ids)
             result = summary.as_dict(dry_run=True)
             result["would_mark"] = ids if self.include_marked_ids else []
             return result
         hook = QuoHook(quo_conn_id=self.quo_conn_id, requests_per_second=rate)
         self.log.info("%s: %d conversation(s) at up to %g requests/s", label, len(ids), hook.requests_per_second)
         progress = ProgressReporter(label, len(ids), self.log, interval=self.progress_interval)
-        conversations: list[dict[str, Any]] = []
-        fatal: QuoError | None = None
         stop_taking = self._stop_taking = threading.Event()
         outcomes = hook.mark_conversations(ids, self.action, max_workers=workers, stop_taking=stop_taking)
-        try:
-            for outcome in outcomes:
-                summary.record(outcome.item, outcome.error)
-                if isinstance(outcome.error, FATAL_ERRORS) and fatal is None:
-                    fatal = outcome.error  # every further call would fail alike: send no more ids
-                    stop_taking.set()
-                elif outcome.error is None and self.return_conversations and outcome.result is not None:
-                    conversations.append(outcome.result)
-                progress.update(summary.done, len(summary.failed))
-        finally:
-            outcomes.close()
+        conversations, stop_error = self._record_outcomes(outcomes, summary, progress, stop_taking)
         result = summary.as_dict(elapsed_seconds=progress.elapsed())
-        self.log.info("%s in %.1fs", summary.line(), progress.elapsed())
-        for conversation_id, reason in list(summary.failed.items())[:MAX_LOGGED_IDS]:
-            self.log.warning("%s failed for %s: %s", label, conversation_id, reason)
+        self._log_results(summary, label, progress.elapsed())
         if self.return_conversations:
             context["ti"].xcom_push(key=CONVERSATIONS_XCOM_KEY, value=conversations)
-        error: QuoError | None = fatal
-        if error is None and stop_taking.is_set() and summary.done < summary.requested:
-            error = QuoBulkMarkError(f"Task killed: {summary.line()}", result)  # never report success
-        elif error is None and summary.failed and self.fail_on_error:
-            first = next(iter(summary.failed.values()))
-            error = QuoBulkMarkError(f"{summary.line()}; first failure: {first}", result)
+        error = self._final_error(summary, result, stop_error, stop_taking)
         if error is not None:
             context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=result)
             raise error
         return result
+
+    def _conversation_ids(self) -> tuple[list[str], list[str]]:
+        """The distinct valid ids, and the invalid entries (always empty unless ``on_invalid_id="skip"``)."""
+        if self.on_invalid_id == "skip":
+            return partition_conversation_ids(self.conversation_ids)
+        return parse_conversation_ids(self.conversation_ids), []
+
+    def _record_outcomes(
+        self,
+        outcomes: Generator[Outcome[str, dict[str, Any]], None, None],
+        summary: MarkSummary,
+        progress: ProgressReporter,
+        stop_taking: threading.Event,
+    ) -> tuple[list[dict[str, Any]], QuoError | None]:
+        """Count every outcome; stop taking ids at a fatal error or when the 403 evidence says the key can do
+        nothing. Returns the conversations (if kept) and the error that stopped the run, if any."""
+        conversations: list[dict[str, Any]] = []
+        stop_error: QuoError | None = None
+        forbidden = 0
+        try:
+            for outcome in outcomes:
+                summary.record(outcome.item, outcome.error)
+                forbidden += isinstance(outcome.error, QuoPermissionError)
+                if stop_error is None and isinstance(outcome.error, FATAL_ERRORS):
+                    stop_error = outcome.error  # every further call would fail alike: send no more ids
+                elif stop_error is None and forbidden == summary.done == PERMISSION_EVIDENCE_CALLS:
+                    stop_error = _no_permission_error(outcome.error, summary)
+                elif outcome.error is None and self.return_conversations and outcome.result is not None:
+                    conversations.append(outcome.result)
+                if stop_error is not None:
+                    stop_taking.set()
+                progress.update(summary.done, len(summary.failed))
+        finally:
+            outcomes.close()
+        return conversations, stop_error
+
+    def _log_results(self, summary: MarkSummary, label: str, elapsed: float) -> None:
+        self.log.info("%s in %.1fs", summary.line(), elapsed)
+        for conversation_id, reason in list(summary.failed.items())[:MAX_LOGGED_IDS]:
+            self.log.warning("%s failed for %s: %s", label, conversation_id, reason)
+        _log_first(self.log.warning, f"{label}: {len(summary.not_found)} not found", summary.not_found)
+
+    def _final_error(
+        self, summary: MarkSummary, result: dict[str, Any], stop_error: QuoError | None, stop_taking: threading.Event
+    ) -> QuoError | None:
+        """What fails the task: the error that stopped the run, a kill, or (``fail_on_error``) any failure."""
+        if stop_error is not None:
+            return stop_error
+        if stop_taking.is_set() and summary.not_attempted:
+            return QuoBulkMarkError(f"Task killed: {summary.line()}", result)  # never report success
+        if summary.failed and self.fail_on_error:
+            first = next(iter(summary.failed.values()))
+            return QuoBulkMarkError(f"{summary.line()}; first failure: {first}", result)
+        return None
+
+
+def _log_first(log: Callable[..., None], what: str, values: Sequence[str]) -> None:
+    """One log line naming the first :data:`MAX_LOGGED_IDS` values, if there are any."""
+    if values:
+        more = " ..." if len(values) > MAX_LOGGED_IDS else ""
+        log("%s: %s%s", what, ", ".join(values[:MAX_LOGGED_IDS]), more)
+
+
+def _no_permission_error(error: BaseException | None, summary: MarkSummary) -> QuoBulkMarkError:
+    message = (
+        f"Stopped early: the first {PERMISSION_EVIDENCE_CALLS} calls all answered 403 ({error}), so the key's "
+        f"user may act on none of these conversations' phone numbers; {summary.line()}"
+    )
+    return QuoBulkMarkError(message, summary.as_dict())

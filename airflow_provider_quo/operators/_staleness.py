@@ -1,11 +1,17 @@
-"""Which listed conversations are stale: the rule, kept apart from Airflow so it is easy to test."""
+"""Which listed conversations are stale, and since when: the rule, kept apart from Airflow so it is easy to test."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
+
+#: The smallest step of a datetime: "idle for longer than" is strict, so a conversation becomes stale
+#: one microsecond after its last activity plus the idle age.
+TICK = timedelta(microseconds=1)
+#: Verdicts of a conversation that is stale at the run's time.
+STALE_REASONS = ("idle", "snooze_ended", "mute_ended")
 
 
 def parse_api_datetime(value: Any) -> datetime | None:
@@ -21,11 +27,32 @@ def parse_api_datetime(value: Any) -> datetime | None:
 
 
 @dataclass(frozen=True)
+class Assessment:
+    """What the rule says of one conversation.
+
+    :param verdict: ``"idle"``, ``"snooze_ended"`` or ``"mute_ended"`` when it is stale at the run's
+        time (why it became stale last), else why not: ``"recent"``, ``"deleted"``, ``"snoozed"``,
+        ``"muted"``, ``"no_activity"``, ``"unparseable"``.
+    :param stale_since: for a stale conversation, the first instant at which it was stale.
+    """
+
+    verdict: str
+    stale_since: datetime | None = None
+
+    @property
+    def stale(self) -> bool:
+        """Whether the conversation is stale at the run's time."""
+        return self.stale_since is not None
+
+
+@dataclass(frozen=True)
 class StalenessRule:
     """A conversation is stale when its last activity is before ``cutoff`` and no exclusion applies.
 
     A conversation with no ``lastActivityAt`` falls back to its ``createdAt``; with neither it is
-    never stale.
+    never stale. A snooze (or, with ``include_muted=False``, a mute) holds it back until it ends, so
+    it became stale at ``max(last activity + idle age + 1 µs, snoozedUntil)``: the instant the
+    incremental window (:mod:`~airflow_provider_quo.operators._window`) compares with its bounds.
 
     :param cutoff: last activity strictly before this instant makes a conversation stale.
     :param now: the run's reference time, to tell whether snoozes and mutes are still running.
@@ -40,22 +67,22 @@ class StalenessRule:
     include_snoozed: bool = False
     include_muted: bool = True
 
-    def verdict(self, conversation: dict[str, Any]) -> str:
-        """``"selected"`` or why not: ``"recent"``, ``"deleted"``, ``"snoozed"``, ``"muted"``, ``"no_activity"``,
-        ``"unparseable"``.
+    def assess(self, conversation: dict[str, Any]) -> Assessment:
+        """Whether ``conversation`` is stale at ``now``, and since when.
 
         :param conversation: a conversation object from the API.
         """
         if conversation.get("deletedAt") and not self.include_deleted:
-            return "deleted"
+            return Assessment("deleted")
         raw_last = conversation.get("lastActivityAt") or conversation.get("createdAt")
         if raw_last is None:
-            return "no_activity"
+            return Assessment("no_activity")
         last = parse_api_datetime(raw_last)
         if last is None:  # never guess: an unreadable date could hide recent activity
-            return "unparseable"
+            return Assessment("unparseable")
         if last >= self.cutoff:
-            return "recent"
+            return Assessment("recent")
+        verdict, since = "idle", last + (self.now - self.cutoff) + TICK
         for field, reason, included in (
             ("snoozedUntil", "snoozed", self.include_snoozed),
             ("mutedUntil", "muted", self.include_muted),
@@ -65,12 +92,25 @@ class StalenessRule:
                 continue
             until = parse_api_datetime(raw_until)
             if until is None:
-                return "unparseable"
+                return Assessment("unparseable")
             if until > self.now:
-                return reason
-        return "selected"
+                return Assessment(reason)
+            if until > since:  # the hold ended after the idle age was reached: that made it stale
+                verdict, since = f"{reason.removesuffix('d')}_ended", until
+        return Assessment(verdict, since)
+
+    def verdict(self, conversation: dict[str, Any]) -> str:
+        """``"selected"`` for a stale conversation, else why not (see :class:`Assessment`).
+
+        :param conversation: a conversation object from the API.
+        """
+        assessment = self.assess(conversation)
+        return "selected" if assessment.stale else assessment.verdict
 
 
 def tally(verdicts: Counter[str]) -> dict[str, int]:
-    """The skip counts of a selection, for the summary (``skipped_<reason>`` keys)."""
+    """The skip counts of a selection, for the summary (``skipped_<reason>`` keys).
+
+    :param verdicts: how many conversations got each skip verdict.
+    """
     return {f"skipped_{reason}": count for reason, count in sorted(verdicts.items()) if reason != "selected"}

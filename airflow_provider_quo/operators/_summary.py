@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from airflow_provider_quo.exceptions import QuoNotFoundError
@@ -13,17 +14,31 @@ SUMMARY_XCOM_KEY = "summary"
 class MarkSummary:
     """Counts and ids of one bulk run; holds ids only, never conversation objects.
 
+    Every entry given is counted exactly once:
+    ``marked_count + not_found_count + failed_count + not_attempted_count + invalid_count == requested``.
+    ``invalid_count`` is 0 unless the operator skips invalid ids (``on_invalid_id="skip"``).
+
     :param action: ``"read"``, ``"done"`` or ``"open"``.
-    :param requested: how many distinct ids the run was given.
+    :param requested: how many distinct entries the run was given, invalid ones included.
     :param fail_on_not_found: count a 404 as a failure rather than as "not found".
     :param keep_marked_ids: list the marked ids in the summary (else only their count).
+    :param invalid: the invalid entries skipped, each described with its problem (never sent).
     """
 
-    def __init__(self, action: str, requested: int, *, fail_on_not_found: bool, keep_marked_ids: bool) -> None:
+    def __init__(
+        self,
+        action: str,
+        requested: int,
+        *,
+        fail_on_not_found: bool,
+        keep_marked_ids: bool,
+        invalid: Sequence[str] = (),
+    ) -> None:
         self.action = action
         self.requested = requested
         self.fail_on_not_found = fail_on_not_found
         self.keep_marked_ids = keep_marked_ids
+        self.invalid = list(invalid)
         self.marked_count = 0
         self.marked: list[str] = []
         self.not_found: list[str] = []
@@ -33,6 +48,11 @@ class MarkSummary:
     def done(self) -> int:
         """Ids with an outcome so far."""
         return self.marked_count + len(self.not_found) + len(self.failed)
+
+    @property
+    def not_attempted(self) -> int:
+        """Valid ids not sent (yet)."""
+        return self.requested - len(self.invalid) - self.done
 
     def record(self, conversation_id: str, error: BaseException | None) -> None:
         """Add one id's outcome.
@@ -62,16 +82,19 @@ class MarkSummary:
             "marked_count": self.marked_count,
             "not_found_count": len(self.not_found),
             "failed_count": len(self.failed),
-            "not_attempted_count": self.requested - self.done,
+            "not_attempted_count": self.not_attempted,
+            "invalid_count": len(self.invalid),
             "marked": self.marked,
             "not_found": self.not_found,
             "failed": self.failed,
+            "invalid": self.invalid,
             "elapsed_seconds": round(elapsed_seconds, 3),
         }
 
     def line(self) -> str:
         """One log line with the counts."""
+        invalid = f", {len(self.invalid)} invalid (skipped)" if self.invalid else ""
         return (
             f"mark-as-{self.action}: {self.marked_count} marked, {len(self.not_found)} not found, "
-            f"{len(self.failed)} failed, {self.requested - self.done} not attempted, of {self.requested}"
+            f"{len(self.failed)} failed, {self.not_attempted} not attempted{invalid}, of {self.requested}"
         )

@@ -1,23 +1,37 @@
-"""ListStaleConversationsOperator: select conversations idle for longer than a given age."""
+"""ListStaleConversationsOperator: select the conversations that became stale since the last good run."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_quo.conversation_ids import conversation_id_problem, describe_value
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_duration, as_optional_int, as_string_list
-from airflow_provider_quo.operators._staleness import StalenessRule, tally
+from airflow_provider_quo.operators._staleness import STALE_REASONS, StalenessRule, tally
 from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY
+from airflow_provider_quo.operators._window import (
+    WINDOW_XCOM_KEY,
+    Candidate,
+    Window,
+    earliest,
+    watermark_after,
+    window_record,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["ListStaleConversationsOperator"]
+
+#: The verdict of a conversation that became stale in the window (every other verdict is a skip).
+IN_WINDOW = "in_window"
+#: How many ids the listing names in its log when it skips them as invalid.
+MAX_LOGGED_IDS = 20
 
 
 def _plain_utc(value: datetime) -> datetime:
@@ -25,6 +39,55 @@ def _plain_utc(value: datetime) -> datetime:
     # (``pendulum_dt.astimezone(timezone.utc) - timedelta(days=1)`` is naive).
     utc = value.astimezone(timezone.utc)
     return datetime.combine(utc.date(), utc.time(), tzinfo=timezone.utc)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _collect(candidates: Iterable[Candidate], limit: int | None) -> tuple[list[str], Counter[str], datetime | None]:
+    """The selected ids, how many were selected for each reason, and where a ``limit`` cut the window."""
+    if limit is None:  # keep ids only: a first sweep may select a workspace's whole history
+        ids, reasons = [], Counter[str]()
+        for candidate in candidates:
+            ids.append(candidate.conversation_id)
+            reasons[candidate.reason] += 1
+        return ids, reasons, None
+    kept, carried_from = earliest(candidates, limit)
+    return [c.conversation_id for c in kept], Counter(c.reason for c in kept), carried_from
+
+
+def selection_summary(
+    rule: StalenessRule,
+    window: Window,
+    origin: str,
+    verdicts: Counter[str],
+    reasons: Counter[str],
+    next_watermark: datetime,
+) -> dict[str, Any]:
+    """The listing's XCom ``summary``: the window, where its start came from, and every count.
+
+    :param rule: the staleness rule of the run.
+    :param window: the window the run handled.
+    :param origin: where the window's start came from.
+    :param verdicts: the listed conversations by verdict (``in_window`` for the candidates).
+    :param reasons: the selected conversations by reason.
+    :param next_watermark: the watermark once the marking succeeds.
+    """
+    skipped = Counter({verdict: n for verdict, n in verdicts.items() if verdict != IN_WINDOW})
+    return {
+        "cutoff": rule.cutoff.isoformat(),
+        "window": {"from": _iso(window.start), "to": _iso(window.end)},
+        "watermark_origin": origin,
+        "full_sweep": window.full_sweep,
+        "scanned": sum(verdicts.values()),
+        "in_window": verdicts[IN_WINDOW],
+        "selected": sum(reasons.values()),
+        **{f"selected_{reason}": reasons[reason] for reason in STALE_REASONS},
+        "limit_reached": next_watermark < window.end,
+        "next_watermark": _iso(next_watermark),
+        **tally(skipped),
+    }
 
 
 def reference_time(context: Context) -> datetime:
@@ -40,33 +103,50 @@ def reference_time(context: Context) -> datetime:
 
 
 class ListStaleConversationsOperator(BaseOperator):
-    """List conversations and select those whose last activity is older than ``older_than``.
+    """Select the conversations that became stale (idle for longer than ``older_than``) since the last good run.
 
-    Quo has no unread flag, so "stale unread" cleanup marks every conversation idle for too long.
+    Quo has no unread flag, so "stale unread" cleanup marks conversations idle for too long. With
+    ``marked_by`` set (the task that marks the returned ids), the cleanup is **incremental**: a run
+    selects only the conversations that became stale in its window, between the watermark (how far
+    the last run whose marking fully succeeded got) and the run's time. A conversation became stale
+    when its idle age passed ``older_than``, or when a snooze on an idle conversation ended. The first
+    run, a run with ``full_sweep``, and every run without ``marked_by`` select everything stale.
+    See ``docs/stale-cleanup.md`` for why the watermark never leaves a gap.
+
     Age is measured from the DAG run's time (data interval end, else logical date), not the wall
-    clock, so re-runs and backfills select the same conversations. Deleted and currently snoozed
-    conversations are left alone by default. Listing asks the server only for conversations created
-    before the cutoff (always safe: a newer one cannot be idle that long).
+    clock, so retries and re-runs select the same conversations. Deleted and snoozed conversations
+    are left alone by default. Listing asks the server only for conversations created before the
+    cutoff (always safe: a newer one cannot be idle that long).
 
     Returns the selected ids (XCom ``return_value``), ready for ``MarkConversationReadOperator``;
-    counts go to the XCom key ``"summary"``.
+    counts and the window go to the XCom key ``"summary"``, the watermark record to ``"window"``.
 
     :param older_than: minimum idle time: a timedelta, a number of days, or an ISO 8601 duration such
         as ``"P30D"`` or ``"PT36H"``. (templated)
+    :param marked_by: task id of the task that marks this listing's ids and returns a marking summary
+        (``MarkConversationReadOperator``); makes the listing incremental. (templated)
+    :param full_sweep: select every stale conversation this run, whatever the watermark (a weekly
+        full sweep catches conversations marked unread by hand without new activity). (templated)
     :param phone_numbers: only these numbers (E.164 or ``PN…`` ids; list, JSON list or comma
         separated). (templated)
     :param user_id: only conversations accessible to this ``US…`` user. (templated)
-    :param limit: select at most this many conversations in one run. (templated)
+    :param limit: select at most this many conversations, those that became stale first; the rest is
+        left to the next run. (templated)
     :param include_muted: select muted conversations too (default ``True``). (templated)
     :param include_snoozed: select conversations snoozed past the run's time. (templated)
     :param include_deleted: select deleted conversations. (templated)
     :param updated_before_cutoff: also ask the server for ``updatedBefore=cutoff``: fewer pages, but
         misses idle conversations changed without new activity (renamed, reassigned).
+    :param updated_after_window: on incremental runs, also ask for ``updatedAfter`` = watermark minus
+        ``older_than``: fewer pages, but misses a snooze that ended in the window on a conversation
+        not updated since that instant (whether snoozing updates ``updatedAt`` is not documented).
     :param quo_conn_id: the ``quo`` connection. (templated)
     """
 
     template_fields: Sequence[str] = (
         "older_than",
+        "marked_by",
+        "full_sweep",
         "phone_numbers",
         "user_id",
         "limit",
@@ -81,6 +161,8 @@ class ListStaleConversationsOperator(BaseOperator):
         self,
         *,
         older_than: Any,
+        marked_by: str | None = None,
+        full_sweep: Any = False,
         phone_numbers: Any = None,
         user_id: str | None = None,
         limit: Any = None,
@@ -88,11 +170,14 @@ class ListStaleConversationsOperator(BaseOperator):
         include_snoozed: Any = False,
         include_deleted: Any = False,
         updated_before_cutoff: bool = False,
+        updated_after_window: bool = False,
         quo_conn_id: str = QuoHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.older_than = older_than
+        self.marked_by = marked_by
+        self.full_sweep = full_sweep
         self.phone_numbers = phone_numbers
         self.user_id = user_id
         self.limit = limit
@@ -100,43 +185,86 @@ class ListStaleConversationsOperator(BaseOperator):
         self.include_snoozed = include_snoozed
         self.include_deleted = include_deleted
         self.updated_before_cutoff = updated_before_cutoff
+        self.updated_after_window = updated_after_window
         self.quo_conn_id = quo_conn_id
 
     def execute(self, context: Context) -> list[str]:
         now = reference_time(context)
-        rule = StalenessRule(
-            cutoff=now - as_duration(self.older_than, "older_than"),
+        older_than = as_duration(self.older_than, "older_than")
+        rule = self._rule(now, older_than)
+        limit = as_optional_int(self.limit, "limit")
+        phone_numbers = as_string_list(self.phone_numbers, "phone_numbers")
+        watermark, origin = self._watermark(context)
+        window = Window(start=watermark if watermark is None or watermark < now else now, end=now)
+        self.log.info("Window: stale since after %s up to %s (watermark %s)", window.start, now, origin)
+        verdicts: Counter[str] = Counter()
+        listed = self._list(phone_numbers, rule.cutoff, window, older_than)
+        selected_ids, reasons, carried_from = _collect(self._candidates(listed, rule, window, verdicts), limit)
+        next_watermark = now if carried_from is None else carried_from
+        summary = selection_summary(rule, window, origin, verdicts, reasons, next_watermark)
+        self.log.info(
+            "Selected %d stale conversation(s) of %d listed: %s", summary["selected"], summary["scanned"], summary
+        )
+        context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
+        context["ti"].xcom_push(key=WINDOW_XCOM_KEY, value=window_record(window, next_watermark, context.get("run_id")))
+        return selected_ids
+
+    def _rule(self, now: datetime, older_than: timedelta) -> StalenessRule:
+        return StalenessRule(
+            cutoff=now - older_than,
             now=now,
             include_deleted=as_bool(self.include_deleted, "include_deleted"),
             include_snoozed=as_bool(self.include_snoozed, "include_snoozed"),
             include_muted=as_bool(self.include_muted, "include_muted"),
         )
-        limit = as_optional_int(self.limit, "limit")
-        phone_numbers = as_string_list(self.phone_numbers, "phone_numbers")
-        self.log.info("Selecting conversations idle since before %s (run time %s)", rule.cutoff, now)
-        hook = QuoHook(quo_conn_id=self.quo_conn_id)
-        conversations = hook.iter_conversations(
+
+    def _watermark(self, context: Context) -> tuple[datetime | None, str]:
+        """The watermark this run starts from, and where it comes from (see ``_window``)."""
+        if as_bool(self.full_sweep, "full_sweep"):
+            return None, "ignored: full sweep requested"
+        if not self.marked_by:
+            return None, "none: not incremental (marked_by is not set)"
+        ti = context["ti"]
+        # This task's own XComs are cleared when it starts: the newest record is an earlier run's.
+        record = ti.xcom_pull(task_ids=self.task_id, key=WINDOW_XCOM_KEY, include_prior_dates=True, map_indexes=-1)
+        outcome = None
+        if isinstance(record, dict) and record.get("run_id"):
+            outcome = ti.xcom_pull(task_ids=self.marked_by, run_id=record["run_id"], map_indexes=-1)
+        return watermark_after(record, outcome)
+
+    def _list(
+        self, phone_numbers: list[str], cutoff: datetime, window: Window, older_than: timedelta
+    ) -> Iterator[dict[str, Any]]:
+        narrow = self.updated_after_window and window.start is not None
+        return QuoHook(quo_conn_id=self.quo_conn_id).iter_conversations(
             phone_numbers=phone_numbers or None,
             user_id=(self.user_id or None),
-            created_before=rule.cutoff,
-            updated_before=rule.cutoff if self.updated_before_cutoff else None,
+            created_before=cutoff,
+            updated_before=cutoff if self.updated_before_cutoff else None,
+            updated_after=window.start - older_than if narrow and window.start else None,
         )
-        selected: list[str] = []
-        verdicts: Counter[str] = Counter()
-        for conversation in conversations:
-            verdict = rule.verdict(conversation)
-            verdicts[verdict] += 1
-            if verdict == "selected":
-                selected.append(conversation["id"])
-                if limit is not None and len(selected) >= limit:
-                    break
-        summary = {
-            "cutoff": rule.cutoff.isoformat(),
-            "scanned": sum(verdicts.values()),
-            "selected": len(selected),
-            "limit_reached": limit is not None and len(selected) >= limit,
-            **tally(verdicts),
-        }
-        self.log.info("Selected %d stale conversation(s) of %d scanned: %s", len(selected), summary["scanned"], summary)
-        context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
-        return selected
+
+    def _candidates(
+        self, listed: Iterable[Any], rule: StalenessRule, window: Window, verdicts: Counter[str]
+    ) -> Iterator[Candidate]:
+        """The listed conversations that became stale in ``window``, each counted in ``verdicts`` as ``IN_WINDOW``
+        or by why it was skipped."""
+        for conversation in listed:
+            conversation_id = conversation.get("id") if isinstance(conversation, dict) else None
+            if not isinstance(conversation_id, str):
+                verdicts["malformed"] += 1
+                continue
+            problem = conversation_id_problem(conversation_id)
+            if problem is not None:
+                verdicts["invalid_id"] += 1
+                if verdicts["invalid_id"] <= MAX_LOGGED_IDS:
+                    self.log.warning("Skipping listed id %s: %s", describe_value(conversation_id), problem)
+                continue
+            assessment = rule.assess(conversation)
+            if assessment.stale_since is None:
+                verdicts[assessment.verdict] += 1
+            elif assessment.stale_since not in window:
+                verdicts["before_window"] += 1
+            else:
+                verdicts[IN_WINDOW] += 1
+                yield Candidate(assessment.stale_since, conversation_id, assessment.verdict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -12,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from airflow_provider_quo.testing.bodies import (
+    JUNK_ITEMS,
     ApiError,
     Response,
     error_payload,
@@ -26,6 +28,8 @@ from airflow_provider_quo.testing.store import MARK_ACTIONS, ConversationStore
 
 STATS_PATH = "/_simulator/stats"
 _MARK_SUFFIXES = {f"mark-as-{action}": action for action in MARK_ACTIONS}
+#: Faults that alter the normal answer of a listing instead of replacing it (elsewhere they replace it).
+_LISTING_KINDS = ("listing_junk_items", "listing_data_object")
 
 
 @dataclass(frozen=True)
@@ -199,21 +203,43 @@ class SimulatorApp:
         fault = self.plan.choose(faults, raw_path, path)
         if fault == "drop":
             return None, fault
+        endpoint = endpoint_label(method, raw_path)
         if fault == "slow":
             time.sleep(faults.slow_seconds)
-        elif fault is not None:
-            return fault_response(fault, faults.error_body, faults.retry_after, faults.huge_bytes), fault
-        if endpoint_label(method, raw_path) == "other":  # unknown routes are 404 whatever the key
+        elif fault is not None and not _alters_the_answer(fault, endpoint):
+            cid = unquote(raw_path.split("/")[3]) if endpoint.startswith("POST") else None
+            response = fault_response(
+                fault,
+                faults.error_body,
+                faults.retry_after,
+                faults.huge_bytes,
+                bomb_bytes=faults.bomb_bytes,
+                conversation_id=cid,
+            )
+            return response, fault
+        if endpoint == "other":  # unknown routes are 404 whatever the key
             return error_response(404, f"Not Found: no route for {method} {path}"), fault
         if not authorized:
             message = "Unauthorized: the Authorization header must hold a valid API key"
             return error_response(401, message), fault
         if not self.buckets.allow(self.api_key):
             return rate_limited(faults.retry_after), "rate_limit"
+        if self._forbidden(endpoint, raw_path):
+            return error_response(403, "Not Phone Number User"), "forbidden_number"
         try:
-            return self._route(method, raw_path, query), fault
+            response = self._route(method, raw_path, query)
         except ApiError as error:
-            return error_response(error.status, error.message, errors=error.errors), fault
+            response = error_response(error.status, error.message, errors=error.errors)
+        return _altered(response, fault, faults), fault
+
+    def _forbidden(self, endpoint: str, raw_path: str) -> bool:
+        """Whether a mark names a conversation on one of ``faults.forbidden_numbers``."""
+        if not self.faults.forbidden_numbers or not endpoint.startswith("POST"):
+            return False
+        try:
+            return self.store.get(unquote(raw_path.split("/")[3])).phone_number_id in self.faults.forbidden_numbers
+        except KeyError:
+            return False
 
     def _route(self, method: str, raw_path: str, query: Sequence[tuple[str, str]]) -> Response:
         """Answer a known endpoint (``endpoint_label`` is not ``"other"``)."""
@@ -224,3 +250,22 @@ class SimulatorApp:
             return json_response(200, self.store.list_phone_numbers(query))
         segments = raw_path.split("/")
         return json_response(200, self.store.mark(unquote(segments[3]), _MARK_SUFFIXES[segments[4]]))
+
+
+def _alters_the_answer(fault: str, endpoint: str) -> bool:
+    """Whether ``fault`` alters the normal answer (and its side effects happen) rather than replacing it."""
+    return fault == "drip" or (fault in _LISTING_KINDS and endpoint == "GET /v1/conversations")
+
+
+def _altered(response: Response, fault: str | None, faults: Faults) -> Response:
+    """The normal answer, dripped (``drip``) or with a malformed listing page (``listing_*`` kinds)."""
+    if fault == "drip":
+        response.drip_seconds = faults.drip_seconds
+    elif fault in _LISTING_KINDS and response.status == 200:
+        page = json.loads(response.body)
+        if fault == "listing_junk_items":
+            page["data"] = JUNK_ITEMS + page["data"]
+        else:
+            page["data"] = page["data"][0] if page["data"] else {}
+        response.body = json.dumps(page).encode()
+    return response

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -21,6 +23,7 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
     503: ("1001503", "Service Unavailable"),
 }
 JSON_TYPE = "application/json; charset=utf-8"
+_HARDENING = ("gzip_bomb", "empty_200", "wrong_id", "forbidden_number", "listing_junk_items", "listing_data_object")
 HTML_TYPE = "text/html; charset=utf-8"
 
 
@@ -32,12 +35,14 @@ class Response:
     :param body: the bytes of the body.
     :param content_type: ``Content-Type`` header, or ``None`` for none.
     :param headers: further headers.
+    :param drip_seconds: if set, the body is written one byte at a time, this long before each byte.
     """
 
     status: int
     body: bytes = b""
     content_type: str | None = JSON_TYPE
     headers: dict[str, str] = field(default_factory=dict)
+    drip_seconds: float = 0.0
 
 
 class ApiError(Exception):
@@ -138,14 +143,97 @@ def error_response(
     return json_response(status, error_payload(status, message, errors), headers)
 
 
-def fault_response(kind: str, style: str, retry_after: float | None, huge_bytes: int) -> Response:
+#: What ``listing_junk_items`` puts at the head of a page's ``data``: none of them is a usable conversation.
+JUNK_ITEMS: list[Any] = [
+    "CN00000000000000000000000000junk",
+    42,
+    None,
+    True,
+    ["CN0000000000000000000000000list"],
+    {"name": "an object without an id", "lastActivityAt": "2020-01-01T00:00:00.000Z"},
+    {"id": 7, "lastActivityAt": "2020-01-01T00:00:00.000Z"},
+    {"id": "CN has a space", "lastActivityAt": "2020-01-01T00:00:00.000Z"},
+]
+
+
+@functools.lru_cache(maxsize=4)
+def gzip_bomb(size: int) -> bytes:
+    """A gzip body that inflates to ``size`` bytes of JSON whitespace-padded ``{}`` (256 MiB: ~255 KB).
+
+    :param size: the decompressed size in bytes.
+    """
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = b" " * (1 << 20)
+    parts = [packer.compress(b"{")]
+    for start in range(0, max(0, size - 2), len(block)):
+        parts.append(packer.compress(block[: min(len(block), size - 2 - start)]))
+    parts.append(packer.compress(b"}") + packer.flush())
+    return b"".join(parts)
+
+
+def other_conversation(conversation_id: str | None) -> dict[str, Any]:
+    """A conversation object whose ``id`` is not ``conversation_id`` (the ``wrong_id`` fault's 200 body).
+
+    :param conversation_id: the id the request named.
+    """
+    other = "CN" + "0" * 29 + ("1" if conversation_id != "CN" + "0" * 29 + "1" else "2")
+    return {
+        "assignedTo": None,
+        "createdAt": "2026-01-01T00:00:00.000Z",
+        "deletedAt": None,
+        "id": other,
+        "lastActivityAt": "2026-01-01T00:00:00.000Z",
+        "lastActivityId": "AC" + "0" * 30,
+        "mutedUntil": None,
+        "name": None,
+        "participants": ["+15555550100"],
+        "phoneNumberId": "PN" + "0" * 30,
+        "snoozedUntil": None,
+        "updatedAt": "2026-01-01T00:00:00.000Z",
+    }
+
+
+def hardening_response(kind: str, bomb_bytes: int, conversation_id: str | None) -> Response:
+    """The answer of a :data:`~airflow_provider_quo.testing.faults.HARDENING_KINDS` fault that replaces the
+    normal answer (``drip`` and, on a listing, the ``listing_*`` kinds alter it instead: see the app).
+
+    :param kind: the fault kind.
+    :param bomb_bytes: the decompressed size of a ``gzip_bomb``.
+    :param conversation_id: the id a mark named, if the request is a mark.
+    """
+    if kind == "gzip_bomb":
+        return Response(200, gzip_bomb(bomb_bytes), JSON_TYPE, {"Content-Encoding": "gzip"})
+    if kind == "empty_200":
+        return Response(200, b"", JSON_TYPE)
+    if kind == "wrong_id":
+        return json_response(200, other_conversation(conversation_id))
+    if kind == "forbidden_number":
+        return error_response(403, "Not Phone Number User")
+    if kind == "listing_data_object":
+        return json_response(200, {"data": other_conversation(None), "totalItems": 1, "nextPageToken": None})
+    return json_response(200, {"data": JUNK_ITEMS, "totalItems": len(JUNK_ITEMS), "nextPageToken": None})
+
+
+def fault_response(
+    kind: str,
+    style: str,
+    retry_after: float | None,
+    huge_bytes: int,
+    *,
+    bomb_bytes: int = 256 * 1024 * 1024,
+    conversation_id: str | None = None,
+) -> Response:
     """The response of an error fault (``"500"``, ``"502"``, ``"503"``, ``"429"``) or a hostile kind.
 
-    :param kind: the fault kind (not ``"drop"`` or ``"slow"``).
+    :param kind: the fault kind (not ``"drop"``, ``"slow"`` or ``"drip"``).
     :param style: the error body shape.
     :param retry_after: ``Retry-After`` seconds for a 429, or ``None``.
     :param huge_bytes: size of a ``"huge"`` body.
+    :param bomb_bytes: decompressed size of a ``"gzip_bomb"`` body.
+    :param conversation_id: the id a mark named (for ``"wrong_id"``).
     """
+    if kind in _HARDENING:
+        return hardening_response(kind, bomb_bytes, conversation_id)
     if kind == "malformed_json":
         return Response(200, b'{"data": [{"id": "CN0000000000000000000000000000", "phoneNumberId": "PN')
     if kind == "huge":

@@ -120,9 +120,19 @@ class Conversation:
     deleted_at: datetime | None = None
     muted_until: datetime | None = None
     snoozed_until: datetime | None = None
-    read: bool = False
+    read_at: datetime | None = None
     done: bool = False
     mark_calls: int = 0
+
+    def unread(self, now: datetime) -> bool:
+        """Whether Quo would show it unread at ``now``: never marked read, or marked before its last
+        activity, or before a snooze that has ended by ``now`` (it comes back to the inbox unread).
+
+        :param now: the instant (the simulator clock, or any other to ask about).
+        """
+        if self.read_at is None or self.read_at < (self.last_activity_at or self.created_at):
+            return True
+        return self.snoozed_until is not None and self.read_at < self.snoozed_until <= now
 
     def to_api(self) -> dict[str, Any]:
         """The conversation object with all 12 documented fields."""

@@ -8,8 +8,20 @@ from dataclasses import dataclass
 
 #: Faults drawn by ``error_rate`` or scripted with ``fail_next``.
 ERROR_KINDS = ("500", "502", "503", "429", "drop", "slow")
+#: Misbehaviours of a server that answers but cannot be trusted (issue 10): a 200 body sent one byte every
+#: ``drip_seconds``, a gzip bomb, an empty 200, a mark answered with another conversation, a 403
+#: "Not Phone Number User", and listing pages with junk items or a ``data`` object.
+HARDENING_KINDS = (
+    "drip",
+    "gzip_bomb",
+    "empty_200",
+    "wrong_id",
+    "forbidden_number",
+    "listing_junk_items",
+    "listing_data_object",
+)
 #: Misbehaviours for a client's robustness tests (``Faults.hostile``; also usable in ``kinds``/``fail_next``).
-HOSTILE_KINDS = ("malformed_json", "huge", "wrong_content_type", "html_error")
+HOSTILE_KINDS = ("malformed_json", "huge", "wrong_content_type", "html_error", *HARDENING_KINDS)
 ALL_KINDS = ERROR_KINDS + HOSTILE_KINDS
 #: Shapes of the body of a fault's error response.
 ERROR_BODIES = ("json", "nested", "html", "empty")
@@ -21,7 +33,8 @@ class Faults:
 
     Random choices come from the simulator's ``random.Random(seed)``, so a run with the same seed and
     the same request order injects the same faults. A faulted request never changes any state (a
-    faulted mark does not mark), except ``"slow"``, which answers normally after the delay.
+    faulted mark does not mark), except ``"slow"``, which answers normally after the delay, and
+    ``"drip"``, which answers normally but one byte at a time.
 
     :param error_rate: fraction (0-1) of API requests answered by a fault drawn uniformly from ``kinds``.
     :param kinds: the kinds ``error_rate`` draws from: ``"500"``, ``"502"``, ``"503"``, ``"429"``,
@@ -35,6 +48,11 @@ class Faults:
         ``"huge"`` (200, a ``huge_bytes`` JSON body), ``"wrong_content_type"`` (200, ``text/html``)
         or ``"html_error"`` (500, HTML page); ``None`` = off.
     :param huge_bytes: approximate size of a ``"huge"`` body.
+    :param drip_seconds: the pause before each byte of a ``"drip"`` body.
+    :param bomb_bytes: the decompressed size of a ``"gzip_bomb"`` body (256 MiB: about 255 KB on the wire).
+    :param forbidden_numbers: ``PN…`` ids whose conversations answer every mark with 403 ``Not Phone
+        Number User`` (code ``1001403``), after auth and the rate limit, as Quo does for a number the
+        key's user may not use; the mark is not applied.
     """
 
     error_rate: float = 0.0
@@ -44,9 +62,13 @@ class Faults:
     slow_seconds: float = 2.0
     hostile: str | None = None
     huge_bytes: int = 5_000_000
+    drip_seconds: float = 0.25
+    bomb_bytes: int = 256 * 1024 * 1024
+    forbidden_numbers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.kinds = tuple(self.kinds)
+        self.forbidden_numbers = tuple(self.forbidden_numbers)
         if not 0.0 <= self.error_rate <= 1.0:
             raise ValueError(f"error_rate must be between 0 and 1, got {self.error_rate!r}")
         unknown = [kind for kind in self.kinds if kind not in ALL_KINDS]
@@ -58,8 +80,8 @@ class Faults:
             raise ValueError(f"hostile must be None or one of {HOSTILE_KINDS}, got {self.hostile!r}")
         if self.retry_after is not None and self.retry_after < 0:
             raise ValueError(f"retry_after must be >= 0, got {self.retry_after!r}")
-        if self.slow_seconds < 0 or self.huge_bytes < 0:
-            raise ValueError("slow_seconds and huge_bytes must be >= 0")
+        if min(self.slow_seconds, self.huge_bytes, self.drip_seconds, self.bomb_bytes) < 0:
+            raise ValueError("slow_seconds, huge_bytes, drip_seconds and bomb_bytes must be >= 0")
 
 
 @dataclass

@@ -45,16 +45,17 @@ class SimulatorInspection:
         return self._store.get(conversation_id).to_api()
 
     def state(self, conversation_id: str) -> dict[str, Any]:
-        """``{"read": bool, "done": bool, "mark_calls": int}`` (successful mark-as-* calls of any kind).
+        """``{"read": bool, "done": bool, "mark_calls": int}``: read now, done, and the successful mark-as-* calls
+        of any kind.
 
         :param conversation_id: the id.
         :raises KeyError: if unknown.
         """
         record = self._store.get(conversation_id)
-        return {"read": record.read, "done": record.done, "mark_calls": record.mark_calls}
+        return {"read": not record.unread(self._store.now()), "done": record.done, "mark_calls": record.mark_calls}
 
     def read_ids(self) -> set[str]:
-        """Ids of the conversations marked read."""
+        """Ids of the conversations read now (marked read since their last activity and ended snooze)."""
         return set(self._store.ids(read=True))
 
     def done_ids(self) -> set[str]:

@@ -117,7 +117,7 @@ def parse_list_query(query: Sequence[tuple[str, str]], numbers: Sequence[PhoneNu
         params.setdefault(key, []).append(value)
     errors: list[dict[str, Any]] = []
     max_results = _page_size(params.get("maxResults", []), errors)
-    token = params["pageToken"][-1] if "pageToken" in params else None
+    token = params["pageToken"][-1] or None if "pageToken" in params else None  # an empty token: the first page
     number_values = params.get("phoneNumbers", []) + params.get("phoneNumber", [])
     phone_number_ids, foreign = _phone_numbers(number_values, numbers, errors)
     user_id = params["userId"][-1] if "userId" in params else None

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
+import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from airflow_provider_quo.testing.app import SimulatorApp
-from airflow_provider_quo.testing.bodies import Response
+from airflow_provider_quo.testing.bodies import ERROR_CODES, Response, error_payload, json_response
 
 
 class SimulatorServer(ThreadingHTTPServer):
@@ -39,6 +42,11 @@ class SimulatorServer(ThreadingHTTPServer):
                 self._connections.add(connection)
             else:
                 self._connections.discard(connection)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a client resets its connection (e.g. it gave up on a drip or a bomb)."""
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Shut down every open client connection (keep-alive ones included)."""
@@ -96,8 +104,33 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(response.body)
+                self._write_body(response)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. a read timeout)
             self.close_connection = True
 
+    def _write_body(self, response: Response) -> None:
+        if not response.drip_seconds:
+            self.wfile.write(response.body)
+            return
+        self.close_connection = True  # a client that gives up mid-body closes; never reuse this one
+        for index in range(len(response.body)):
+            time.sleep(response.drip_seconds)
+            self.wfile.write(response.body[index : index + 1])
+            self.wfile.flush()
+
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, PROPFIND...) is routed too: the app answers it like Quo
+        # answers an unknown route, a 404 with the documented JSON body, and records it.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Answer a request the HTTP layer refused (a malformed request line, an oversized header) with the
+        documented JSON error body instead of ``http.server``'s HTML page."""
+        self.close_connection = True
+        status = code if code in ERROR_CODES else 400
+        text = f"Bad request: {message or HTTPStatus(code).phrase}"
+        self._write(json_response(status, error_payload(status, text)))

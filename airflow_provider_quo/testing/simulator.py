@@ -11,17 +11,20 @@ from typing import Any
 from airflow_provider_quo.testing.app import SimulatorApp
 from airflow_provider_quo.testing.faults import Faults
 from airflow_provider_quo.testing.inspection import SimulatorInspection
+from airflow_provider_quo.testing.living import LivingWorkspace
 from airflow_provider_quo.testing.ratelimit import TokenBuckets
 from airflow_provider_quo.testing.server import SimulatorServer
 from airflow_provider_quo.testing.store import ConversationStore
 
 
-class QuoSimulator(SimulatorInspection):
+class QuoSimulator(SimulatorInspection, LivingWorkspace):
     """A fake Quo API on ``http://127.0.0.1:PORT`` for tests, demos and benchmarks (standard library only).
 
     Serves ``GET /v1/conversations``, ``POST /v1/conversations/{id}/mark-as-read|mark-as-done|mark-as-open``
     and ``GET /v1/phone-numbers`` with the documented bodies, plus ``GET /_simulator/stats``. Use it as a
-    context manager or call :meth:`start` and :meth:`stop`.
+    context manager or call :meth:`start` and :meth:`stop`. Its workspace lives: set or advance its clock,
+    deliver messages, snooze conversations or play days of activity (:class:`LivingWorkspace`), and ask
+    which conversations are unread or stale at any instant.
 
     :param api_key: the only accepted ``Authorization`` header value (no ``Bearer``).
     :param conversations: number of seeded conversations.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import re
@@ -34,7 +35,7 @@ class ConversationStore:
     def __init__(self, *, seed: int, conversations: int, phone_numbers: int, now: datetime | None) -> None:
         self._epoch = utc(now or datetime.now(timezone.utc))
         self._started = time.monotonic()
-        self._seed = seed
+        self.seed = seed
         self.phone_numbers, self.user_ids, seeded = seed_data(seed, conversations, phone_numbers, self._epoch)
         self._conversations = {conversation.id: conversation for conversation in seeded}
         self._order: list[Conversation] | None = None
@@ -43,8 +44,26 @@ class ConversationStore:
         self._lock = threading.RLock()
 
     def now(self) -> datetime:
-        """The simulator clock: ``now`` plus the real time elapsed since construction (UTC, ms)."""
+        """The simulator clock: the instant last set plus the real time elapsed since (UTC, ms)."""
         return utc(self._epoch + timedelta(seconds=time.monotonic() - self._started))
+
+    def set_now(self, instant: datetime) -> None:
+        """Set the clock to ``instant``; it goes on ticking in real time from there.
+
+        :param instant: the new time (naive values are taken as UTC).
+        """
+        with self._lock:
+            self._epoch, self._started = utc(instant), time.monotonic()
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward by ``delta``.
+
+        :param delta: how far (must not be negative).
+        """
+        if delta < timedelta(0):
+            raise ValueError(f"the clock only moves forward, got {delta!r}")
+        with self._lock:
+            self._epoch += delta
 
     # -- API -------------------------------------------------------------------------------------
 
@@ -57,7 +76,7 @@ class ConversationStore:
         return self._order
 
     def _token(self, signature: str, offset: int) -> str:
-        token = hashlib.sha256(f"{self._seed}|{signature}|{offset}".encode()).hexdigest()[:32]
+        token = hashlib.sha256(f"{self.seed}|{signature}|{offset}".encode()).hexdigest()[:32]
         self._tokens[token] = (signature, offset)
         return token
 
@@ -109,7 +128,7 @@ class ConversationStore:
             if conversation is None or conversation.deleted_at is not None:
                 raise ApiError(404, "Conversation not found")
             if action == "read":
-                conversation.read = True
+                conversation.read_at = self.now()
             else:
                 conversation.done = action == "done"
             conversation.updated_at = max(conversation.updated_at, self.now())
@@ -135,7 +154,7 @@ class ConversationStore:
                     "deleted": c.deleted_at is not None,
                     "snoozed": c.snoozed_until is not None and c.snoozed_until > now,
                     "muted": c.muted_until is not None and c.muted_until > now,
-                    "read": c.read,
+                    "read": not c.unread(now),
                     "done": c.done,
                 }
                 if all(flags[name] == bool(value) for name, value in filters.items() if value is not None):
@@ -151,13 +170,35 @@ class ConversationStore:
         with self._lock:
             return self._conversations[conversation_id]
 
+    def update(self, conversation_id: str, **fields: Any) -> Conversation:
+        """Change fields of one conversation (under the lock; the listing order follows).
+
+        :param conversation_id: the id.
+        :param fields: :class:`Conversation` attributes and their new values.
+        :raises KeyError: if unknown.
+        """
+        with self._lock:
+            conversation = self._conversations[conversation_id]
+            for name, value in fields.items():
+                if not hasattr(conversation, name):
+                    raise TypeError(f"Conversation has no field {name!r}")
+                setattr(conversation, name, value)
+            self._order = None
+            return conversation
+
+    def snapshot(self) -> list[Conversation]:
+        """Copies of every conversation, in listing order (safe to read without the lock)."""
+        with self._lock:
+            return [dataclasses.replace(c, participants=list(c.participants)) for c in self._ordered()]
+
     def counts(self) -> dict[str, int]:
         """Totals: conversations, read, done, deleted, and mark calls."""
         with self._lock:
             values = list(self._conversations.values())
+            now = self.now()
             return {
                 "total": len(values),
-                "read": sum(c.read for c in values),
+                "read": sum(not c.unread(now) for c in values),
                 "done": sum(c.done for c in values),
                 "deleted": sum(c.deleted_at is not None for c in values),
                 "mark_calls": sum(c.mark_calls for c in values),
@@ -197,7 +238,7 @@ class ConversationStore:
                 deleted_at=now if deleted else None,
                 muted_until=parse_datetime(muted_until),
                 snoozed_until=parse_datetime(snoozed_until),
-                read=read,
+                read_at=now if read else None,
                 done=done,
             )
             self._conversations[conversation_id] = conversation

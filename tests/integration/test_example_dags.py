@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +16,11 @@ import pytest
 import requests
 
 from airflow_provider_quo.testing import QuoSimulator
+from tests.integration.dag_runs import API_KEY, EXAMPLE_DAGS, NOW, posts, task_states, xcom, xcoms
 
 pytestmark = pytest.mark.integration
 
-EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 DAG_IDS = {"example_quo_stale_unread_cleanup", "example_quo_mark_ids", "example_quo_bulk_mapped"}
-#: The simulator's clock and the runs' logical date: a midnight, so the daily DAG's data interval ends at it too.
-NOW = datetime(2026, 11, 2, tzinfo=timezone.utc)
-API_KEY = "example-dags-key"
-#: Connection extra for the runs: the client throttle out of the way (except where a DAG sets its own).
-FAST = {"requests_per_second": 1000}
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -52,40 +47,6 @@ def expected_stale(sim: QuoSimulator, days: int, phone_number_id: str | None = N
     return selected
 
 
-def posts(sim: QuoSimulator, action: str) -> list[str]:
-    """Ids of the ``POST .../mark-as-{action}`` requests the simulator saw, in arrival order."""
-    suffix = f"/mark-as-{action}"
-    return [
-        r.path.removeprefix("/v1/conversations/").removesuffix(suffix)
-        for r in sim.requests
-        if r.method == "POST" and r.path.endswith(suffix)
-    ]
-
-
-def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
-    """The XCom of a non-mapped task of ``dag_run``, read back from the metadata DB."""
-    values = xcoms(dag_run, task_id, key)
-    assert list(values) == [-1], f"{task_id}: expected one unmapped XCom, got map indexes {list(values)}"
-    return values[-1]
-
-
-def xcoms(dag_run: Any, task_id: str, key: str = "return_value") -> dict[int, Any]:
-    """The XComs of ``task_id`` in ``dag_run`` by map index (``-1`` for a task that is not mapped)."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.scalars(
-            XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key)
-        ).all()
-        return {row.map_index: XComModel.deserialize_value(row) for row in rows}
-
-
-def task_states(dag_run: Any) -> Counter[tuple[str, str]]:
-    """``(task_id, state)`` counts of the run's task instances."""
-    return Counter((ti.task_id, str(ti.state)) for ti in dag_run.get_task_instances())
-
-
 @pytest.fixture(scope="module")
 def dagbag(dagbag_class: type) -> Any:
     """The example DAGs, parsed once, with any HTTP request during parsing recorded and refused."""
@@ -103,31 +64,6 @@ def dagbag(dagbag_class: type) -> Any:
         bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
     bag.http_attempts = attempts
     return bag
-
-
-@pytest.fixture
-def run_dag(airflow_db: None, monkeypatch: pytest.MonkeyPatch, dagbag_class: type) -> Any:
-    """``run_dag(dag_id, sim, conf, extra)``: point ``quo_default`` at ``sim`` (with the connection extra
-    ``FAST`` updated by ``extra``) and ``dag.test()`` one run at ``NOW``.
-
-    The DAG file is parsed afresh for every run: in Airflow 3.3 an in-process run writes the run conf
-    into the task's own ``Param`` objects, so a second ``dag.test()`` of the same DAG object would
-    inherit the first run's params wherever its conf is silent.
-    """
-    DagBag = dagbag_class
-
-    def run(
-        dag_id: str,
-        sim: QuoSimulator,
-        conf: dict[str, Any],
-        extra: dict[str, Any] | None = None,
-        logical_date: datetime = NOW,
-    ) -> Any:
-        monkeypatch.setenv("AIRFLOW_CONN_QUO_DEFAULT", sim.connection_json({**FAST, **(extra or {})}))
-        dag = DagBag(dag_folder=EXAMPLE_DAGS / f"{dag_id}.py").get_dag(dag_id)
-        return dag.test(logical_date=logical_date, run_conf=conf)
-
-    return run
 
 
 @pytest.fixture
@@ -197,8 +133,14 @@ def test_stale_cleanup_marks_only_stale_live_conversations(run_dag: Any) -> None
 def test_stale_cleanup_dry_run_with_line_and_limit_sends_no_mark(run_dag: Any) -> None:
     with QuoSimulator(api_key=API_KEY, conversations=60, seed=3, now=NOW) as sim:
         line = sim.phone_numbers[0]["id"]
-        expected = expected_stale(sim, days=30, phone_number_id=line)[:3]
-        assert len(expected) == 3
+        stale = expected_stale(sim, days=30, phone_number_id=line)
+        assert len(stale) > 3
+
+        def idle_since(conversation_id: str) -> tuple[datetime, str]:
+            conversation = sim.conversation(conversation_id)
+            return _parse(conversation["lastActivityAt"] or conversation["createdAt"]), conversation_id  # type: ignore[return-value]
+
+        expected = sorted(stale, key=idle_since)[:3]  # a limit keeps those that became stale first
 
         conf = {"older_than_days": 30, "phone_numbers": [line], "dry_run": True, "limit": 3}
         dag_run = run_dag("example_quo_stale_unread_cleanup", sim, conf)

@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_quo.exceptions import QuoAPIError, QuoBulkMarkError, QuoError, QuoServerError
+from airflow_provider_quo.exceptions import (
+    QuoAPIError,
+    QuoBulkMarkError,
+    QuoError,
+    QuoServerError,
+    QuoUnexpectedResponseError,
+)
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.hooks.retry import DEFAULT_RETRY_LIMIT
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
@@ -27,12 +33,13 @@ pytestmark = pytest.mark.integration
 #: library cuts a line at 500 characters and adds the trace id and, for 401/403, a hint).
 MAX_ERROR_CHARS = 700
 HUGE_BYTES = 5_000_000
+UNDER_CAP_BYTES = 3_000_000
 
 #: hostile kind -> (error class, attempts per call): a 200 that is not JSON is not retried (repeating
 #: it cannot help), a 500 is retried up to the retry limit.
 TYPED: dict[str, tuple[type[QuoAPIError], int]] = {
-    "malformed_json": (QuoAPIError, 1),
-    "wrong_content_type": (QuoAPIError, 1),
+    "malformed_json": (QuoUnexpectedResponseError, 1),
+    "wrong_content_type": (QuoUnexpectedResponseError, 1),
     "html_error": (QuoServerError, DEFAULT_RETRY_LIMIT),
 }
 
@@ -115,23 +122,37 @@ def test_hostile_body_is_reported_per_id_by_the_operator(connect: Callable[..., 
         assert len(json.dumps(error.summary)) < 10 * MAX_ERROR_CHARS + 2_000
 
 
-def test_huge_valid_body_is_handled_without_a_raw_error(connect: Callable[..., None]) -> None:
-    """A 5 MB JSON body is valid JSON: the call returns normally and nothing of it reaches the summary."""
-    huge = Faults(hostile="huge", huge_bytes=HUGE_BYTES)
+def test_large_valid_body_under_the_cap_is_handled_without_a_raw_error(connect: Callable[..., None]) -> None:
+    """A 3 MB JSON body (under the 4 MiB cap) is valid JSON: the call returns normally, nothing reaches the summary."""
+    huge = Faults(hostile="huge", huge_bytes=UNDER_CAP_BYTES)
     with QuoSimulator(api_key="hostile-key", conversations=12, faults=huge) as sim:
         ids = sim.conversation_ids(deleted=False)[:3]
         connect(sim)
         hook = QuoHook()
 
         assert list(hook.iter_conversations()) == []  # {"data": [], "nextPageToken": null, ...}
-        result = hook.mark_conversation_as_read(ids[0])
-        assert isinstance(result, dict)
-        summary = MarkConversationReadOperator(task_id="huge", conversation_ids=ids).execute({"ti": _Ti()})
+        operator = MarkConversationReadOperator(task_id="huge", conversation_ids=ids, fail_on_error=False)
+        summary = operator.execute({"ti": _Ti()})
 
         assert summary["requested"] == 3
-        assert summary["marked_count"] + summary["failed_count"] == 3
+        assert summary["failed_count"] == 3, "a 200 without the conversation proves nothing (issue 10)"
+        assert all("no conversation id" in reason for reason in summary["failed"].values())
         assert len(json.dumps(summary)) < 5_000, "the summary holds ids and counts, never response bodies"
-        assert len(sim.requests) == 1 + 1 + 3
+        assert len(sim.requests) == 1 + 3
+
+
+def test_body_over_the_cap_is_a_typed_error_after_one_request(connect: Callable[..., None]) -> None:
+    """A 5 MB body is over MAX_BODY_BYTES (4 MiB): a typed, one-line error, not retried, nothing parsed."""
+    huge = Faults(hostile="huge", huge_bytes=HUGE_BYTES)
+    with QuoSimulator(api_key="hostile-key", conversations=5, faults=huge) as sim:
+        connect(sim)
+
+        error = raw_error(lambda: list(QuoHook().iter_conversations()))
+
+        assert type(error) is QuoUnexpectedResponseError
+        assert "larger than 4194304 bytes" in str(error)
+        assert_one_bounded_line(error)
+        assert len(sim.requests) == 1
 
 
 @pytest.mark.parametrize("status", [400, 404, 429, 500])

@@ -64,8 +64,10 @@ def summary_keys() -> list[str]:
         "not_found_count",
         "failed_count",
         "not_attempted_count",
+        "invalid_count",
         "marked",
         "not_found",
         "failed",
+        "invalid",
         "elapsed_seconds",
     ]

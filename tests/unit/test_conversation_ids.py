@@ -11,6 +11,7 @@ from airflow_provider_quo.conversation_ids import (
     conversation_id_problem,
     describe_value,
     parse_conversation_ids,
+    partition_conversation_ids,
     validate_conversation_id,
 )
 from airflow_provider_quo.exceptions import QuoInvalidConversationIdError
@@ -198,3 +199,59 @@ def test_parse_control_characters_rejected_inside_list():
 def test_parse_invalid_error_is_a_value_error():
     with pytest.raises(ValueError, match="'nope'"):
         parse_conversation_ids("nope")
+
+
+# -- issue 10: an id is never silently rewritten ----------------------------------------------------
+
+#: Control and separator characters that str.strip() and str.split() treat as whitespace, plus format characters.
+NEVER_TRIMMED = ["\x1f", "\x1c", "\x0b", "\x0c", "\x85", "\u00a0", "\u2028", "\u2029", "\u3000", "\u200b", "\ufeff"]
+
+
+@pytest.mark.parametrize("char", NEVER_TRIMMED)
+@pytest.mark.parametrize("where", ["end", "start", "middle"])
+@pytest.mark.parametrize("form", ["list", "string", "json"])
+def test_control_or_separator_character_makes_the_id_invalid_wherever_it_is(char, where, form):
+    bad = {"end": f"CN1{char}", "start": f"{char}CN1", "middle": f"CN{char}1"}[where]
+    value = {"list": ["CN2", bad], "string": f"CN2, {bad}", "json": json.dumps(["CN2", bad])}[form]
+
+    with pytest.raises(QuoInvalidConversationIdError) as caught:
+        parse_conversation_ids(value)
+
+    assert f"U+{ord(char):04X}" in str(caught.value), "the message names the character"
+    assert "1 invalid conversation id(s)" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ([" CN1 ", "\tCN2\r\n", "CN3\n"], ["CN1", "CN2", "CN3"]),  # plain ASCII whitespace around an item
+        ("\n CN1\r\n\tCN2 ,\n", ["CN1", "CN2"]),  # ...and between ids in a string
+        (json.dumps(["  CN1  "]), ["CN1"]),
+    ],
+)
+def test_plain_surrounding_whitespace_is_still_trimmed(value, expected):
+    assert parse_conversation_ids(value) == expected
+
+
+def test_issue_examples_are_invalid_not_stripped():
+    ids, bad = partition_conversation_ids(["CN1\x1f", "CN1\u2028", "CN2"])
+    assert ids == ["CN2"]
+    assert bad == [
+        "'CN1\\x1f' (contains whitespace or control characters (U+001F, a control character, at index 3))",
+        "'CN1\\u2028' (contains whitespace or control characters (U+2028, a line separator, at index 3))",
+    ]
+
+
+def test_partition_keeps_order_and_lists_each_bad_entry_once():
+    ids, bad = partition_conversation_ids(["CN2", "CN 1", "CN1", "CN2", "CN 1", 7, " "])
+    assert ids == ["CN2", "CN1"]
+    assert bad == [
+        "'CN 1' (contains whitespace or control characters (U+0020, a space, at index 2))",
+        "7 (expected a string, got int)",
+    ]
+
+
+@pytest.mark.parametrize("value", [None, {"id": "CN1"}, b"CN1", 5, "[broken"])
+def test_partition_still_rejects_what_is_not_a_form_of_ids(value):
+    with pytest.raises(QuoInvalidConversationIdError):
+        partition_conversation_ids(value)

@@ -20,6 +20,7 @@ from airflow_provider_quo.exceptions import (
     QuoPermissionError,
     QuoRateLimitError,
     QuoServerError,
+    QuoUnexpectedResponseError,
     parse_retry_after,
 )
 from airflow_provider_quo.hooks.quo import QuoHook
@@ -205,7 +206,8 @@ def test_multiline_message_is_one_line(fail):
 
 def test_200_non_json_is_quo_api_error(fail):
     error = fail(status_code=200, text="<html>ok</html>", headers={"Content-Type": "text/html"})
-    assert type(error) is QuoAPIError
+    assert type(error) is QuoUnexpectedResponseError  # a QuoAPIError, typed since issue 10
+    assert isinstance(error, QuoAPIError)
     assert error.status == 200
     assert "text/html" in error.message
     assert error.retryable is False

@@ -70,8 +70,8 @@ def test_empty_pages_are_skipped_not_the_end(hook, list_url, requests_mock):
         list_url,
         [
             page([], "t1"),
-            {"json": {"data": None, "nextPageToken": "t2"}},
-            {"json": {"nextPageToken": "t3"}},
+            page([], "t2"),
+            page([], "t3"),
             page(["CN9"], None),
         ],
     )

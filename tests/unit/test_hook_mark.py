@@ -9,6 +9,7 @@ from requests_mock import ANY
 
 from airflow_provider_quo.exceptions import QuoError, QuoInvalidConversationIdError, QuoNotFoundError
 from airflow_provider_quo.hooks.quo import QuoHook
+from tests.mark_echo import echo_conversation
 
 CONVERSATION = {
     "id": "CN123abc",
@@ -53,7 +54,7 @@ def test_mark_conversation_action(hook, quo_conn, requests_mock, action):
 
 
 def test_mark_conversation_defaults_to_read(hook, requests_mock):
-    requests_mock.post(ANY, json=CONVERSATION)
+    requests_mock.post(ANY, json=echo_conversation)
     hook.mark_conversation("CN1")
     assert requests_mock.last_request.url.endswith("/mark-as-read")
 
@@ -112,7 +113,7 @@ def test_invalid_id_error_is_also_a_value_error(hook, requests_mock):
 
 
 def test_longest_allowed_id_is_sent(hook, quo_conn, requests_mock):
-    requests_mock.post(ANY, json=CONVERSATION)
+    requests_mock.post(ANY, json=echo_conversation)
     long_id = "CN" + "a" * 254
     hook.mark_conversation_as_read(long_id)
     assert requests_mock.last_request.url == f"{quo_conn}/v1/conversations/{long_id}/mark-as-read"
@@ -139,7 +140,7 @@ def test_longest_allowed_id_is_sent(hook, quo_conn, requests_mock):
     ],
 )
 def test_hostile_but_valid_ids_are_one_encoded_segment(hook, quo_conn, requests_mock, conversation_id, segment):
-    requests_mock.post(ANY, json=CONVERSATION)
+    requests_mock.post(ANY, json=echo_conversation)
 
     hook.mark_conversation_as_read(conversation_id)
 

@@ -16,6 +16,7 @@ import pytest
 from airflow_provider_quo.exceptions import QuoAuthenticationError
 from airflow_provider_quo.operators.list_stale_conversations import ListStaleConversationsOperator
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
+from tests.mark_echo import echo_conversation
 
 END = datetime(2026, 11, 1, tzinfo=timezone.utc)
 CUTOFF_30D = "2026-10-02T00:00:00.000Z"
@@ -90,9 +91,17 @@ def test_selects_stale_and_pushes_a_summary_with_skip_counts(two_pages: Any) -> 
     assert query(two_pages.request_history[1])["pageToken"] == ["tok1"]
     assert summary == {
         "cutoff": "2026-10-02T00:00:00+00:00",
+        "window": {"from": None, "to": "2026-11-01T00:00:00+00:00"},
+        "watermark_origin": "none: not incremental (marked_by is not set)",
+        "full_sweep": True,
         "scanned": 8,
+        "in_window": 4,
         "selected": 4,
+        "selected_idle": 4,
+        "selected_snooze_ended": 0,
+        "selected_mute_ended": 0,
         "limit_reached": False,
+        "next_watermark": "2026-11-01T00:00:00+00:00",
         "skipped_deleted": 1,
         "skipped_no_activity": 1,
         "skipped_recent": 1,
@@ -218,21 +227,22 @@ def test_invalid_arguments_fail_before_any_request(two_pages: Any, kwargs: dict[
     assert two_pages.call_count == 0
 
 
-def test_limit_stops_listing_early(two_pages: Any) -> None:
+def test_limit_keeps_those_stale_first_and_carries_the_rest(two_pages: Any) -> None:
     ids, summary, _ = run(limit=2)
-    assert ids == ["CNstale1", "CNstale2"]
-    assert two_pages.call_count == 1
+    # CNstale2 idle since August (createdAt), then the two idle since OLD, ties broken by id.
+    assert ids == ["CNstale2", "CNmuted"]
+    assert two_pages.call_count == 2, "the earliest-stale can be on any page: every page is read"
     assert summary["limit_reached"] is True
-    assert summary["selected"] == 2
-    assert summary["scanned"] == 5
+    assert (summary["selected"], summary["in_window"], summary["scanned"]) == (2, 4, 8)
+    # The watermark stops just before CNstale1 became stale (OLD + 30 days + 1 µs), which is carried.
+    assert summary["next_watermark"] == "2026-10-01T08:00:00+00:00"
 
 
 def test_templated_limit_reaching_into_the_second_page(two_pages: Any) -> None:
     ids, summary, _ = run(limit="3")
-    assert ids == ["CNstale1", "CNstale2", "CNstale3"]
-    assert two_pages.call_count == 2
+    assert ids == ["CNstale2", "CNmuted", "CNstale1"]
     assert summary["limit_reached"] is True
-    assert summary["scanned"] == 6
+    assert summary["next_watermark"] == "2026-10-31T23:59:59.999000+00:00"
 
 
 def test_limit_above_the_selection_is_not_reached(two_pages: Any) -> None:
@@ -252,7 +262,7 @@ def test_include_flags_from_rendered_strings(two_pages: Any) -> None:
 
 
 def test_result_feeds_the_mark_operator(two_pages: Any, quo_conn: str) -> None:
-    two_pages.post(re.compile(r"/v1/conversations/CN\w+/mark-as-read$"), json={})
+    two_pages.post(re.compile(r"/v1/conversations/CN\w+/mark-as-read$"), json=echo_conversation)
     ids, _, _ = run()
 
     for value in (ids, json.dumps(ids), str(ids)):  # the XComArg, tojson, and a plain Jinja render
@@ -266,13 +276,13 @@ def test_nothing_stale_gives_an_empty_list(requests_mock: Any, quo_conn: str) ->
     serve_pages(requests_mock, quo_conn, [conv("CNrecent", last="2026-10-31T00:00:00Z")], [])
     ids, summary, _ = run()
     assert ids == []
-    assert summary == {
-        "cutoff": "2026-10-02T00:00:00+00:00",
+    assert {key: summary[key] for key in ("scanned", "selected", "limit_reached", "skipped_recent")} == {
         "scanned": 1,
         "selected": 0,
         "limit_reached": False,
         "skipped_recent": 1,
     }
+    assert [key for key in summary if key.startswith("skipped_")] == ["skipped_recent"]
 
 
 def test_auth_error_while_listing_propagates(requests_mock: Any, quo_conn: str) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_quo.exceptions import QuoInvalidConversationIdError
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
+from tests.mark_echo import echo_conversation
 
 MARK_READ = re.compile(r"/v1/conversations/[^/?]+/mark-as-read$")
 TASK_LOG = logging.getLogger("test.quo.mark_read")
@@ -40,7 +41,7 @@ def posted_ids(requests_mock: Any) -> list[str]:
 
 @pytest.fixture
 def mark_ok(requests_mock: Any, quo_conn: str) -> Any:
-    requests_mock.post(MARK_READ, json={"id": "CNx", "name": None})
+    requests_mock.post(MARK_READ, json=echo_conversation)
     return requests_mock
 
 
@@ -123,7 +124,7 @@ def test_jinja_rendered_ids(mark_ok: Any, template: str, ids: list[str]) -> None
 def test_invalid_id_anywhere_fails_before_any_request(
     requests_mock: Any, quo_conn: str, value: Any, bad_repr: str
 ) -> None:
-    requests_mock.post(MARK_READ, json={})
+    requests_mock.post(MARK_READ, json=echo_conversation)
     with pytest.raises(QuoInvalidConversationIdError) as excinfo:
         run(make_operator(value))
 
@@ -177,7 +178,7 @@ def test_none_is_an_error(requests_mock: Any, quo_conn: str) -> None:
 def test_empty_input_is_a_logged_no_op(
     requests_mock: Any, quo_conn: str, caplog: pytest.LogCaptureFixture, value: Any
 ) -> None:
-    requests_mock.post(MARK_READ, json={})
+    requests_mock.post(MARK_READ, json=echo_conversation)
     caplog.set_level(logging.INFO, logger="test.quo.mark_read")
 
     summary = run(make_operator(value))

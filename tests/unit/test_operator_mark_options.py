@@ -17,6 +17,7 @@ from airflow_provider_quo.operators._mark_base import BaseMarkConversationsOpera
 from airflow_provider_quo.operators.mark_conversation_done import MarkConversationDoneOperator
 from airflow_provider_quo.operators.mark_conversation_open import MarkConversationOpenOperator
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
+from tests.mark_echo import echo_conversation
 
 ANY_MARK = re.compile(r"/v1/conversations/[^/?]+/mark-as-\w+$")
 TASK_LOG = logging.getLogger("test.quo.options")
@@ -56,7 +57,7 @@ def test_dry_run_sends_nothing_and_returns_would_mark(requests_mock: Any, dry_ru
 
 @pytest.mark.parametrize("dry_run", [False, "False", "false", "0", "no"])
 def test_dry_run_false_values_send_requests(requests_mock: Any, quo_conn: str, dry_run: Any) -> None:
-    requests_mock.post(ANY_MARK, json={})
+    requests_mock.post(ANY_MARK, json=echo_conversation)
     summary = execute(MarkConversationReadOperator(task_id="t", conversation_ids="CN1", dry_run=dry_run))
     assert requests_mock.call_count == 1
     assert summary["dry_run"] is False
@@ -150,7 +151,7 @@ def test_requests_per_second_and_conn_id_reach_the_hook(
 
     monkeypatch.setattr(_mark_base, "QuoHook", SpyHook)
     monkeypatch.setenv("AIRFLOW_CONN_QUO_OTHER", '{"conn_type": "quo", "password": "k2", "host": "https://other.test"}')
-    requests_mock.post(ANY_MARK, json={})
+    requests_mock.post(ANY_MARK, json=echo_conversation)
     caplog.set_level(logging.INFO, logger=TASK_LOG.name)
 
     op = MarkConversationReadOperator(
@@ -176,7 +177,7 @@ def test_max_workers_reaches_the_pool(
         return real(call, items, workers=workers, **kwargs)
 
     monkeypatch.setattr(quo_module, "run_concurrently", spy)
-    requests_mock.post(ANY_MARK, json={})
+    requests_mock.post(ANY_MARK, json=echo_conversation)
     summary = execute(
         MarkConversationReadOperator(task_id="t", conversation_ids="CN1 CN2 CN3", max_workers=max_workers)
     )
@@ -198,7 +199,7 @@ def test_invalid_max_workers_fails_before_any_request(requests_mock: Any, quo_co
 def test_progress_lines_appear_with_a_zero_interval(
     requests_mock: Any, quo_conn: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    requests_mock.post(ANY_MARK, json={})
+    requests_mock.post(ANY_MARK, json=echo_conversation)
     caplog.set_level(logging.INFO, logger=TASK_LOG.name)
     execute(
         MarkConversationReadOperator(task_id="t", conversation_ids=[f"CN{n}" for n in range(20)], progress_interval=0)
@@ -212,7 +213,7 @@ def test_progress_lines_appear_with_a_zero_interval(
 def test_no_progress_lines_within_the_interval(
     requests_mock: Any, quo_conn: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    requests_mock.post(ANY_MARK, json={})
+    requests_mock.post(ANY_MARK, json=echo_conversation)
     caplog.set_level(logging.INFO, logger=TASK_LOG.name)
     execute(
         MarkConversationReadOperator(
@@ -247,7 +248,8 @@ def test_api_key_never_in_repr_summary_or_logs(
     requests_mock.post(f"{secret_conn}/v1/conversations/CN1/mark-as-read", json={"id": "CN1"})
     requests_mock.post(f"{secret_conn}/v1/conversations/CN2/mark-as-read", status_code=404, json={"message": "gone"})
     requests_mock.post(f"{secret_conn}/v1/conversations/CN3/mark-as-read", status_code=400, json={"message": "bad"})
-    requests_mock.post(f"{secret_conn}/v1/conversations/CN4/mark-as-read", [{"status_code": 503}, {"json": {}}])
+    cn4 = f"{secret_conn}/v1/conversations/CN4/mark-as-read"
+    requests_mock.post(cn4, [{"status_code": 503}, {"json": {"id": "CN4"}}])
     op = MarkConversationReadOperator(task_id="t", conversation_ids="CN1 CN2 CN3 CN4", fail_on_error=False)
 
     summary = execute(op)
@@ -281,7 +283,7 @@ def test_on_kill_stops_taking_new_ids_and_fails_the_task(requests_mock: Any, quo
 
     def kill_on_first_answer(request: Any, context: Any) -> dict[str, Any]:
         operator.on_kill()  # Airflow calls on_kill from its SIGTERM handler while the task runs
-        return {}
+        return echo_conversation(request, context)
 
     requests_mock.post(re.compile(r"/mark-as-read$"), json=kill_on_first_answer)
     ti = mock.MagicMock()

@@ -29,9 +29,11 @@ def test_empty_summary(summary_keys: list[str]) -> None:
         "not_found_count": 0,
         "failed_count": 0,
         "not_attempted_count": 3,
+        "invalid_count": 0,
         "marked": [],
         "not_found": [],
         "failed": {},
+        "invalid": [],
         "elapsed_seconds": 0.0,
     }
 

@@ -1,0 +1,165 @@
+"""``QuoRetryPolicy``: decide from the real exception whether a failed Quo task gets another try.
+
+Airflow 3.3 calls a task's ``retry_policy`` in the worker when the task fails. This policy turns
+what only a retry can cure (a long ``Retry-After``, an outage that outlived the hook's own retries)
+into a task retry, and fails at once on what no retry can cure (400/401/403/404/422, TLS, bad
+input), so those do not burn task retries. A retry never goes past the task's ``retries``.
+
+Airflow 3.1 and 3.2 have no retry policies: this module still imports there, building a
+:class:`QuoRetryPolicy` raises a clear error, and :func:`retry_policy_kwargs` returns ``{}``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_quo.exceptions import (
+    _CLASS_BY_STATUS,
+    QuoAPIError,
+    QuoBulkMarkError,
+    QuoConnectionError,
+    QuoServerError,
+    QuoTLSError,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+try:
+    from airflow.sdk import RetryDecision, RetryPolicy
+except ImportError:  # Airflow 3.1 and 3.2: no ``retry_policy=`` on operators
+    RETRY_POLICY_SUPPORTED = False
+    RetryPolicy = object  # type: ignore[misc,assignment]
+else:
+    RETRY_POLICY_SUPPORTED = True
+
+#: The start of a failed id's reason in a bulk summary when the API answered with an error status.
+_API_STATUS_REASON = re.compile(r"^Quo API (\d{3})\b")
+
+
+def is_retryable_status(status: int) -> bool:
+    """Whether repeating a request that got ``status`` may succeed, as the hook's typed error says."""
+    error_class = QuoServerError if status >= 500 else _CLASS_BY_STATUS.get(status, QuoAPIError)
+    return error_class(status=status).retryable
+
+
+def is_transient_reason(reason: str) -> bool:
+    """Whether one failed id's reason (from a bulk summary) may succeed on a retry.
+
+    A reason naming a status (``"Quo API 503 ..."``) is judged by that status; any other reason is a
+    failure without an HTTP answer (connection refused or dropped, timeout) and counts as transient.
+    """
+    match = _API_STATUS_REASON.match(reason)
+    return match is None or is_retryable_status(int(match.group(1)))
+
+
+class QuoRetryPolicy(RetryPolicy):
+    """Airflow 3.3 task retry policy for Quo tasks: ``retry_policy=QuoRetryPolicy()``.
+
+    Decisions (the task's ``retries`` still caps every retry):
+
+    - 429, or any error with a ``retry_after``: retry after that many seconds (at most ``max_delay``).
+    - Other transient errors that outlived the hook's retries (``QuoConnectionError``, 408, 5xx but
+      501/505/511): retry after ``transient_delay``.
+    - ``QuoBulkMarkError``: retry after ``transient_delay`` if any failed id's reason is transient;
+      fail at once if every failure was permanent (say 404s with ``on_not_found="fail"``); the task's
+      own handling if the run was killed or lists no failures.
+    - Non-retryable API errors (400, 401, 403, 404, 422, ...), ``QuoTLSError`` and ``ValueError``
+      (bad input, invalid conversation ids): fail at once, without using a retry.
+    - Anything else: the task's own ``retries`` and ``retry_delay``.
+
+    :param max_delay: the longest delay taken from a ``Retry-After``.
+    :param transient_delay: the delay of a retry without ``Retry-After``; ``None`` uses the task's
+        ``retry_delay`` (and its exponential backoff, if set).
+    :raises RuntimeError: on Airflow before 3.3, which has no retry policies.
+    """
+
+    def __init__(self, *, max_delay: timedelta = timedelta(hours=1), transient_delay: timedelta | None = None) -> None:
+        if not RETRY_POLICY_SUPPORTED:
+            from airflow import __version__ as airflow_version
+
+            raise RuntimeError(
+                f"QuoRetryPolicy needs Airflow 3.3 or later (retry_policy=); this is Airflow {airflow_version}. "
+                "Use retry_policy_kwargs() to pass it only where it is supported."
+            )
+        if max_delay < timedelta(0) or (transient_delay is not None and transient_delay < timedelta(0)):
+            raise ValueError(f"delays must not be negative, got {max_delay!r} and {transient_delay!r}")
+        self.max_delay = max_delay
+        self.transient_delay = transient_delay
+
+    def __repr__(self) -> str:
+        return f"QuoRetryPolicy(max_delay={self.max_delay!r}, transient_delay={self.transient_delay!r})"
+
+    def evaluate(
+        self, exception: BaseException, try_number: int, max_tries: int, context: Context | None = None
+    ) -> RetryDecision:
+        """The decision for ``exception`` (see the class docstring); Airflow calls it in the worker.
+
+        :param exception: what the task raised.
+        :param try_number: the try that failed (1-based).
+        :param max_tries: the task's maximum number of tries.
+        :param context: the task context (unused).
+        """
+        name = type(exception).__name__
+        if isinstance(exception, QuoAPIError):
+            return self._for_api_error(exception)
+        if isinstance(exception, QuoConnectionError):
+            return RetryDecision.retry(self.transient_delay, f"{name}: no answer from Quo after the hook's retries")
+        if isinstance(exception, QuoBulkMarkError):
+            return self._for_bulk_error(exception)
+        if isinstance(exception, (QuoTLSError, ValueError)):
+            return RetryDecision.fail(f"{name}: a retry would fail alike; not retrying")
+        return RetryDecision.default()
+
+    def _for_api_error(self, error: QuoAPIError) -> RetryDecision:
+        label = f"Quo API {error.status} ({type(error).__name__})"
+        if not error.retryable:
+            return RetryDecision.fail(f"{label}: not retryable until the request or account changes")
+        retry_after: float | None = getattr(error, "retry_after", None)
+        if retry_after is None:
+            return RetryDecision.retry(self.transient_delay, f"{label}: still failing after the hook's retries")
+        delay = min(timedelta(seconds=max(0.0, retry_after)), self.max_delay)
+        return RetryDecision.retry(delay, f"{label}: Retry-After {retry_after:g}s; retrying the task in {delay}")
+
+    def _for_bulk_error(self, error: QuoBulkMarkError) -> RetryDecision:
+        failed: dict[str, str] = error.summary.get("failed") or {}
+        if str(error).startswith("Task killed") or not failed:
+            return RetryDecision.default()
+        transient = [reason for reason in failed.values() if is_transient_reason(str(reason))]
+        if transient:
+            return RetryDecision.retry(
+                self.transient_delay,
+                f"{len(transient)} of {len(failed)} failed id(s) may succeed on a retry (e.g. {transient[0][:80]})",
+            )
+        return RetryDecision.fail(f"all {len(failed)} failed id(s) were rejected for good; a retry would repeat them")
+
+    def serialize(self) -> dict[str, Any]:
+        """The policy as JSON types (Airflow 3.3 stores only that a task has a policy)."""
+        return {
+            "__type": "QuoRetryPolicy",
+            "max_delay": self.max_delay.total_seconds(),
+            "transient_delay": None if self.transient_delay is None else self.transient_delay.total_seconds(),
+        }
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> QuoRetryPolicy:
+        """The policy :meth:`serialize` described.
+
+        :param data: a dict from :meth:`serialize`.
+        """
+        transient = data.get("transient_delay")
+        return cls(
+            max_delay=timedelta(seconds=data["max_delay"]),
+            transient_delay=None if transient is None else timedelta(seconds=transient),
+        )
+
+
+def retry_policy_kwargs(**policy_kwargs: Any) -> dict[str, Any]:
+    """``{"retry_policy": QuoRetryPolicy(...)}`` on Airflow 3.3 and later, ``{}`` before: for DAGs that
+    run on both (``MarkConversationReadOperator(..., **retry_policy_kwargs())``).
+
+    :param policy_kwargs: keyword arguments of :class:`QuoRetryPolicy`.
+    """
+    return {"retry_policy": QuoRetryPolicy(**policy_kwargs)} if RETRY_POLICY_SUPPORTED else {}

@@ -1,0 +1,42 @@
+"""Fixtures of the integration tests: ``run_dag`` runs an example DAG through ``dag.test()`` against a simulator."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from airflow_provider_quo.testing import QuoSimulator
+from tests.integration.dag_runs import EXAMPLE_DAGS, FAST, NOW, forget_runs
+
+
+@pytest.fixture
+def run_dag(airflow_db: None, monkeypatch: pytest.MonkeyPatch, dagbag_class: type) -> Any:
+    """``run_dag(dag_id, sim, conf, extra, logical_date)``: point ``quo_default`` at ``sim`` (with the connection
+    extra ``FAST`` updated by ``extra``) and ``dag.test()`` one run at ``logical_date`` (default ``NOW``).
+
+    Each test starts with no earlier run of any DAG it runs (so no watermark leaks in from another
+    test); the runs of one test build on each other, as a deployment's do. The DAG file is parsed
+    afresh for every run: in Airflow 3.3 an in-process run writes the run conf into the task's own
+    ``Param`` objects, so a second ``dag.test()`` of the same DAG object would inherit the first
+    run's params wherever its conf is silent.
+    """
+    DagBag = dagbag_class
+    forgotten: set[str] = set()
+
+    def run(
+        dag_id: str,
+        sim: QuoSimulator,
+        conf: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+        logical_date: datetime = NOW,
+    ) -> Any:
+        if dag_id not in forgotten:
+            forget_runs(dag_id)
+            forgotten.add(dag_id)
+        monkeypatch.setenv("AIRFLOW_CONN_QUO_DEFAULT", sim.connection_json({**FAST, **(extra or {})}))
+        dag = DagBag(dag_folder=EXAMPLE_DAGS / f"{dag_id}.py").get_dag(dag_id)
+        return dag.test(logical_date=logical_date, run_conf=conf)
+
+    return run
