@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 
 .venv-airflow-%/.installed: pyproject.toml | $(STAMP)
 	test -x .venv-airflow-$*/bin/python || $(UV) venv --quiet --python $(BIN)/python .venv-airflow-$*
-	$(UV) pip install --quiet --python .venv-airflow-$*/bin/python 'apache-airflow~=$*.0' $(AIRFLOW_PINS_$*) -e '.[test]'
+	$(UV) pip install --quiet --python .venv-airflow-$*/bin/python 'apache-airflow~=$*.0' $(AIRFLOW_PINS_$*) -e '.[test,bench]'
 	touch $@
 
 lint: $(STAMP)
