@@ -40,6 +40,8 @@ os.environ.update(
 )
 os.environ.pop("AIRFLOW_CONN_QUO_DEFAULT", None)
 
+from demo_logs import route_output_to_log  # noqa: E402  (scripts/demo_logs.py)
+
 from airflow_provider_quo.testing import QuoSimulator  # noqa: E402  (standard library only: no airflow import)
 
 
@@ -128,6 +130,7 @@ def check(label: str, checks: dict[str, bool]) -> bool:
 
 
 def main() -> int:
+    route_output_to_log(AIRFLOW_HOME / "demo.log")
     # Midnights: a daily DAG's data interval then ends exactly at the simulator's clock, so
     # "30 days idle" means the same thing to the DAG and to the checks.
     day2 = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -31,7 +31,7 @@ from airflow_provider_quo.hooks import retry
 from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
 from airflow_provider_quo.hooks.responses import listing_page_problem, marked_conversation_problem
-from airflow_provider_quo.hooks.settings import QuoSettings
+from airflow_provider_quo.hooks.settings import QuoSettings, _is_loopback
 from airflow_provider_quo.hooks.throttle import Throttle, build_throttle
 from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS, build_session, read_body
 
@@ -48,6 +48,13 @@ MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
 
 def _one_line(error: BaseException, limit: int = 300) -> str:
     return " ".join(str(error).split())[:limit]
+
+
+def _tls_hint(url: str) -> str:
+    """The likely cause of a TLS failure on loopback: a plain-http local server (the simulator) reached over https."""
+    if not _is_loopback(urlsplit(url).hostname or ""):
+        return ""
+    return " (is this an http:// server? A base URL without a scheme means https://)"
 
 
 def _connection_type_info() -> dict[str, Any]:
@@ -196,7 +203,7 @@ class QuoHook(BaseHook):
             )
         # No chained causes below: requests' exceptions hold the prepared request, Authorization header included.
         except requests.exceptions.SSLError as error:  # a ConnectionError, but retrying cannot fix it
-            raise QuoTLSError(f"{label} failed: TLS error: {_one_line(error)}") from None
+            raise QuoTLSError(f"{label} failed: TLS error: {_one_line(error)}{_tls_hint(url)}") from None
         except TRANSIENT_TRANSPORT_ERRORS as error:
             raise QuoConnectionError(f"{label} failed: {type(error).__name__}: {_one_line(error)}") from None
         except requests.RequestException as error:  # a bad URL or header: retrying cannot help

@@ -13,6 +13,9 @@ from airflow_provider_quo.testing.data import parse_datetime
 from airflow_provider_quo.testing.faults import ALL_KINDS, ERROR_BODIES, HOSTILE_KINDS, Faults
 from airflow_provider_quo.testing.simulator import QuoSimulator
 
+#: Not 8080: that is Airflow's own API server, which a user testing DAGs often has running.
+DEFAULT_PORT = 8765
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line options."""
@@ -22,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    add("--port", type=int, default=8080, help="port (0: a free port; default 8080)")
+    add("--port", type=int, default=DEFAULT_PORT, help=f"port (0: a free port; default {DEFAULT_PORT})")
     add("--api-key", default="test-key", help="the accepted Authorization value (default test-key)")
     add("--conversations", type=int, default=50, help="seeded conversations (default 50)")
     add("--phone-numbers", type=int, default=3, help="workspace phone numbers (default 3)")
@@ -79,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         simulator = simulator_from_args(args)
     except ValueError as error:
         parser.error(str(error))
+    try:
+        simulator.start()
+    except OSError as error:
+        parser.error(f"cannot listen on {args.host}:{args.port}: {error.strerror or error} (--port 0 picks a free one)")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
