@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -10,7 +9,7 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 from airflow.sdk import BaseHook
@@ -18,22 +17,18 @@ from airflow.sdk import BaseHook
 from airflow_provider_quo.conversation_ids import validate_conversation_id
 from airflow_provider_quo.exceptions import (
     QuoAPIError,
-    QuoConnectionError,
     QuoError,
     QuoRateLimitError,
-    QuoTLSError,
     QuoUnexpectedResponseError,
-    describe_body,
     error_from_response,
-    scrub_secret,
 )
 from airflow_provider_quo.hooks import retry
 from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
-from airflow_provider_quo.hooks.responses import listing_page_problem, marked_conversation_problem
-from airflow_provider_quo.hooks.settings import QuoSettings, _is_loopback
+from airflow_provider_quo.hooks.responses import follow_pages, json_object, marked_conversation_problem
+from airflow_provider_quo.hooks.settings import QuoSettings
 from airflow_provider_quo.hooks.throttle import Throttle, build_throttle
-from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS, build_session, read_body
+from airflow_provider_quo.hooks.transport import build_session, read_body, transport_error
 
 try:
     from airflow.sdk.log import mask_secret
@@ -44,17 +39,6 @@ TEST_CONNECTION_TIMEOUT = 10.0
 
 MarkAction = Literal["read", "done", "open"]
 MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
-
-
-def _one_line(error: BaseException, limit: int = 300) -> str:
-    return " ".join(str(error).split())[:limit]
-
-
-def _tls_hint(url: str) -> str:
-    """The likely cause of a TLS failure on loopback: a plain-http local server (the simulator) reached over https."""
-    if not _is_loopback(urlsplit(url).hostname or ""):
-        return ""
-    return " (is this an http:// server? A base URL without a scheme means https://)"
 
 
 def _connection_type_info() -> dict[str, Any]:
@@ -138,14 +122,15 @@ class QuoHook(BaseHook):
 
     @cached_property
     def settings(self) -> QuoSettings:
-        """Key, base URL, timeouts, rate and retry limit; the key is registered with the secret masker."""
+        """Key, base URL, timeouts, rates and retry limit; the secrets are registered with the secret masker."""
         overrides = {
             "timeout": self._timeout,
             "requests_per_second": self._requests_per_second,
             "retry_limit": self._retry_limit,
         }
         settings = QuoSettings.from_connection(self.connection, self.quo_conn_id, **overrides)
-        mask_secret(settings.api_key)
+        for secret in settings.secrets:
+            mask_secret(secret)
         return settings
 
     @property
@@ -169,11 +154,6 @@ class QuoHook(BaseHook):
     def rate_limiter(self) -> Throttle:
         """The key's throttle (shared on this host, or through ``rate_limit_url``), behind this hook's cap."""
         settings = self.settings
-        if settings.rate_limit_url:
-            mask_secret(settings.rate_limit_url)
-            password = urlsplit(settings.rate_limit_url).password
-            if password:
-                mask_secret(password)
         return build_throttle(
             settings.api_key,
             self.base_url,
@@ -201,13 +181,9 @@ class QuoHook(BaseHook):
             response = self.session.request(
                 method, url, params=params, timeout=timeout, allow_redirects=False, stream=True
             )
-        # No chained causes below: requests' exceptions hold the prepared request, Authorization header included.
-        except requests.exceptions.SSLError as error:  # a ConnectionError, but retrying cannot fix it
-            raise QuoTLSError(f"{label} failed: TLS error: {_one_line(error)}{_tls_hint(url)}") from None
-        except TRANSIENT_TRANSPORT_ERRORS as error:
-            raise QuoConnectionError(f"{label} failed: {type(error).__name__}: {_one_line(error)}") from None
-        except requests.RequestException as error:  # a bad URL or header: retrying cannot help
-            raise QuoError(f"{label} could not be sent: {type(error).__name__}") from None
+        except requests.RequestException as error:
+            # No chained cause: requests' exceptions hold the prepared request, Authorization header included.
+            raise transport_error(error, label, url) from None
         failed = response.status_code >= 300  # a redirect would turn a POST into a GET: treat it as an error
         read_body(response, label=label, deadline=deadline, read_timeout=timeout[1], truncate=failed)
         if failed:
@@ -217,18 +193,7 @@ class QuoHook(BaseHook):
                 self.rate_limiter.pause(min(pause, retry.DEFAULT_MAX_RETRY_AFTER))  # same cap as the retry wait
                 self.rate_limiter.slow_down()  # and every user of the key slows down, recovering gradually
             raise api_error
-        if not response.content:
-            return {}
-        try:
-            body = response.json()
-        except (ValueError, RecursionError):
-            body = None
-        if not isinstance(body, dict):
-            message = describe_body(response, redact=self.settings.api_key)
-            raise QuoUnexpectedResponseError(status=response.status_code, title="Invalid response", message=message)
-        if self.settings.api_key in json.dumps(body, ensure_ascii=False):  # echoed, escaped or not: never pass it on
-            body = scrub_secret(body, self.settings.api_key)
-        return body
+        return json_object(response, redact=self.settings.api_key)
 
     def request(
         self,
@@ -377,21 +342,10 @@ class QuoHook(BaseHook):
             updated_before=updated_before,
             exclude_inactive=exclude_inactive,
         )
-        seen_tokens: set[str] = set()
-        for _ in range(max_pages):
-            page = self.request("GET", "v1", "conversations", params=params)
-            problem = listing_page_problem(page)
-            if problem:
-                raise QuoUnexpectedResponseError(status=200, title="Unexpected response", message=problem)
+        for page in follow_pages(
+            lambda query: self.request("GET", "v1", "conversations", params=query), params, max_pages
+        ):
             yield from page["data"]
-            token = page.get("nextPageToken")
-            if not token:
-                return
-            if token in seen_tokens:
-                raise QuoError(f"Quo returned page token {token!r} twice; stopping to avoid an endless loop")
-            seen_tokens.add(token)
-            params = [p for p in params if p[0] != "pageToken"] + [("pageToken", token)]
-        raise QuoError(f"Stopped listing conversations after max_pages={max_pages} pages")
 
     def test_connection(self) -> tuple[bool, str]:
         """One read-only ``GET /v1/phone-numbers`` with a short timeout and no retries."""

@@ -47,7 +47,8 @@ def _positive(conn_id: str, name: str, value: Any, default: float) -> float:
     return default if number is None else number
 
 
-def _is_loopback(hostname: str) -> bool:
+def is_loopback(hostname: str) -> bool:
+    """Whether ``hostname`` is localhost or a loopback address (where plain http is allowed)."""
     if hostname.lower() == "localhost":
         return True
     try:
@@ -76,7 +77,7 @@ def base_url_from_host(host: str | None, port: int | None = None) -> str:
         raise ValueError(f"Refusing base URL {url!r}: it contains a backslash")
     parts = parse_url(url)  # how requests itself will read it
     scheme = (parts.scheme or "").lower()
-    if scheme != "https" and not (scheme == "http" and _is_loopback(parts.host or "")):
+    if scheme != "https" and not (scheme == "http" and is_loopback(parts.host or "")):
         raise ValueError(
             f"Refusing base URL {url!r}: use https (plain http is allowed only on 127.0.0.1/localhost), "
             "or the API key would travel unencrypted"
@@ -145,6 +146,13 @@ class QuoSettings:
     def rate_limit_url_shown(self) -> str | None:
         """``rate_limit_url`` with its password masked."""
         return None if self.rate_limit_url is None else redact_url(self.rate_limit_url)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What the secret masker must hide: the API key, and ``rate_limit_url`` with its password."""
+        url = self.rate_limit_url
+        password = urlsplit(url).password if url else None
+        return tuple(secret for secret in (self.api_key, url, password) if secret)
 
     @classmethod
     def from_connection(cls, connection: Any, conn_id: str, **overrides: float | None) -> QuoSettings:
