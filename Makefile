@@ -16,7 +16,7 @@ OLD_AIRFLOW_TESTS := $(addprefix test-airflow-,$(OLD_AIRFLOWS))
 AIRFLOW_PINS_3.2 := 'fastapi<0.137' 'svcs<26'
 
 .PHONY: demo test lint typecheck unit docs bench dist dist-check test-airflows $(OLD_AIRFLOW_TESTS) \
-	test-min-airflow clean
+	test-min-airflow clean redis-server
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# The key-wide budget tests start a real redis-server on 127.0.0.1; CI (root, fresh Debian) installs it here.
+redis-server:
+	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+
+unit: $(STAMP) redis-server
 	$(BIN)/pytest
 
 # The docs site (mkdocs.yml) into the git-ignored site/; any warning (a broken link or anchor, a
@@ -47,7 +51,7 @@ docs: $(STAMP)
 test: lint typecheck unit docs
 
 # The suite on the newest 3.1 and 3.2 releases, less the real-scheduler test (run by `make test`).
-$(OLD_AIRFLOW_TESTS): test-airflow-%: .venv-airflow-%/.installed
+$(OLD_AIRFLOW_TESTS): test-airflow-%: .venv-airflow-%/.installed redis-server
 	.venv-airflow-$*/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'
 	.venv-airflow-$*/bin/pytest -q -x -m "not standalone"
 
@@ -58,7 +62,7 @@ test-min-airflow: test-airflow-3.1
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-bench: $(STAMP)
+bench: $(STAMP) redis-server
 	$(BIN)/python -m benchmarks
 
 # Release artefacts: sdist and wheel in dist/, checked (metadata, wheel contents), then the wheel alone

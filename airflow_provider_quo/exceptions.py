@@ -39,6 +39,13 @@ class QuoTLSError(QuoError):
     """TLS failed (e.g. certificate verification): every request to this host would fail alike."""
 
 
+class QuoNotSentError(QuoError):
+    """The run stopped (a 401, a fatal error, a killed task) while this request waited for its turn.
+
+    Nothing was sent for it.
+    """
+
+
 class QuoConnectionError(QuoError):
     """The request never got an HTTP response: connection refused or dropped, DNS, TLS or a timeout."""
 
@@ -149,7 +156,14 @@ class QuoRateLimitError(QuoAPIError):
 
 
 class QuoServerError(QuoAPIError):
-    """5xx: a fault at Quo or a proxy in front of it; usually transient (501, 505 and 511 are not)."""
+    """5xx: a fault at Quo or a proxy in front of it; usually transient (501, 505 and 511 are not).
+
+    :param retry_after: seconds the server asked to wait (``Retry-After``, e.g. on a 503), if it said.
+    """
+
+    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(**kwargs)
 
     @property
     def retryable(self) -> bool:
@@ -256,5 +270,5 @@ def error_from_response(response: requests.Response, *, redact: str | None = Non
     if status == 429:
         return QuoRateLimitError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
     if status >= 500:
-        return QuoServerError(**kwargs)
+        return QuoServerError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
     return _CLASS_BY_STATUS.get(status, QuoAPIError)(**kwargs)

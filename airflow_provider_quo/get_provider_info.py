@@ -63,14 +63,21 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "retry_limit": {
                         "label": "Retry limit",
-                        "description": "Attempts per request on 429, 5xx and network errors (default 6).",
+                        "description": "Attempts per request on 429, 5xx and network errors (default 6); "
+                        "429s go on past it until a minute of waiting.",
                         "schema": {"type": ["integer", "null"], "minimum": 1},
                     },
                     "requests_per_second": {
                         "label": "Requests per second",
-                        "description": "Client-side throttle for this API key (Quo's default limit is 10). "
-                        "Tasks sharing a key must share this budget.",
+                        "description": "This API key's budget (Quo's default limit is 10), shared by every "
+                        "task using the key on this host, or on every host with a rate limit URL.",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "rate_limit_url": {
+                        "label": "Rate limit URL (Redis)",
+                        "description": "redis://[:password@]host:6379/0 (or rediss://): share the key's budget "
+                        "with every worker on every host through this Redis. Empty: shared on this host only.",
+                        "schema": {"type": ["string", "null"], "pattern": "^rediss?://[^/?#]+(/[0-9]*)?$"},
                     },
                 },
             }

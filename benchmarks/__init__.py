@@ -12,6 +12,7 @@ Modules, one per benchmark (each has ``run(context) -> dict``):
 - :mod:`benchmarks.alternatives`: against ``HttpOperator`` mapping and a serial loop, in ``dag.test()``;
 - :mod:`benchmarks.listing`: conversations listed per second;
 - :mod:`benchmarks.incremental`: requests and key budget of a daily cleanup run as history grows.
+- :mod:`benchmarks.keywide`: 1-8 task processes sharing one key (host and Redis): efficiency, 429s, CPU.
 
 The simulator runs in its own process (:mod:`benchmarks._simproc`) and every client measurement in a
 spawned child (:mod:`benchmarks._common`), so neither's CPU is counted as the other's.
@@ -20,6 +21,6 @@ spawned child (:mod:`benchmarks._common`), so neither's CPU is counted as the ot
 from __future__ import annotations
 
 #: Benchmark ids in the order they run (``--only`` takes these).
-BENCHMARKS = ("ceiling", "overhead", "memory", "alternatives", "listing", "incremental")
+BENCHMARKS = ("ceiling", "overhead", "memory", "alternatives", "listing", "incremental", "keywide")
 
 __all__ = ["BENCHMARKS"]

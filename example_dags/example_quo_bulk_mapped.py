@@ -16,17 +16,17 @@ instance, which can be retried on its own and shows its own progress.
 Trigger with `dry_run` on to see how the ids would be batched without marking anything.
 
 **Staying under the key's rate limit.** Quo allows 10 requests per second per API key, shared by
-everything that uses the key. Every batch runs in the pool `quo_api`, which has 2 slots, so at most
-2 batches run at once anywhere in this Airflow, and each is throttled to 10 / 2 = 5 requests per
-second: together they never go above 10. (The throttle lives in each task's process, so it cannot
-see the other batches: the pool is what bounds them.) Create the pool once:
+everything that uses the key. The provider shares that budget by itself: every batch (and every
+other task using the key) on this host takes its requests from one budget, and with the connection
+extra `rate_limit_url` (a Redis URL) so do batches on other workers. The pool `quo_api` (2 slots)
+only bounds how many batches run at once, and each batch is capped at 10 / 2 = 5 requests per second
+so that another DAG using the key still gets its share. Create the pool once:
 
     airflow pools set quo_api 2 "Quo API key budget"
 
-Other tasks that use the same key take from the same 10 requests/s: run them at other times or in
-this pool too. If Quo grants your key a higher limit, raise `KEY_REQUESTS_PER_SECOND`; to run more
-batches at once, raise the pool's slots and `QUO_POOL_SLOTS` together. Needs a `quo_default`
-connection (type `quo`).
+If Quo grants your key a higher limit, raise the connection's `requests_per_second` extra and
+`KEY_REQUESTS_PER_SECOND`; to run more batches at once, raise the pool's slots and `QUO_POOL_SLOTS`
+together. Needs a `quo_default` connection (type `quo`). See docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from airflow_provider_quo.operators.mark_conversation_read import MarkConversati
 
 log = logging.getLogger(__name__)
 
-#: The API key's rate limit (requests per second), shared by every task that uses the key.
+#: The API key's rate limit (requests per second): the connection's budget, shared by every task using the key.
 KEY_REQUESTS_PER_SECOND = 10
 #: The pool every batch runs in, and its slots: how many batches may run at the same time.
 QUO_POOL = "quo_api"
@@ -85,7 +85,7 @@ with DAG(
     mark_read_batch = MarkConversationReadOperator.partial(
         task_id="mark_read_batch",
         pool=QUO_POOL,
-        requests_per_second=KEY_REQUESTS_PER_SECOND / QUO_POOL_SLOTS,
+        requests_per_second=KEY_REQUESTS_PER_SECOND / QUO_POOL_SLOTS,  # a cap: leaves the key room for other DAGs
         include_marked_ids=False,  # keep each summary small: counts, not-found and failed ids only
         dry_run="{{ params.dry_run }}",  # rendered per batch; a native bool (render_template_as_native_obj)
     ).expand(conversation_ids=batches)

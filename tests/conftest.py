@@ -16,6 +16,8 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ.pop("AIRFLOW_CONN_QUO_DEFAULT", None)
+# The host throttle's state files: per test session, so parallel runs on one machine never share a budget.
+os.environ["QUO_THROTTLE_DIR"] = tempfile.mkdtemp(prefix="quo-throttle-")
 
 import pytest  # noqa: E402
 
@@ -39,6 +41,7 @@ def no_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record retry waits instead of sleeping them; returns the list of waits."""
     waits: list[float] = []
     monkeypatch.setattr(retry, "sleep", waits.append)
+    monkeypatch.setattr(retry, "sleep_unless_stopped", lambda seconds, _stop: waits.append(seconds))
     return waits
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -10,7 +9,7 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 from airflow.sdk import BaseHook
@@ -18,22 +17,18 @@ from airflow.sdk import BaseHook
 from airflow_provider_quo.conversation_ids import validate_conversation_id
 from airflow_provider_quo.exceptions import (
     QuoAPIError,
-    QuoConnectionError,
     QuoError,
     QuoRateLimitError,
-    QuoTLSError,
     QuoUnexpectedResponseError,
-    describe_body,
     error_from_response,
-    scrub_secret,
 )
 from airflow_provider_quo.hooks import retry
 from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
-from airflow_provider_quo.hooks.responses import listing_page_problem, marked_conversation_problem
-from airflow_provider_quo.hooks.settings import QuoSettings, _is_loopback
-from airflow_provider_quo.hooks.throttle import RateLimiter, shared_rate_limiter
-from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS, build_session, read_body
+from airflow_provider_quo.hooks.responses import follow_pages, json_object, marked_conversation_problem
+from airflow_provider_quo.hooks.settings import QuoSettings
+from airflow_provider_quo.hooks.throttle import Throttle, build_throttle
+from airflow_provider_quo.hooks.transport import build_session, read_body, transport_error
 
 try:
     from airflow.sdk.log import mask_secret
@@ -44,17 +39,6 @@ TEST_CONNECTION_TIMEOUT = 10.0
 
 MarkAction = Literal["read", "done", "open"]
 MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
-
-
-def _one_line(error: BaseException, limit: int = 300) -> str:
-    return " ".join(str(error).split())[:limit]
-
-
-def _tls_hint(url: str) -> str:
-    """The likely cause of a TLS failure on loopback: a plain-http local server (the simulator) reached over https."""
-    if not _is_loopback(urlsplit(url).hostname or ""):
-        return ""
-    return " (is this an http:// server? A base URL without a scheme means https://)"
 
 
 def _connection_type_info() -> dict[str, Any]:
@@ -69,8 +53,9 @@ class QuoHook(BaseHook):
 
     The key is read only from the connection's password; the base URL from its host (default
     ``https://api.quo.com``). Requests share one keep-alive session, are spaced by a client-side
-    throttle shared by every hook using the same key in this process, and are retried on network
-    errors, 429 and 5xx with exponential backoff (``Retry-After`` honoured). Errors are raised as the
+    throttle shared by every process on this host that uses the same key (every worker, with the
+    ``rate_limit_url`` extra), and are retried on network errors, 429 and 5xx with exponential backoff
+    (``Retry-After`` honoured; 429s within a budget of waiting). Errors are raised as the
     typed exceptions of :mod:`airflow_provider_quo.exceptions`. Nothing is fetched in ``__init__``.
 
     Each attempt has a total deadline of connect timeout + read timeout (default 40 s) for the whole
@@ -82,7 +67,8 @@ class QuoHook(BaseHook):
     :param quo_conn_id: the Airflow connection of type ``quo``.
     :param timeout: read timeout in seconds (default: the connection's ``timeout`` extra, else 30); with
         the connect timeout it also sets each attempt's total deadline.
-    :param requests_per_second: throttle rate (default: the ``requests_per_second`` extra, else 10).
+    :param requests_per_second: cap on this hook's share of the key's budget (the budget is the
+        ``requests_per_second`` extra, else 10).
     :param retry_limit: attempts per request, the first included (default: ``retry_limit`` extra, else 6).
     :param retry_args: keyword arguments for :class:`tenacity.Retrying` that replace the defaults.
     """
@@ -136,14 +122,15 @@ class QuoHook(BaseHook):
 
     @cached_property
     def settings(self) -> QuoSettings:
-        """Key, base URL, timeouts, rate and retry limit; the key is registered with the secret masker."""
+        """Key, base URL, timeouts, rates and retry limit; the secrets are registered with the secret masker."""
         overrides = {
             "timeout": self._timeout,
             "requests_per_second": self._requests_per_second,
             "retry_limit": self._retry_limit,
         }
         settings = QuoSettings.from_connection(self.connection, self.quo_conn_id, **overrides)
-        mask_secret(settings.api_key)
+        for secret in settings.secrets:
+            mask_secret(secret)
         return settings
 
     @property
@@ -153,8 +140,8 @@ class QuoHook(BaseHook):
 
     @property
     def requests_per_second(self) -> float:
-        """The client-side throttle rate for this key."""
-        return self.settings.requests_per_second
+        """The most requests per second this hook sends: the key's budget, or this hook's lower cap."""
+        return min(self.settings.requests_per_second, self.settings.task_requests_per_second or math.inf)
 
     # -- transport -------------------------------------------------------------------------------
 
@@ -164,31 +151,39 @@ class QuoHook(BaseHook):
         return build_session(self.settings.api_key, self.base_url)
 
     @cached_property
-    def rate_limiter(self) -> RateLimiter:
-        """The throttle shared by every hook in this process that uses the same key and host."""
-        return shared_rate_limiter(self.settings.api_key, self.base_url, self.requests_per_second)
+    def rate_limiter(self) -> Throttle:
+        """The key's throttle (shared on this host, or through ``rate_limit_url``), behind this hook's cap."""
+        settings = self.settings
+        return build_throttle(
+            settings.api_key,
+            self.base_url,
+            settings.requests_per_second,
+            rate_limit_url=settings.rate_limit_url,
+            task_rate=settings.task_requests_per_second,
+        )
 
     def url(self, *segments: str) -> str:
         """The URL of a path under the base URL; each segment is percent-encoded as one segment."""
         return self.base_url + "".join("/" + quote(segment, safe="") for segment in segments)
 
     def _send_once(
-        self, method: str, url: str, params: Sequence[tuple[str, str]] | None, timeout: tuple[float, float]
+        self,
+        method: str,
+        url: str,
+        params: Sequence[tuple[str, str]] | None,
+        timeout: tuple[float, float],
+        stop: threading.Event | None = None,
     ) -> Any:
-        self.rate_limiter.acquire()
+        self.rate_limiter.acquire(stop)
         label = f"{method} {url}"
         deadline = time.monotonic() + sum(timeout)  # the attempt's total deadline: connect + read timeouts
         try:
             response = self.session.request(
                 method, url, params=params, timeout=timeout, allow_redirects=False, stream=True
             )
-        # No chained causes below: requests' exceptions hold the prepared request, Authorization header included.
-        except requests.exceptions.SSLError as error:  # a ConnectionError, but retrying cannot fix it
-            raise QuoTLSError(f"{label} failed: TLS error: {_one_line(error)}{_tls_hint(url)}") from None
-        except TRANSIENT_TRANSPORT_ERRORS as error:
-            raise QuoConnectionError(f"{label} failed: {type(error).__name__}: {_one_line(error)}") from None
-        except requests.RequestException as error:  # a bad URL or header: retrying cannot help
-            raise QuoError(f"{label} could not be sent: {type(error).__name__}") from None
+        except requests.RequestException as error:
+            # No chained cause: requests' exceptions hold the prepared request, Authorization header included.
+            raise transport_error(error, label, url) from None
         failed = response.status_code >= 300  # a redirect would turn a POST into a GET: treat it as an error
         read_body(response, label=label, deadline=deadline, read_timeout=timeout[1], truncate=failed)
         if failed:
@@ -196,19 +191,9 @@ class QuoHook(BaseHook):
             if isinstance(api_error, QuoRateLimitError):
                 pause = api_error.retry_after or self.rate_limiter.interval * 5
                 self.rate_limiter.pause(min(pause, retry.DEFAULT_MAX_RETRY_AFTER))  # same cap as the retry wait
+                self.rate_limiter.slow_down()  # and every user of the key slows down, recovering gradually
             raise api_error
-        if not response.content:
-            return {}
-        try:
-            body = response.json()
-        except (ValueError, RecursionError):
-            body = None
-        if not isinstance(body, dict):
-            message = describe_body(response, redact=self.settings.api_key)
-            raise QuoUnexpectedResponseError(status=response.status_code, title="Invalid response", message=message)
-        if self.settings.api_key in json.dumps(body, ensure_ascii=False):  # echoed, escaped or not: never pass it on
-            body = scrub_secret(body, self.settings.api_key)
-        return body
+        return json_object(response, redact=self.settings.api_key)
 
     def request(
         self,
@@ -217,6 +202,7 @@ class QuoHook(BaseHook):
         params: Sequence[tuple[str, str]] | None = None,
         retries: bool = True,
         timeout: tuple[float, float] | None = None,
+        stop: threading.Event | None = None,
     ) -> Any:
         """Send one API request (throttled, retried) and return the decoded JSON body.
 
@@ -225,30 +211,37 @@ class QuoHook(BaseHook):
         :param params: query parameters as pairs (repeat a key for an array).
         :param retries: whether to retry transient failures.
         :param timeout: ``(connect, read)`` timeouts; default from the connection.
+        :param stop: a bulk run's stop event: once set, a request still waiting for its throttle slot or
+            its next retry is not sent.
         :raises QuoAPIError: (a subclass per status) for an HTTP error response.
         :raises QuoConnectionError: if no response arrived after the retries.
+        :raises QuoNotSentError: if ``stop`` was set before the request's turn came.
         """
         url = self.url(*segments)
         timeout = timeout or (self.settings.connect_timeout, self.settings.read_timeout)
         if not retries:
-            return self._send_once(method, url, params, timeout)
-        retrying = retry.build_retrying(retry_limit=self.settings.retry_limit, overrides=self.retry_args)
-        return retrying(self._send_once, method, url, params, timeout)
+            return self._send_once(method, url, params, timeout, stop)
+        retrying = retry.build_retrying(retry_limit=self.settings.retry_limit, overrides=self.retry_args, stop=stop)
+        return retrying(self._send_once, method, url, params, timeout, stop)
 
     # -- endpoints -------------------------------------------------------------------------------
 
-    def mark_conversation(self, conversation_id: str, action: MarkAction = "read") -> dict[str, Any]:
+    def mark_conversation(
+        self, conversation_id: str, action: MarkAction = "read", *, stop: threading.Event | None = None
+    ) -> dict[str, Any]:
         """``POST /v1/conversations/{id}/mark-as-{action}``; return the updated conversation.
 
         :param conversation_id: a ``CN…`` id (validated before anything is sent).
         :param action: ``"read"``, ``"done"`` or ``"open"``.
+        :param stop: a bulk run's stop event (see :meth:`request`).
         :raises QuoUnexpectedResponseError: if the 200 is not the conversation with this id (empty body,
             no ``id``, another id): the mark is not proven.
         """
         if action not in MARK_ACTIONS:
             raise ValueError(f"action must be one of {MARK_ACTIONS}, got {action!r}")
         conversation_id = validate_conversation_id(conversation_id)
-        result: dict[str, Any] = self.request("POST", "v1", "conversations", conversation_id, f"mark-as-{action}")
+        path = ("v1", "conversations", conversation_id, f"mark-as-{action}")
+        result: dict[str, Any] = self.request("POST", *path, stop=stop)
         problem = marked_conversation_problem(result, conversation_id)
         if problem:  # a 200 must prove the mark: Quo returns the updated conversation
             message = f"mark-as-{action} answered 200 {problem}".replace(self.settings.api_key, "***")
@@ -290,9 +283,11 @@ class QuoHook(BaseHook):
     ) -> Generator[Outcome[str, dict[str, Any]], None, None]:
         """Mark many conversations concurrently at the throttle's rate, yielding each outcome as it lands.
 
-        One id's failure never stops the others: its exception is in ``Outcome.error``. Close the
+        One id's failure never stops the others: its exception is in ``Outcome.error``. Set
         ``stop_taking`` to stop early while still receiving the outcomes of the calls already sent
-        (as the operator does on a 401, or when its first 20 outcomes are all 403s).
+        (as the operator does on a 401, or when its first 20 outcomes are all 403s); an id taken but
+        still waiting for its throttle slot is then not sent, and its outcome is a
+        :class:`~airflow_provider_quo.exceptions.QuoNotSentError`.
 
         :param conversation_ids: valid ``CN…`` ids (see ``parse_conversation_ids``).
         :param action: ``"read"``, ``"done"`` or ``"open"``.
@@ -303,9 +298,9 @@ class QuoHook(BaseHook):
         # Read the connection and build the session and throttle here, in the caller's thread: a missing
         # key or bad extra raises once instead of failing every id, and worker threads share one session.
         _ = self.session, self.rate_limiter
-        return run_concurrently(
-            lambda cid: self.mark_conversation(cid, action), conversation_ids, workers=workers, stop_taking=stop_taking
-        )
+        stop = stop_taking if stop_taking is not None else threading.Event()
+        mark = lambda cid: self.mark_conversation(cid, action, stop=stop)  # noqa: E731
+        return run_concurrently(mark, conversation_ids, workers=workers, stop_taking=stop)
 
     def iter_conversations(
         self,
@@ -347,21 +342,10 @@ class QuoHook(BaseHook):
             updated_before=updated_before,
             exclude_inactive=exclude_inactive,
         )
-        seen_tokens: set[str] = set()
-        for _ in range(max_pages):
-            page = self.request("GET", "v1", "conversations", params=params)
-            problem = listing_page_problem(page)
-            if problem:
-                raise QuoUnexpectedResponseError(status=200, title="Unexpected response", message=problem)
+        for page in follow_pages(
+            lambda query: self.request("GET", "v1", "conversations", params=query), params, max_pages
+        ):
             yield from page["data"]
-            token = page.get("nextPageToken")
-            if not token:
-                return
-            if token in seen_tokens:
-                raise QuoError(f"Quo returned page token {token!r} twice; stopping to avoid an endless loop")
-            seen_tokens.add(token)
-            params = [p for p in params if p[0] != "pageToken"] + [("pageToken", token)]
-        raise QuoError(f"Stopped listing conversations after max_pages={max_pages} pages")
 
     def test_connection(self) -> tuple[bool, str]:
         """One read-only ``GET /v1/phone-numbers`` with a short timeout and no retries."""

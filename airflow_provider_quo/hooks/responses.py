@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import requests
+
 from airflow_provider_quo.conversation_ids import describe_value
+from airflow_provider_quo.exceptions import QuoError, QuoUnexpectedResponseError, describe_body, scrub_secret
 
 
 def marked_conversation_problem(body: dict[str, Any], conversation_id: str) -> str | None:
@@ -29,3 +34,54 @@ def listing_page_problem(page: dict[str, Any]) -> str | None:
     if token is not None and not isinstance(token, str):
         return f"the listing page's 'nextPageToken' is {type(token).__name__}, not a string"
     return None
+
+
+def json_object(response: requests.Response, *, redact: str) -> dict[str, Any]:
+    """The JSON object of a successful response (``{}`` for an empty body), with ``redact`` scrubbed if echoed.
+
+    :param response: a response whose body was read.
+    :param redact: the API key: a body that holds it (plain or escaped) never reaches the caller.
+    :raises QuoUnexpectedResponseError: if the body is not a JSON object.
+    """
+    if not response.content:
+        return {}
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        body = None
+    if not isinstance(body, dict):
+        message = describe_body(response, redact=redact)
+        raise QuoUnexpectedResponseError(status=response.status_code, title="Invalid response", message=message)
+    checked: dict[str, Any] = body
+    if redact in json.dumps(checked, ensure_ascii=False):
+        checked = scrub_secret(checked, redact)
+    return checked
+
+
+def follow_pages(
+    fetch: Callable[[list[tuple[str, str]]], dict[str, Any]], params: Sequence[tuple[str, str]], max_pages: int
+) -> Iterator[dict[str, Any]]:
+    """Yield each checked page of a cursor-paged listing, following ``nextPageToken`` until it is null.
+
+    :param fetch: sends the query and returns the page's body.
+    :param params: the first page's query.
+    :param max_pages: a safety cap on pages read.
+    :raises QuoUnexpectedResponseError: for a body that is not a page.
+    :raises QuoError: if the server repeats a token, or past ``max_pages``.
+    """
+    query = list(params)
+    seen_tokens: set[str] = set()
+    for _ in range(max_pages):
+        page = fetch(query)
+        problem = listing_page_problem(page)
+        if problem:
+            raise QuoUnexpectedResponseError(status=200, title="Unexpected response", message=problem)
+        yield page
+        token = page.get("nextPageToken")
+        if not token:
+            return
+        if token in seen_tokens:
+            raise QuoError(f"Quo returned page token {token!r} twice; stopping to avoid an endless loop")
+        seen_tokens.add(token)
+        query = [p for p in query if p[0] != "pageToken"] + [("pageToken", token)]
+    raise QuoError(f"Stopped listing conversations after max_pages={max_pages} pages")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
 import tenacity
 from tenacity import RetryCallState
 
-from airflow_provider_quo.exceptions import QuoAPIError, QuoConnectionError, QuoRateLimitError
+from airflow_provider_quo.exceptions import QuoAPIError, QuoConnectionError, QuoRateLimitError, QuoServerError
 from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS
 
 log = logging.getLogger(__name__)
@@ -22,11 +23,21 @@ DEFAULT_MAX_BACKOFF = 30.0
 DEFAULT_MAX_RETRY_AFTER = 60.0
 #: Give up retrying one request after this many seconds in total.
 DEFAULT_MAX_RETRY_SECONDS = 300.0
+#: 429s are retried past ``retry_limit`` attempts until the waits between attempts add up to this.
+DEFAULT_RATE_LIMIT_WAIT_SECONDS = 60.0
 
 
 def sleep(seconds: float) -> None:
     """The sleep used between attempts; tests replace this module attribute."""
     time.sleep(seconds)
+
+
+def sleep_unless_stopped(seconds: float, stop: threading.Event) -> None:
+    """The wait between attempts of a bulk run: it ends early once the run's ``stop`` is set.
+
+    Tests replace this module attribute too.
+    """
+    stop.wait(seconds)
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -37,7 +48,7 @@ def is_retryable(error: BaseException) -> bool:
 
 
 class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
-    """Wait what a 429's ``Retry-After`` asks (capped); otherwise exponential backoff with full jitter.
+    """Wait what a 429's or 5xx's ``Retry-After`` asks (capped); otherwise exponential backoff with full jitter.
 
     :param multiplier: the backoff's first step in seconds.
     :param max_backoff: the backoff's upper bound in seconds.
@@ -57,9 +68,48 @@ class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
     def __call__(self, retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
-        if isinstance(error, QuoRateLimitError) and error.retry_after is not None:
+        if isinstance(error, (QuoRateLimitError, QuoServerError)) and error.retry_after is not None:
             return min(error.retry_after, self.max_retry_after)
         return float(self.backoff(retry_state))
+
+
+class StopRetrying(tenacity.stop.stop_base):
+    """When to give up: after ``retry_limit`` attempts, except that a request answered 429 is retried
+    further until the waits add up to ``rate_limit_wait`` (so a short 429 storm is waited out, not
+    counted); after ``max_retry_seconds`` in all; at once when the run's ``stop`` is set.
+
+    One instance per request: it counts that request's 429s.
+
+    :param retry_limit: attempts, the first included (1: no retry at all).
+    :param max_retry_seconds: time budget since the first attempt.
+    :param stop: the bulk run's stop event, if any.
+    :param rate_limit_wait: seconds of waiting after which 429s count against ``retry_limit`` again.
+    """
+
+    def __init__(
+        self,
+        retry_limit: int,
+        max_retry_seconds: float,
+        stop: threading.Event | None = None,
+        rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_SECONDS,
+    ) -> None:
+        self.retry_limit = retry_limit
+        self.max_retry_seconds = max_retry_seconds
+        self.stop = stop
+        self.rate_limit_wait = rate_limit_wait
+        self.rate_limited = 0
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        if outcome is not None and isinstance(outcome.exception(), QuoRateLimitError):
+            self.rate_limited += 1
+        if self.retry_limit <= 1 or (self.stop is not None and self.stop.is_set()):
+            return True
+        if (retry_state.seconds_since_start or 0.0) >= self.max_retry_seconds:
+            return True
+        if retry_state.attempt_number - self.rate_limited >= self.retry_limit:
+            return True  # that many attempts failed other than with a 429
+        return retry_state.attempt_number >= self.retry_limit and retry_state.idle_for >= self.rate_limit_wait
 
 
 def log_retry(retry_state: RetryCallState) -> None:
@@ -82,19 +132,22 @@ def build_retrying(
     retry_limit: int = DEFAULT_RETRY_LIMIT,
     max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
     overrides: dict[str, Any] | None = None,
+    stop: threading.Event | None = None,
 ) -> tenacity.Retrying:
     """The hook's default :class:`tenacity.Retrying`, with any keyword of it overridden.
 
-    :param retry_limit: attempts per request, the first included (1 disables retries).
+    :param retry_limit: attempts per request, the first included; 429s past it are retried for up to a
+        minute of waiting (1 disables retries).
     :param max_retry_seconds: stop retrying once this much time has passed since the first attempt.
     :param overrides: keyword arguments for :class:`tenacity.Retrying` that replace the defaults.
+    :param stop: a bulk run's stop event: no retry starts once it is set, and a wait under way ends.
     """
     kwargs: dict[str, Any] = {
         "retry": tenacity.retry_if_exception(is_retryable),
         "wait": WaitRetryAfterOrBackoff(),
-        "stop": tenacity.stop_after_attempt(retry_limit) | tenacity.stop_after_delay(max_retry_seconds),
+        "stop": StopRetrying(retry_limit if retry_limit > 0 else 1, max_retry_seconds, stop),
         "before_sleep": log_retry,
-        "sleep": lambda seconds: sleep(seconds),
+        "sleep": (lambda seconds: sleep(seconds)) if stop is None else (lambda s: sleep_unless_stopped(s, stop)),
         "reraise": True,
     }
     kwargs.update(overrides or {})

@@ -1,4 +1,4 @@
-"""Settings of one Quo connection: key, base URL, timeouts, throttle rate and retry limit."""
+"""Settings of one Quo connection: key, base URL, timeouts, throttle rate and backend, and retry limit."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import ipaddress
 import math
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from urllib3.util import parse_url
 
@@ -18,7 +19,9 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_REQUESTS_PER_SECOND = 10.0
 
 #: Connection extras the hook reads (each declared as a ``conn-field`` in the provider info).
-CONNECTION_EXTRAS = ("timeout", "connect_timeout", "retry_limit", "requests_per_second")
+CONNECTION_EXTRAS = ("timeout", "connect_timeout", "retry_limit", "requests_per_second", "rate_limit_url")
+#: Schemes ``rate_limit_url`` accepts.
+RATE_LIMIT_SCHEMES = ("redis", "rediss")
 
 
 def positive_number(value: Any, name: str) -> float | None:
@@ -44,7 +47,8 @@ def _positive(conn_id: str, name: str, value: Any, default: float) -> float:
     return default if number is None else number
 
 
-def _is_loopback(hostname: str) -> bool:
+def is_loopback(hostname: str) -> bool:
+    """Whether ``hostname`` is localhost or a loopback address (where plain http is allowed)."""
     if hostname.lower() == "localhost":
         return True
     try:
@@ -73,11 +77,50 @@ def base_url_from_host(host: str | None, port: int | None = None) -> str:
         raise ValueError(f"Refusing base URL {url!r}: it contains a backslash")
     parts = parse_url(url)  # how requests itself will read it
     scheme = (parts.scheme or "").lower()
-    if scheme != "https" and not (scheme == "http" and _is_loopback(parts.host or "")):
+    if scheme != "https" and not (scheme == "http" and is_loopback(parts.host or "")):
         raise ValueError(
             f"Refusing base URL {url!r}: use https (plain http is allowed only on 127.0.0.1/localhost), "
             "or the API key would travel unencrypted"
         )
+    return url
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, for messages and logs.
+
+    :param url: a URL such as ``redis://:secret@host:6379/0``.
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = f"{parts.username}:" if parts.username else ":"
+    return parts._replace(netloc=f"{user}***@{netloc[-1]}").geturl()
+
+
+def rate_limit_url(value: Any, conn_id: str) -> str | None:
+    """The ``rate_limit_url`` extra, checked: ``redis://[:password@]host[:port][/db]`` or ``rediss://...``.
+
+    :param value: the extra's value; ``None`` or ``""`` means unset (share the budget on this host only).
+    :param conn_id: the connection id, for the error message.
+    :raises ValueError: naming the value (password masked) if it is not such a URL.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    url = value.strip() if isinstance(value, str) else repr(value)
+    shown = redact_url(url) if isinstance(value, str) else url
+    problem = f"Connection {conn_id!r}: rate_limit_url {shown!r} is not a redis:// or rediss:// URL"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{problem} (bad port)") from None
+    if not isinstance(value, str) or parts.scheme.lower() not in RATE_LIMIT_SCHEMES:
+        raise ValueError(f"{problem}; supported schemes: {', '.join(RATE_LIMIT_SCHEMES)}")
+    if not parts.hostname or (port is not None and not 0 < port < 65536):
+        raise ValueError(f"{problem} (give a host, e.g. redis://redis.example:6379/0)")
+    if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        raise ValueError(f"{problem} (the path must be a database number, e.g. /0)")
     return url
 
 
@@ -94,6 +137,22 @@ class QuoSettings:
     read_timeout: float = DEFAULT_TIMEOUT
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
     retry_limit: int = DEFAULT_RETRY_LIMIT
+    #: This task's cap on its share of the key's budget (a hook's or operator's ``requests_per_second``).
+    task_requests_per_second: float | None = None
+    #: Redis URL that shares the budget across hosts; its password is masked in ``repr()``.
+    rate_limit_url: str | None = field(default=None, repr=False)
+
+    @property
+    def rate_limit_url_shown(self) -> str | None:
+        """``rate_limit_url`` with its password masked."""
+        return None if self.rate_limit_url is None else redact_url(self.rate_limit_url)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What the secret masker must hide: the API key, and ``rate_limit_url`` with its password."""
+        url = self.rate_limit_url
+        password = urlsplit(url).password if url else None
+        return tuple(secret for secret in (self.api_key, url, password) if secret)
 
     @classmethod
     def from_connection(cls, connection: Any, conn_id: str, **overrides: float | None) -> QuoSettings:
@@ -101,9 +160,11 @@ class QuoSettings:
 
         :param connection: the Airflow connection.
         :param conn_id: its id, for error messages.
-        :param overrides: ``timeout``, ``connect_timeout``, ``retry_limit`` or ``requests_per_second``.
+        :param overrides: ``timeout``, ``connect_timeout``, ``retry_limit`` or ``requests_per_second`` (which
+            caps this task's share; the extra ``requests_per_second`` stays the key's budget).
         :raises QuoError: if the connection has no API key.
-        :raises ValueError: naming the extra, if a number is not a positive number.
+        :raises ValueError: naming the extra, if a number is not a positive number or
+            ``rate_limit_url`` is not a Redis URL.
         """
         api_key = (connection.password or "").strip()
         if not api_key:
@@ -121,6 +182,12 @@ class QuoSettings:
             base_url=base_url_from_host(connection.host, connection.port),
             connect_timeout=setting("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
             read_timeout=setting("timeout", DEFAULT_TIMEOUT),
-            requests_per_second=setting("requests_per_second", DEFAULT_REQUESTS_PER_SECOND),
+            requests_per_second=_positive(
+                conn_id, "requests_per_second", extras.get("requests_per_second"), DEFAULT_REQUESTS_PER_SECOND
+            ),
             retry_limit=max(1, int(setting("retry_limit", DEFAULT_RETRY_LIMIT))),
+            task_requests_per_second=positive_number(
+                overrides.get("requests_per_second"), f"Connection {conn_id!r}: requests_per_second"
+            ),
+            rate_limit_url=rate_limit_url(extras.get("rate_limit_url"), conn_id),
         )

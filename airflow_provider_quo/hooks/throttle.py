@@ -1,93 +1,155 @@
-"""A thread-safe client-side throttle that spaces requests at the per-key rate limit."""
+"""The key's budget: one :class:`Throttle` interface, one module per backend, and the factory that picks one.
+
+Backends (in :mod:`airflow_provider_quo.hooks.throttles`):
+
+- ``host`` (the default): every process on this host that uses the same key and base URL shares one
+  budget, through a small state file under ``flock`` (LocalExecutor, mapped tasks, several
+  ``airflow tasks test`` at once);
+- ``redis`` (connection extra ``rate_limit_url``): every worker on every host shares it through Redis;
+- ``process``: one process's threads (:class:`RateLimiter`, also each task's own cap).
+
+A task's ``requests_per_second`` caps its share in front of the key's budget (:class:`CappedThrottle`).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
-import time
-from collections.abc import Callable
+from typing import Protocol
+
+from airflow_provider_quo.exceptions import QuoError
+from airflow_provider_quo.hooks.settings import redact_url
+from airflow_provider_quo.hooks.throttles.process import RateLimiter, key_digest, shared_rate_limiter
+
+__all__ = ["CappedThrottle", "RateLimiter", "Throttle", "build_throttle", "key_digest", "shared_rate_limiter"]
+
+log = logging.getLogger(__name__)
 
 
-class RateLimiter:
-    """Spaces calls to at most ``rate`` per second across all threads that share it.
+class Throttle(Protocol):
+    """What the hook needs from a throttle, whatever keeps its state."""
 
-    Each :meth:`acquire` reserves the next free slot (slots are ``1 / rate`` apart) under a lock and
-    then sleeps outside the lock until that slot, so waiting threads do not block each other and the
-    long-run rate never exceeds ``rate``. :meth:`pause` pushes every future slot back, which is how a
-    429 from the server slows down all threads at once rather than only the one that saw it.
+    #: The budget in requests per second.
+    rate: float
+    #: ``1 / rate``: the spacing of slots at full speed.
+    interval: float
 
-    :param rate: requests per second; must be positive.
-    :param clock: monotonic clock in seconds (injectable for tests).
-    :param sleep: sleep function (injectable for tests).
-    """
+    def acquire(self, stop: threading.Event | None = None) -> float:
+        """Block until one request may be sent; return the seconds waited.
 
-    def __init__(
-        self,
-        rate: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if not rate > 0:
-            raise ValueError(f"requests_per_second must be a positive number, got {rate!r}")
-        self.rate = float(rate)
-        self.interval = 1.0 / self.rate
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._next_slot = float("-inf")
-        self._paused_until = float("-inf")
-
-    def acquire(self) -> float:
-        """Block until this caller may send one request; return the seconds waited.
-
-        A caller whose reserved slot falls inside a :meth:`pause` that began while it waited
-        queues again behind the pause.
+        :param stop: the run's stop event; once set, the wait ends with
+            :class:`~airflow_provider_quo.exceptions.QuoNotSentError` and nothing is sent.
         """
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                slot = max(now, self._next_slot, self._paused_until)
-                self._next_slot = slot + self.interval
-            if slot > now:
-                self._sleep(slot - now)
-                waited += slot - now
-            with self._lock:
-                if slot >= self._paused_until:  # no pause began that covers this slot
-                    return waited
 
     def pause(self, seconds: float) -> None:
-        """Hold every caller back for at least ``seconds`` from now (e.g. after a 429).
+        """Let no request of this key start within ``seconds`` (after a 429).
 
-        :param seconds: how long no request may start.
+        :param seconds: how long.
         """
-        with self._lock:
-            until = self._clock() + seconds
-            if until > self._paused_until:
-                self._paused_until = until
-                self._next_slot = max(self._next_slot, until)
+
+    def slow_down(self) -> None:
+        """Lower the key's effective rate after a 429; it recovers gradually."""
+
+
+class CappedThrottle:
+    """A task's own cap (``requests_per_second`` on an operator) in front of the key's shared budget.
+
+    :param key: the key's shared throttle.
+    :param cap: the task's own pacing (shared by the hooks of this process with the same key and cap).
+    """
+
+    def __init__(self, key: Throttle, cap: RateLimiter) -> None:
+        self.key = key
+        self.cap = cap
+        self.rate = min(cap.rate, key.rate)
+        self.interval = 1.0 / self.rate
+
+    def acquire(self, stop: threading.Event | None = None) -> float:
+        """Wait for this task's next slot, then for the key's; return the seconds waited.
+
+        :param stop: the run's stop event.
+        """
+        return self.cap.acquire(stop) + self.key.acquire(stop)
+
+    def pause(self, seconds: float) -> None:
+        """Pause the key's budget (every task using it).
+
+        :param seconds: how long.
+        """
+        self.key.pause(seconds)
+
+    def slow_down(self) -> None:
+        """Slow the key's budget down (every task using it)."""
+        self.key.slow_down()
 
     def __repr__(self) -> str:
-        return f"RateLimiter(rate={self.rate:g}/s)"
+        return f"CappedThrottle(cap={self.cap.rate:g}/s, key={self.key!r})"
 
 
-_shared: dict[tuple[str, float], RateLimiter] = {}
-_shared_lock = threading.Lock()
+_throttles: dict[tuple[str, str, float, str], Throttle] = {}
+_throttles_lock = threading.Lock()
 
 
-def shared_rate_limiter(api_key: str, base_url: str, rate: float) -> RateLimiter:
-    """The process-wide limiter for one API key and host, so every hook using that key shares one budget.
+def _redis_throttle(rate: float, digest: str, url: str) -> Throttle:
+    try:
+        import redis
 
-    The key is only hashed, never stored.
+        from airflow_provider_quo.hooks.throttles.redis import SOCKET_TIMEOUT, RedisThrottle
+    except ImportError:
+        raise QuoError(
+            f"rate_limit_url {redact_url(url)!r} needs the redis package: pip install 'airflow-provider-quo[redis]'"
+        ) from None
+    client = redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT)
+    return RedisThrottle(rate, digest, client, shown_url=redact_url(url))
 
-    :param api_key: the API key whose budget this is.
+
+def _host_throttle(rate: float, digest: str) -> Throttle:
+    try:
+        from airflow_provider_quo.hooks.throttles.host import HostThrottle  # POSIX only (fcntl)
+
+        throttle = HostThrottle(rate, digest)
+        throttle.remembered_hosts()  # opens the state file now, so a read-only or full disk shows here
+    except (OSError, ImportError) as error:  # ImportError: no fcntl (not POSIX)
+        log.warning(
+            "Cannot keep the key's budget in a file on this host (%s: %s); sharing it only within this process",
+            type(error).__name__,
+            error,
+        )
+        return RateLimiter(rate)
+    return throttle
+
+
+def build_throttle(
+    api_key: str,
+    base_url: str,
+    rate: float,
+    *,
+    rate_limit_url: str | None = None,
+    task_rate: float | None = None,
+) -> Throttle:
+    """The throttle for one key: shared by every hook in this process that uses the same key, base URL,
+    rate and backend, and through the backend by other processes (and hosts, with Redis).
+
+    Nothing is sent anywhere here: files and Redis connections are opened on first use.
+
+    :param api_key: the API key (only its digest is kept).
     :param base_url: the API base URL (separate budgets per host).
-    :param rate: requests per second.
+    :param rate: the key's budget in requests per second.
+    :param rate_limit_url: ``redis://`` or ``rediss://`` URL of a Redis server to share the budget
+        across hosts; ``None`` for the host backend.
+    :param task_rate: this task's cap, if lower than the budget.
     """
-    digest = hashlib.sha256(f"{base_url}\0{api_key}".encode()).hexdigest()
-    with _shared_lock:
-        limiter = _shared.get((digest, rate))
-        if limiter is None:
-            limiter = _shared[(digest, rate)] = RateLimiter(rate)
-        return limiter
+    if not rate > 0:
+        raise ValueError(f"requests_per_second must be a positive number, got {rate!r}")
+    digest = key_digest(api_key, base_url)
+    backend = "redis" if rate_limit_url else "host"
+    url_digest = hashlib.sha256((rate_limit_url or "").encode()).hexdigest()
+    with _throttles_lock:
+        shared = _throttles.get((backend, digest, rate, url_digest))
+        if shared is None:
+            shared = _redis_throttle(rate, digest, rate_limit_url) if rate_limit_url else _host_throttle(rate, digest)
+            _throttles[(backend, digest, rate, url_digest)] = shared
+    if task_rate is not None and task_rate < rate:
+        return CappedThrottle(shared, shared_rate_limiter(api_key, base_url, task_rate))
+    return shared

@@ -7,13 +7,20 @@ import os
 import time
 import zlib
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_quo import __version__
-from airflow_provider_quo.exceptions import QuoConnectionError, QuoTimeoutError, QuoUnexpectedResponseError
+from airflow_provider_quo.exceptions import (
+    QuoConnectionError,
+    QuoError,
+    QuoTimeoutError,
+    QuoTLSError,
+    QuoUnexpectedResponseError,
+)
 
 #: Connections kept alive per host: enough for the bulk runner's largest default pool of workers.
 POOL_MAXSIZE = 64
@@ -33,6 +40,33 @@ TRANSIENT_TRANSPORT_ERRORS: tuple[type[requests.RequestException], ...] = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
+
+
+def _one_line(error: BaseException, limit: int = 300) -> str:
+    return " ".join(str(error).split())[:limit]
+
+
+def _tls_hint(url: str) -> str:
+    """The likely cause of a TLS failure on loopback: a plain-http local server (the simulator) reached over https."""
+    from airflow_provider_quo.hooks.settings import is_loopback  # settings -> retry -> this module
+
+    if not is_loopback(urlsplit(url).hostname or ""):
+        return ""
+    return " (is this an http:// server? A base URL without a scheme means https://)"
+
+
+def transport_error(error: requests.RequestException, label: str, url: str) -> QuoError:
+    """The typed error of a request that got no response: TLS (not retried), transient (retried), or unsendable.
+
+    :param error: what requests raised (never chained by the caller: it holds the Authorization header).
+    :param label: ``"METHOD URL"`` for the message.
+    :param url: the request's URL, to tell a loopback host.
+    """
+    if isinstance(error, requests.exceptions.SSLError):  # a ConnectionError, but retrying cannot fix it
+        return QuoTLSError(f"{label} failed: TLS error: {_one_line(error)}{_tls_hint(url)}")
+    if isinstance(error, TRANSIENT_TRANSPORT_ERRORS):
+        return QuoConnectionError(f"{label} failed: {type(error).__name__}: {_one_line(error)}")
+    return QuoError(f"{label} could not be sent: {type(error).__name__}")  # a bad URL or header
 
 
 def build_session(api_key: str, base_url: str) -> requests.Session:

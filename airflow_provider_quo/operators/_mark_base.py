@@ -60,8 +60,8 @@ class BaseMarkConversationsOperator(BaseOperator):
         the invalid ones under ``invalid`` (right for ids from a listing or another system).
     :param dry_run: log and return what would be marked without sending anything; accepts
         ``"true"``/``"false"`` strings from templates. (templated)
-    :param requests_per_second: this task's throttle rate, overriding the connection's (use it to
-        split one key's budget between concurrent tasks). (templated)
+    :param requests_per_second: a cap on this task's share of the key's budget (the connection's
+        ``requests_per_second``, shared by every task using the key). (templated)
     :param max_workers: concurrent requests (default: enough to keep the throttle busy). (templated)
     :param include_marked_ids: list the marked ids in the summary; set ``False`` for very large
         runs to keep only their count.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_quo.exceptions import QuoNotFoundError
+from airflow_provider_quo.exceptions import QuoNotFoundError, QuoNotSentError
 
 #: XCom key of a count summary: the listing operator's always, a marking operator's when it fails.
 SUMMARY_XCOM_KEY = "summary"
@@ -58,8 +58,11 @@ class MarkSummary:
         """Add one id's outcome.
 
         :param conversation_id: the id.
-        :param error: what its call raised, or ``None`` if it was marked.
+        :param error: what its call raised, or ``None`` if it was marked; a
+            :class:`~airflow_provider_quo.exceptions.QuoNotSentError` leaves the id "not attempted".
         """
+        if isinstance(error, QuoNotSentError):
+            return
         if error is None:
             self.marked_count += 1
             if self.keep_marked_ids:

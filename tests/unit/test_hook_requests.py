@@ -204,7 +204,9 @@ def test_settings_from_connection_and_overrides(monkeypatch):
         api_key=KEY, base_url="https://h.test", requests_per_second=2.5, retry_limit=3, read_timeout=30.0
     )
     assert QuoHook(quo_conn_id="quo_s", retry_limit=9, requests_per_second=4).settings.retry_limit == 9
-    assert QuoHook(quo_conn_id="quo_s", requests_per_second=4).requests_per_second == 4.0
+    # the extra is the key's budget; a hook's (or operator's) requests_per_second only caps its share
+    assert QuoHook(quo_conn_id="quo_s", requests_per_second=4).requests_per_second == 2.5
+    assert QuoHook(quo_conn_id="quo_s", requests_per_second=2).requests_per_second == 2.0
 
 
 def test_repr_never_contains_key(hook, quo_conn, requests_mock):

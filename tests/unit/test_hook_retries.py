@@ -148,8 +148,8 @@ def test_retry_limit_from_extra(monkeypatch, unthrottle, requests_mock, no_retry
 
 @pytest.mark.parametrize("limit", [1, 2])
 def test_retry_limit_from_constructor(quo_conn, unthrottle, url, requests_mock, no_retry_sleep, limit):
-    requests_mock.post(url, status_code=429, json={"message": "slow down"})
-    with pytest.raises(QuoRateLimitError):
+    requests_mock.post(url, status_code=503, json={"message": "busy"})  # 429s have a time budget instead
+    with pytest.raises(QuoServerError):
         unthrottle(QuoHook(retry_limit=limit)).mark_conversation_as_read("CN1")
     assert requests_mock.call_count == limit
     assert len(no_retry_sleep) == limit - 1

@@ -150,7 +150,10 @@ def test_requests_per_second_and_conn_id_reach_the_hook(
             hooks.append(self)
 
     monkeypatch.setattr(_mark_base, "QuoHook", SpyHook)
-    monkeypatch.setenv("AIRFLOW_CONN_QUO_OTHER", '{"conn_type": "quo", "password": "k2", "host": "https://other.test"}')
+    monkeypatch.setenv(  # a key budget above the task's cap: the cap is what the hook uses
+        "AIRFLOW_CONN_QUO_OTHER",
+        '{"conn_type": "quo", "password": "k2", "host": "https://other.test", "extra": {"requests_per_second": 1e5}}',
+    )
     requests_mock.post(ANY_MARK, json=echo_conversation)
     caplog.set_level(logging.INFO, logger=TASK_LOG.name)
 

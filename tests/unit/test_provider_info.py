@@ -92,14 +92,21 @@ def _settings_with_extra(monkeypatch, extra: dict) -> dict:
 def test_every_declared_conn_field_is_read_by_the_hook(connection_type, monkeypatch):
     """Setting a conn-field in the connection's extra changes what the hook uses: none is decorative."""
     defaults = _settings_with_extra(monkeypatch, {})
+    samples = {"rate_limit_url": "redis://127.0.0.1:6379/0"}  # the only non-numeric field
     for name in connection_type["conn-fields"]:
-        changed = _settings_with_extra(monkeypatch, {name: 3})
+        changed = _settings_with_extra(monkeypatch, {name: samples.get(name, 3)})
         moved = {key for key in defaults if changed[key] != defaults[key]}
         assert moved, f"conn-field {name!r} is declared but the hook ignores it"
 
 
 def test_conn_field_schemas_accept_defaults_and_reject_nonsense(connection_type):
-    fields = connection_type["conn-fields"]
+    fields = dict(connection_type["conn-fields"])
+    url_schema = fields.pop("rate_limit_url")["schema"]
+    for url in (None, "redis://127.0.0.1:6379/0", "rediss://:pw@redis.example:6380", "redis://h/"):
+        jsonschema.validate(url, url_schema)
+    for nonsense in ("abc", 10, "http://h:6379/0", "redis://h:6379/zero"):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(nonsense, url_schema)
     for field in fields.values():
         assert field["label"]
         assert field["description"]

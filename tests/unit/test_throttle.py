@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from airflow_provider_quo.hooks import throttle
 from airflow_provider_quo.hooks.throttle import RateLimiter, shared_rate_limiter
+from airflow_provider_quo.hooks.throttles import process as throttle
 
 KEY = "test-key-Zq81xQ"
 

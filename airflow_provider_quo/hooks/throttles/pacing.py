@@ -1,0 +1,138 @@
+"""What every throttle backend shares: slot arithmetic, the back-off after 429s and the interruptible wait.
+
+Requests are paced, not burst: each caller reserves the next free slot (slots ``1 / rate`` apart) and
+waits for it. A 429 pauses every slot (:meth:`Pacing.pause`) and halves the effective rate
+(:meth:`Pacing.slow_down`), which then climbs back linearly: additive increase, multiplicative
+decrease, on the state every user of the key shares.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from airflow_provider_quo.exceptions import QuoNotSentError
+
+#: After a 429 the effective rate is multiplied by this ...
+DECREASE = 0.5
+#: ... but never below this share of the key's budget ...
+MIN_SHARE = 0.2
+#: ... and climbs back by this share of the budget per second.
+RECOVERY_PER_SECOND = 0.05
+#: 429s closer together than this count as one (the requests already under way when the first arrived).
+DEBOUNCE_SECONDS = 2.0
+
+
+@dataclass
+class Pacing:
+    """The shared state of one key's budget, in the backend's clock (seconds).
+
+    :param next_slot: when the next unreserved slot starts.
+    :param paused_until: no slot starts before this (set by a 429).
+    :param share: the effective rate as a share of the budget when last lowered.
+    :param share_at: when ``share`` was last lowered.
+    """
+
+    next_slot: float = -math.inf
+    paused_until: float = -math.inf
+    share: float = 1.0
+    share_at: float = -math.inf
+
+    def current_share(self, now: float) -> float:
+        """The effective share of the budget at ``now``, recovering linearly since the last 429."""
+        return min(1.0, self.share + max(0.0, now - self.share_at) * RECOVERY_PER_SECOND)
+
+    def reserve(self, now: float, interval: float) -> float:
+        """Take the next free slot and return when it starts; the one after it is an effective interval later."""
+        slot = max(now, self.next_slot, self.paused_until)
+        self.next_slot = slot + interval / self.current_share(now)
+        return slot
+
+    def pause(self, now: float, seconds: float) -> None:
+        """No slot starts within ``seconds`` from ``now``; later reservations keep their place."""
+        until = now + seconds
+        if until > self.paused_until:
+            self.paused_until = until
+            self.next_slot = max(self.next_slot, until)
+
+    def slow_down(self, now: float) -> None:
+        """Lower the effective rate after a 429 (once per :data:`DEBOUNCE_SECONDS`)."""
+        if now - self.share_at >= DEBOUNCE_SECONDS:
+            self.share = max(MIN_SHARE, self.current_share(now) * DECREASE)
+            self.share_at = now
+
+
+class PacedThrottle(ABC):
+    """A throttle that reserves slots in some shared :class:`Pacing` and waits for them.
+
+    Subclasses say where the state lives: :meth:`_reserve` takes a slot atomically, :meth:`_keeps`
+    tells whether a pause that began while the caller waited covers its slot (then it queues again).
+
+    :param rate: the key's budget in requests per second; must be positive.
+    :param sleep: a fake sleep for tests; by default the wait is real and ends early when the caller's
+        ``stop`` event is set.
+    """
+
+    def __init__(self, rate: float, *, sleep: Callable[[float], None] | None = None) -> None:
+        if not rate > 0:
+            raise ValueError(f"requests_per_second must be a positive number, got {rate!r}")
+        self.rate = float(rate)
+        self.interval = 1.0 / self.rate
+        self._sleep = sleep
+
+    @abstractmethod
+    def _reserve(self) -> tuple[float, float]:
+        """Reserve a slot; return ``(slot, now)`` in the backend's clock."""
+
+    @abstractmethod
+    def _keeps(self, slot: float) -> bool:
+        """Whether ``slot`` is still outside every pause."""
+
+    @abstractmethod
+    def pause(self, seconds: float) -> None:
+        """Hold every caller back for at least ``seconds`` from now (e.g. after a 429).
+
+        :param seconds: how long no request may start.
+        """
+
+    @abstractmethod
+    def slow_down(self) -> None:
+        """Lower the effective rate for every user of the key after a 429; it recovers gradually."""
+
+    def acquire(self, stop: threading.Event | None = None) -> float:
+        """Block until this caller may send one request; return the seconds waited.
+
+        :param stop: the run's stop event: once it is set, the wait ends and nothing may be sent.
+        :raises QuoNotSentError: if ``stop`` is set before the slot came.
+        """
+        waited = 0.0
+        while True:
+            _raise_if_stopped(stop)
+            slot, now = self._reserve()
+            if slot <= now:  # no wait: no pause can have begun since the reservation
+                return waited
+            self._wait(slot - now, stop)
+            waited += slot - now
+            if self._keeps(slot):
+                _raise_if_stopped(stop)
+                return waited
+
+    def _wait(self, seconds: float, stop: threading.Event | None) -> None:
+        if self._sleep is not None:
+            self._sleep(seconds)
+        elif stop is not None:
+            stop.wait(seconds)
+        else:
+            time.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(rate={self.rate:g}/s)"
+
+
+def _raise_if_stopped(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise QuoNotSentError("not sent: the run stopped before this request's turn in the rate limit")
