@@ -136,7 +136,8 @@ def parse_conversation_ids(value: Any) -> list[str]:
     """Normalise ``value`` to a de-duplicated list of valid ids, keeping first-seen order.
 
     Accepts one id, a list/tuple/set (or any non-string iterable) of ids, a comma- or
-    whitespace-separated string, or a JSON list string (what a Jinja ``xcom_pull`` renders to).
+    whitespace-separated string, a JSON list string (``tojson``), or a Python list repr (what a plain
+    Jinja ``xcom_pull`` renders to).
     Plain spaces, tabs, CR and LF around an id are trimmed and empty entries dropped; an id with any
     other space, control or separator character, wherever it is, is invalid. Every id is checked
     before this returns.

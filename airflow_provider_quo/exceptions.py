@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -272,3 +273,16 @@ def error_from_response(response: requests.Response, *, redact: str | None = Non
     if status >= 500:
         return QuoServerError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
     return _CLASS_BY_STATUS.get(status, QuoAPIError)(**kwargs)
+
+
+#: How a failed id's reason in a bulk summary starts when the API answered with an error status.
+_API_STATUS_REASON = re.compile(r"^Quo API (\d{3})\b")
+
+
+def reason_status(reason: str) -> int | None:
+    """The HTTP status a failed id's reason (in a marking summary) names, or ``None`` (no HTTP answer).
+
+    :param reason: the reason, as :class:`QuoAPIError` words it (``"Quo API 403 Not Phone Number User..."``).
+    """
+    match = _API_STATUS_REASON.match(reason)
+    return None if match is None else int(match.group(1))

@@ -11,7 +11,6 @@ Airflow 3.1 and 3.2 have no retry policies: this module still imports there, bui
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from airflow_provider_quo.exceptions import (
     QuoConnectionError,
     QuoServerError,
     QuoTLSError,
+    reason_status,
 )
 
 if TYPE_CHECKING:
@@ -34,9 +34,6 @@ except ImportError:  # Airflow 3.1 and 3.2: no ``retry_policy=`` on operators
     RetryPolicy = object  # type: ignore[misc,assignment]
 else:
     RETRY_POLICY_SUPPORTED = True
-
-#: The start of a failed id's reason in a bulk summary when the API answered with an error status.
-_API_STATUS_REASON = re.compile(r"^Quo API (\d{3})\b")
 
 
 def is_retryable_status(status: int) -> bool:
@@ -51,8 +48,8 @@ def is_transient_reason(reason: str) -> bool:
     A reason naming a status (``"Quo API 503 ..."``) is judged by that status; any other reason is a
     failure without an HTTP answer (connection refused or dropped, timeout) and counts as transient.
     """
-    match = _API_STATUS_REASON.match(reason)
-    return match is None or is_retryable_status(int(match.group(1)))
+    status = reason_status(reason)
+    return status is None or is_retryable_status(status)
 
 
 class QuoRetryPolicy(RetryPolicy):

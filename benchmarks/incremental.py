@@ -87,7 +87,7 @@ def measure_day(conversations: int) -> dict[str, float]:
         os.environ["AIRFLOW_CONN_QUO_DEFAULT"] = sim.connection_json({"requests_per_second": 100_000})
         first, _ = _listing(history, "day0", START)
         sim.read_in_app(first)
-        history.markings["day0"] = {"dry_run": False, "failed_count": 0, "not_attempted_count": 0}
+        history.markings["day0"] = {"dry_run": False, "failed_count": 0, "not_attempted_count": 0, "failed": {}}
         sim.simulate_activity(day1 - sim.now(), active_fraction=ACTIVE_FRACTION)
         sim.set_now(day1)
         needed = len(sim.stale_unread_ids(OLDER_THAN_DAYS, at=day1))

@@ -14,7 +14,7 @@ these calls sends a message. Needs a `quo_default` connection (type `quo`).
 
 **Retries**: every task has `retries=2`. On Airflow 3.3 and later each also has `QuoRetryPolicy`: a
 429's long `Retry-After` or an outage that outlived the hook's own retries is retried after that delay,
-while a rejected key (401/403) or bad input fails at once without using a retry. On Airflow 3.1 and
+while a rejected key (401) or bad input fails at once without using a retry. On Airflow 3.1 and
 3.2 the tasks keep plain `retries`.
 """
 

@@ -131,7 +131,8 @@ def build_throttle(
     """The throttle for one key: shared by every hook in this process that uses the same key, base URL,
     rate and backend, and through the backend by other processes (and hosts, with Redis).
 
-    Nothing is sent anywhere here: files and Redis connections are opened on first use.
+    Nothing is sent over the network here: a Redis connection is made on first use (the host backend opens
+    its small state file here).
 
     :param api_key: the API key (only its digest is kept).
     :param base_url: the API base URL (separate budgets per host).

@@ -51,7 +51,8 @@ class BaseMarkConversationsOperator(BaseOperator):
     The task log lists the first 20 failed, not-found and invalid ids. Subclasses set :attr:`action`.
 
     :param conversation_ids: one ``CN…`` id, a list of ids, a comma/space separated string, a JSON
-        list string (what a Jinja ``xcom_pull`` renders to) or an XComArg. (templated)
+        list string, a Python list repr (what a plain Jinja ``xcom_pull`` renders to) or an XComArg.
+        (templated)
     :param quo_conn_id: the ``quo`` connection. (templated)
     :param fail_on_error: fail the task, after every id was tried, if any id failed.
     :param on_not_found: ``"skip"`` records a 404 as not found; ``"fail"`` counts it as a failure.

@@ -12,11 +12,12 @@ from airflow.sdk import BaseOperator
 from airflow_provider_quo.conversation_ids import conversation_id_problem, describe_value
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_duration, as_optional_int, as_string_list
-from airflow_provider_quo.operators._staleness import STALE_REASONS, StalenessRule, tally
+from airflow_provider_quo.operators._staleness import STALE_REASONS, TICK, StalenessRule, tally
 from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY
 from airflow_provider_quo.operators._window import (
     WINDOW_XCOM_KEY,
     Candidate,
+    Watermark,
     Window,
     earliest,
     watermark_after,
@@ -45,7 +46,7 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _collect(candidates: Iterable[Candidate], limit: int | None) -> tuple[list[str], Counter[str], datetime | None]:
+def _collect(candidates: Iterable[Candidate], limit: int | None) -> tuple[list[str], Counter[str], Watermark | None]:
     """The selected ids, how many were selected for each reason, and where a ``limit`` cut the window."""
     if limit is None:  # keep ids only: a first sweep may select a workspace's whole history
         ids, reasons = [], Counter[str]()
@@ -63,7 +64,8 @@ def selection_summary(
     origin: str,
     verdicts: Counter[str],
     reasons: Counter[str],
-    next_watermark: datetime,
+    next_watermark: Watermark,
+    limit_reached: bool,
 ) -> dict[str, Any]:
     """The listing's XCom ``summary``: the window, where its start came from, and every count.
 
@@ -73,6 +75,7 @@ def selection_summary(
     :param verdicts: the listed conversations by verdict (``in_window`` for the candidates).
     :param reasons: the selected conversations by reason.
     :param next_watermark: the watermark once the marking succeeds.
+    :param limit_reached: whether a ``limit`` left conversations of the window to the next run.
     """
     skipped = Counter({verdict: n for verdict, n in verdicts.items() if verdict != IN_WINDOW})
     return {
@@ -84,10 +87,17 @@ def selection_summary(
         "in_window": verdicts[IN_WINDOW],
         "selected": sum(reasons.values()),
         **{f"selected_{reason}": reasons[reason] for reason in STALE_REASONS},
-        "limit_reached": next_watermark < window.end,
-        "next_watermark": _iso(next_watermark),
+        "limit_reached": limit_reached,
+        "next_watermark": _iso(next_watermark.at),
         **tally(skipped),
     }
+
+
+def _window(watermark: Watermark, now: datetime) -> Window:
+    """The run's window: from the watermark (never past the run's time) to the run's time."""
+    if watermark.at is not None and watermark.at >= now:
+        return Window(start=now, end=now)
+    return Window(start=watermark.at, end=now, start_id=watermark.last_id)
 
 
 def reference_time(context: Context) -> datetime:
@@ -110,7 +120,9 @@ class ListStaleConversationsOperator(BaseOperator):
     selects only the conversations that became stale in its window, between the watermark (how far
     the last run whose marking fully succeeded got) and the run's time. A conversation became stale
     when its idle age passed ``older_than``, or when a snooze on an idle conversation ended. The first
-    run, a run with ``full_sweep``, and every run without ``marked_by`` select everything stale.
+    run, a run with ``full_sweep``, a run whose selection settings differ from the last run's, and every
+    run without ``marked_by`` select everything stale. A marking whose only failures are 403s (a phone
+    number the key's user may not use) still moves the watermark on.
     See ``docs/stale-cleanup.md`` for why the watermark never leaves a gap.
 
     Age is measured from the DAG run's time (data interval end, else logical date), not the wall
@@ -123,15 +135,15 @@ class ListStaleConversationsOperator(BaseOperator):
 
     :param older_than: minimum idle time: a timedelta, a number of days, or an ISO 8601 duration such
         as ``"P30D"`` or ``"PT36H"``. (templated)
-    :param marked_by: task id of the task that marks this listing's ids and returns a marking summary
-        (``MarkConversationReadOperator``); makes the listing incremental. (templated)
+    :param marked_by: task id of the (unmapped) task that marks this listing's ids and returns a marking
+        summary (``MarkConversationReadOperator``); makes the listing incremental. (templated)
     :param full_sweep: select every stale conversation this run, whatever the watermark (a weekly
         full sweep catches conversations marked unread by hand without new activity). (templated)
     :param phone_numbers: only these numbers (E.164 or ``PN…`` ids; list, JSON list or comma
         separated). (templated)
     :param user_id: only conversations accessible to this ``US…`` user. (templated)
-    :param limit: select at most this many conversations, those that became stale first; the rest is
-        left to the next run. (templated)
+    :param limit: select at most this many conversations, those that became stale first (ties by id);
+        the rest is left to the next run. (templated)
     :param include_muted: select muted conversations too (default ``True``). (templated)
     :param include_snoozed: select conversations snoozed past the run's time. (templated)
     :param include_deleted: select deleted conversations. (templated)
@@ -194,19 +206,21 @@ class ListStaleConversationsOperator(BaseOperator):
         rule = self._rule(now, older_than)
         limit = as_optional_int(self.limit, "limit")
         phone_numbers = as_string_list(self.phone_numbers, "phone_numbers")
-        watermark, origin = self._watermark(context)
-        window = Window(start=watermark if watermark is None or watermark < now else now, end=now)
+        selection = self._selection(rule, older_than, phone_numbers)
+        watermark, origin = self._watermark(context, selection)
+        window = _window(watermark, now)
         self.log.info("Window: stale since after %s up to %s (watermark %s)", window.start, now, origin)
         verdicts: Counter[str] = Counter()
         listed = self._list(phone_numbers, rule.cutoff, window, older_than)
-        selected_ids, reasons, carried_from = _collect(self._candidates(listed, rule, window, verdicts), limit)
-        next_watermark = now if carried_from is None else carried_from
-        summary = selection_summary(rule, window, origin, verdicts, reasons, next_watermark)
+        selected_ids, reasons, carried = _collect(self._candidates(listed, rule, window, verdicts), limit)
+        next_watermark = carried or Watermark(now)
+        summary = selection_summary(rule, window, origin, verdicts, reasons, next_watermark, carried is not None)
         self.log.info(
             "Selected %d stale conversation(s) of %d listed: %s", summary["selected"], summary["scanned"], summary
         )
+        record = window_record(window, next_watermark, context.get("run_id"), selection)
         context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
-        context["ti"].xcom_push(key=WINDOW_XCOM_KEY, value=window_record(window, next_watermark, context.get("run_id")))
+        context["ti"].xcom_push(key=WINDOW_XCOM_KEY, value=record)
         return selected_ids
 
     def _rule(self, now: datetime, older_than: timedelta) -> StalenessRule:
@@ -218,19 +232,44 @@ class ListStaleConversationsOperator(BaseOperator):
             include_muted=as_bool(self.include_muted, "include_muted"),
         )
 
-    def _watermark(self, context: Context) -> tuple[datetime | None, str]:
+    def _selection(self, rule: StalenessRule, older_than: timedelta, phone_numbers: list[str]) -> dict[str, Any]:
+        """The settings that decide what is stale: a watermark is trusted only by a run with the same ones."""
+        return {
+            "older_than_seconds": older_than.total_seconds(),
+            "phone_numbers": sorted(phone_numbers),
+            "user_id": self.user_id or None,
+            "include_deleted": rule.include_deleted,
+            "include_snoozed": rule.include_snoozed,
+            "include_muted": rule.include_muted,
+            "updated_before_cutoff": bool(self.updated_before_cutoff),
+        }
+
+    def _watermark(self, context: Context, selection: dict[str, Any]) -> tuple[Watermark, str]:
         """The watermark this run starts from, and where it comes from (see ``_window``)."""
         if as_bool(self.full_sweep, "full_sweep"):
-            return None, "ignored: full sweep requested"
+            return Watermark(None), "ignored: full sweep requested"
         if not self.marked_by:
-            return None, "none: not incremental (marked_by is not set)"
+            return Watermark(None), "none: not incremental (marked_by is not set)"
+        self._check_marked_by()
         ti = context["ti"]
         # This task's own XComs are cleared when it starts: the newest record is an earlier run's.
         record = ti.xcom_pull(task_ids=self.task_id, key=WINDOW_XCOM_KEY, include_prior_dates=True, map_indexes=-1)
         outcome = None
         if isinstance(record, dict) and record.get("run_id"):
-            outcome = ti.xcom_pull(task_ids=self.marked_by, run_id=record["run_id"], map_indexes=-1)
-        return watermark_after(record, outcome)
+            run_id = record["run_id"]
+            outcome = ti.xcom_pull(task_ids=self.marked_by, run_id=run_id, map_indexes=-1)
+            if outcome is None:  # a failed marking pushes its summary under "summary" instead
+                outcome = ti.xcom_pull(task_ids=self.marked_by, key=SUMMARY_XCOM_KEY, run_id=run_id, map_indexes=-1)
+        return watermark_after(record, outcome, selection)
+
+    def _check_marked_by(self) -> None:
+        dag = getattr(self, "_dag", None)  # None when the operator runs outside a DAG (unit tests)
+        if dag is None:
+            return
+        if self.marked_by not in dag.task_ids:
+            raise ValueError(f"marked_by={self.marked_by!r} is not a task of DAG {dag.dag_id!r}")
+        if getattr(dag.get_task(self.marked_by), "is_mapped", False):
+            raise ValueError(f"marked_by={self.marked_by!r} is a mapped task: name the task that totals its batches")
 
     def _list(
         self, phone_numbers: list[str], cutoff: datetime, window: Window, older_than: timedelta
@@ -241,7 +280,7 @@ class ListStaleConversationsOperator(BaseOperator):
             user_id=(self.user_id or None),
             created_before=cutoff,
             updated_before=cutoff if self.updated_before_cutoff else None,
-            updated_after=window.start - older_than if narrow and window.start else None,
+            updated_after=window.start - older_than - TICK if narrow and window.start else None,
         )
 
     def _candidates(
@@ -263,7 +302,7 @@ class ListStaleConversationsOperator(BaseOperator):
             assessment = rule.assess(conversation)
             if assessment.stale_since is None:
                 verdicts[assessment.verdict] += 1
-            elif assessment.stale_since not in window:
+            elif not window.holds(assessment.stale_since, conversation_id):
                 verdicts["before_window"] += 1
             else:
                 verdicts[IN_WINDOW] += 1

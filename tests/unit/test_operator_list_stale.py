@@ -234,15 +234,16 @@ def test_limit_keeps_those_stale_first_and_carries_the_rest(two_pages: Any) -> N
     assert two_pages.call_count == 2, "the earliest-stale can be on any page: every page is read"
     assert summary["limit_reached"] is True
     assert (summary["selected"], summary["in_window"], summary["scanned"]) == (2, 4, 8)
-    # The watermark stops just before CNstale1 became stale (OLD + 30 days + 1 µs), which is carried.
-    assert summary["next_watermark"] == "2026-10-01T08:00:00+00:00"
+    # The watermark stops at the last one kept: CNmuted, stale since OLD + 30 days + 1 µs; CNstale1, stale
+    # at the same instant with a later id, is carried to the next run.
+    assert summary["next_watermark"] == "2026-10-01T08:00:00.000001+00:00"
 
 
 def test_templated_limit_reaching_into_the_second_page(two_pages: Any) -> None:
     ids, summary, _ = run(limit="3")
     assert ids == ["CNstale2", "CNmuted", "CNstale1"]
     assert summary["limit_reached"] is True
-    assert summary["next_watermark"] == "2026-10-31T23:59:59.999000+00:00"
+    assert summary["next_watermark"] == "2026-10-01T08:00:00.000001+00:00"  # CNstale1's, the last kept
 
 
 def test_limit_above_the_selection_is_not_reached(two_pages: Any) -> None:

@@ -9,7 +9,9 @@ import pytest
 
 from airflow_provider_quo.operators._staleness import TICK, StalenessRule
 from airflow_provider_quo.operators._window import (
+    NO_RECORD,
     Candidate,
+    Watermark,
     Window,
     earliest,
     marking_succeeded,
@@ -21,7 +23,9 @@ DAY = timedelta(days=1)
 T = datetime(2026, 11, 2, tzinfo=timezone.utc)  # the run's time
 W = T - DAY  # the watermark: the previous run's time
 D = timedelta(days=30)
-CLEAN = {"dry_run": False, "failed_count": 0, "not_attempted_count": 0, "requested": 3}
+CLEAN = {"dry_run": False, "failed_count": 0, "not_attempted_count": 0, "requested": 3, "failed": {}}
+SELECTION = {"older_than_seconds": D.total_seconds(), "phone_numbers": []}
+FORBIDDEN = "Quo API 403 Not Phone Number User: Not a phone number of this workspace's user (trace abc)"
 
 
 def conversation(last: str | None, created: str | None = "2026-01-01T00:00:00Z", **fields: Any) -> dict[str, Any]:
@@ -37,7 +41,7 @@ def owner(conv: dict[str, Any]) -> str:
     assessment = StalenessRule(cutoff=T - D, now=T).assess(conv)
     if assessment.stale_since is None:
         return "later"
-    return "this" if assessment.stale_since in Window(W, T) else "earlier"
+    return "this" if Window(W, T).holds(assessment.stale_since, "CN1") else "earlier"
 
 
 def iso(value: datetime) -> str:
@@ -93,63 +97,86 @@ def test_a_mute_holds_only_when_muted_conversations_are_excluded() -> None:
 
 def test_the_window_is_open_below_and_closed_above() -> None:
     window = Window(W, T)
-    assert W not in window
-    assert W + TICK in window
-    assert T in window
-    assert T + TICK not in window
-    assert W - 1000 * DAY in Window(None, T), "a full sweep reaches back to the beginning"
+    assert not window.holds(W, "CN1")
+    assert window.holds(W + TICK, "CN1")
+    assert window.holds(T, "CN1")
+    assert not window.holds(T + TICK, "CN1")
+    assert Window(None, T).holds(W - 1000 * DAY, "CN1"), "a full sweep reaches back to the beginning"
     assert Window(None, T).full_sweep
     assert not window.full_sweep
 
 
-def test_earliest_keeps_the_first_stale_and_stops_the_watermark_before_the_first_left_out() -> None:
+def test_after_a_limit_the_window_starts_after_the_last_id_taken_at_the_watermark() -> None:
+    window = Window(W, T, start_id="CNm")
+    assert not window.holds(W, "CNa")
+    assert not window.holds(W, "CNm")
+    assert window.holds(W, "CNz"), "a later id stale at the same instant was left out: it is this window's"
+    assert window.holds(W + TICK, "CNa")
+
+
+def test_earliest_keeps_the_first_stale_and_stops_the_watermark_at_the_last_kept() -> None:
     candidates = [Candidate(W + n * timedelta(hours=1), f"CN{n}", "idle") for n in (5, 1, 3, 2, 4)]
-    kept, carried_from = earliest(iter(candidates), 3)
+    kept, carried = earliest(iter(candidates), 3)
     assert [c.conversation_id for c in kept] == ["CN1", "CN2", "CN3"]
-    assert carried_from == W + 4 * timedelta(hours=1) - TICK
-    assert all(c.stale_since <= carried_from for c in kept), "everything kept is behind the new watermark"
+    assert carried == Watermark(W + 3 * timedelta(hours=1), "CN3")
     assert earliest(iter(candidates), 5) == (sorted(candidates, key=lambda c: c.stale_since), None)
 
 
-def test_earliest_with_ties_leaves_the_tied_ones_to_the_next_run() -> None:
+def test_a_limit_smaller_than_a_tie_still_moves_on_run_after_run() -> None:
     same = W + DAY / 2
-    kept, carried_from = earliest([Candidate(same, "CNb", "idle"), Candidate(same, "CNa", "idle")], 1)
-    assert [c.conversation_id for c in kept] == ["CNa"]
-    assert carried_from == same - TICK, "CNb (and CNa again) belong to the next window: nothing is skipped"
+    tied = [Candidate(same, f"CN{n}", "idle") for n in range(5)]
+    taken: list[str] = []
+    start = Watermark(W)
+    for _ in range(3):
+        window = Window(start.at, T, start.last_id)
+        kept, carried = earliest([c for c in tied if window.holds(c.stale_since, c.conversation_id)], 2)
+        taken += [c.conversation_id for c in kept]
+        start = carried or Watermark(T)
+    assert taken == ["CN0", "CN1", "CN2", "CN3", "CN4"], "each tied id exactly once, none stalls the next"
 
 
-def test_the_watermark_advances_only_on_a_clean_real_marking() -> None:
-    record = window_record(Window(W, T), T, "scheduled__2")
-    assert watermark_after(record, CLEAN) == (T, "committed by run scheduled__2")
+def test_the_watermark_advances_only_on_a_real_marking_whose_only_failures_are_403s() -> None:
+    record = window_record(Window(W, T), Watermark(T), "scheduled__2", SELECTION)
+    assert watermark_after(record, CLEAN, SELECTION) == (Watermark(T), "committed by run scheduled__2")
+    forbidden = CLEAN | {"failed_count": 1, "failed": {"CN9": FORBIDDEN}}
+    assert watermark_after(record, forbidden, SELECTION)[0] == Watermark(T), "a 403 cannot pass on a new try"
     for outcome in (
-        None,  # the marking task failed (no return value) or has not run
+        None,  # the marking task never ran, or pushed nothing
         CLEAN | {"dry_run": True},
-        CLEAN | {"failed_count": 1},
+        CLEAN | {"failed_count": 1, "failed": {"CN9": "Quo API 503 Service Unavailable"}},
+        CLEAN | {"failed_count": 1, "failed": {"CN9": "QuoConnectionError: refused"}},
         CLEAN | {"not_attempted_count": 2},
         ["CN1"],  # not a marking summary
     ):
-        watermark, origin = watermark_after(record, outcome)
-        assert watermark == W, outcome
+        watermark, origin = watermark_after(record, outcome, SELECTION)
+        assert watermark == Watermark(W), outcome
         assert "kept" in origin
 
 
+def test_a_record_made_with_another_selection_means_a_full_sweep() -> None:
+    record = window_record(Window(W, T), Watermark(T), "scheduled__2", SELECTION)
+    for changed in (SELECTION | {"older_than_seconds": 60 * 86400.0}, SELECTION | {"phone_numbers": ["PN1"]}):
+        watermark, origin = watermark_after(record, CLEAN, changed)
+        assert watermark == Watermark(None)
+        assert "other settings" in origin
+
+
 def test_no_record_means_a_full_sweep_and_a_full_sweep_record_carries_none() -> None:
-    assert watermark_after(None, CLEAN) == (
-        None,
-        "no earlier run recorded a window (Airflow logs 'XCom not found' for that): a full sweep",
-    )
-    assert watermark_after({"something": "else"}, CLEAN)[0] is None
-    watermark, origin = watermark_after(window_record(Window(None, T), T, "r"), None)
-    assert watermark is None
+    assert watermark_after(None, CLEAN, SELECTION) == (Watermark(None), NO_RECORD)
+    assert watermark_after({"something": "else"}, CLEAN, SELECTION)[0] == Watermark(None)
+    watermark, origin = watermark_after(window_record(Window(None, T), Watermark(T), "r", SELECTION), None, SELECTION)
+    assert watermark == Watermark(None)
     assert origin.startswith("run r did not mark everything")
 
 
 def test_an_unreadable_record_names_the_value_and_the_way_out() -> None:
+    record = {"next_watermark": "yesterday", "from": None, "run_id": "r", "selection": SELECTION}
     with pytest.raises(ValueError, match=r"'yesterday'.*full_sweep=True"):
-        watermark_after({"next_watermark": "yesterday", "from": None, "run_id": "r"}, CLEAN)
+        watermark_after(record, CLEAN, SELECTION)
 
 
 def test_marking_succeeded_needs_an_explicit_real_run() -> None:
     assert marking_succeeded(CLEAN)
     assert not marking_succeeded({k: v for k, v in CLEAN.items() if k != "dry_run"})
     assert not marking_succeeded(CLEAN | {"dry_run": "false"})
+    assert not marking_succeeded({k: v for k, v in CLEAN.items() if k != "failed"})
