@@ -83,7 +83,9 @@ def _warn_once(field: str, reason: str, value: str) -> None:
 
 def _split(value: str, separator: str) -> list[str]:
     """``value`` split on ``separator`` outside double quotes."""
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for char in value:
         if escaped:
             escaped = False
