@@ -28,6 +28,8 @@ DECREASE = 0.5
 MIN_SHARE = 0.2
 #: ... and climbs back by this share of the budget per second.
 RECOVERY_PER_SECOND = 0.05
+#: A caller whose slot was reserved at a rate that has since fallen by more than this share queues again.
+RESCHEDULE_ON_DROP = 0.1
 #: 429s closer together than this count as one (the requests already under way when the first arrived).
 DEBOUNCE_SECONDS = 2.0
 
@@ -195,9 +197,12 @@ class PacedThrottle(ABC):
             slot, now = self._reserve()
             if slot <= now:  # no wait: no pause can have begun since the reservation
                 return waited
+            reserved_rate = self.rate
             self._wait(slot - now, stop)
             waited += slot - now
-            if self._keeps(slot):
+            # Queue again if a pause began meanwhile, or the key's rate fell (a lowered limit, another
+            # client): the slots queued at the old rate are given up rather than sent too fast.
+            if self._keeps(slot) and self.rate >= reserved_rate * (1 - RESCHEDULE_ON_DROP):
                 _raise_if_stopped(stop)
                 return waited
 
