@@ -52,7 +52,7 @@ QUICK = (
 
 def _run_scenario(context: Context, scenario: Scenario) -> dict[str, Any]:
     with (
-        SimulatorProcess(conversations=scenario.ids + 10) as sim,
+        SimulatorProcess(conversations=int(scenario.ids * 1.1) + 20) as sim,
         client_process(context, f"stated-{scenario.name}") as client,
     ):
         ids = sim.call("conversation_ids", deleted=False)[: scenario.ids]

@@ -164,6 +164,9 @@ class HostThrottle(PacedThrottle):
         """
         self._update(lambda pacing, now: pacing.pause(now, seconds))
 
+    def _rewind(self) -> None:
+        self._update(lambda pacing, now: pacing.rewind(now))
+
     def slow_down(self) -> None:
         """Lower the effective rate of every process on this host after a 429; it recovers gradually."""
         self._update(lambda pacing, now: pacing.slow_down(now))

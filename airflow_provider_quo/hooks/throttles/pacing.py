@@ -29,7 +29,7 @@ MIN_SHARE = 0.2
 #: ... and climbs back by this share of the budget per second.
 RECOVERY_PER_SECOND = 0.05
 #: A caller whose slot was reserved at a rate that has since fallen by more than this share queues again.
-RESCHEDULE_ON_DROP = 0.1
+RESCHEDULE_ON_DROP = 0.25
 #: 429s closer together than this count as one (the requests already under way when the first arrived).
 DEBOUNCE_SECONDS = 2.0
 
@@ -65,6 +65,10 @@ class Pacing:
         if until > self.paused_until:
             self.paused_until = until
             self.next_slot = max(self.next_slot, until)
+
+    def rewind(self, now: float) -> None:
+        """Give up the slots reserved ahead (their callers queue again, at a rate that has fallen)."""
+        self.next_slot = min(self.next_slot, max(now, self.paused_until))
 
     def slow_down(self, now: float) -> None:
         """Lower the effective rate after a 429 (once per :data:`DEBOUNCE_SECONDS`)."""
@@ -134,7 +138,10 @@ class PacedThrottle(ABC):
         :param reading: the response's rate-limit fields.
         :param counted: whether the server counted that request (not a 429).
         """
+        before = self.rate
         self._stated, pause = self._learn(reading, counted)
+        if self.rate < before * (1 - RESCHEDULE_ON_DROP):
+            self._rewind()  # the callers waiting for those slots queue again (see acquire)
         if pause > 0:
             self.pause(pause)
         stated = reading.policy.rate if reading.policy is not None else 0.0
@@ -180,6 +187,10 @@ class PacedThrottle(ABC):
 
         :param seconds: how long no request may start.
         """
+
+    @abstractmethod
+    def _rewind(self) -> None:
+        """Give up the slots reserved ahead, in the shared state (:meth:`Pacing.rewind`)."""
 
     @abstractmethod
     def slow_down(self) -> None:

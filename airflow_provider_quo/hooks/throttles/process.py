@@ -64,6 +64,10 @@ class RateLimiter(PacedThrottle):
         with self._lock:
             self._pacing.pause(self._clock(), seconds)
 
+    def _rewind(self) -> None:
+        with self._lock:
+            self._pacing.rewind(self._clock())
+
     def slow_down(self) -> None:
         """Lower the effective rate after a 429; it climbs back to ``rate`` within seconds."""
         with self._lock:

@@ -73,6 +73,10 @@ elseif op == 'pause' then
     redis.call('HSET', KEYS[1], 'paused', tostring(now + value), 'next', tostring(math.max(nxt, now + value)))
     redis.call('EXPIRE', KEYS[1], ttl)
   end
+elseif op == 'rewind' then
+  if nxt > math.max(now, paused) then
+    redis.call('HSET', KEYS[1], 'next', tostring(math.max(now, paused)))
+  end
 elseif op == 'slow' then
   if now - share_at >= debounce then
     redis.call('HSET', KEYS[1], 'share', tostring(math.max(minimum, current * decrease)), 'share_at', tostring(now))
@@ -228,6 +232,9 @@ class RedisThrottle(PacedThrottle):
         :param seconds: how long no request may start.
         """
         self._on_server_or_fallback("pause", seconds)
+
+    def _rewind(self) -> None:
+        self._call("rewind", 0.0)
 
     def slow_down(self) -> None:
         """Lower the effective rate of every worker after a 429; it recovers gradually."""

@@ -12,8 +12,8 @@ process, the host's state file, or Redis), in that backend's clock:
   client that starts or stops within seconds. Responses that arrive out of order within a window cancel
   out (the count only ever takes the window's lowest ``r``); a rise in ``r`` or the window's end starts
   a new window, whose first observation is not a sample;
-- **an empty window**: ``r = 0`` pauses the key until the window resets (``t``, or sooner if the window
-  is known to end sooner).
+- **an empty window**: ``r = 0`` pauses the key until the window resets: ``t`` seconds, or sooner when
+  the window is known to end sooner (the windows' edges are learnt as they pass).
 
 :meth:`StatedBudget.key_rate` turns that into the rate to pace at. Pure: no I/O, no clock.
 """
@@ -34,7 +34,7 @@ OTHERS_TAU_SECONDS = 3.0
 OTHERS_MIN_SPAN_SECONDS = 0.3
 #: Pace at this share of the server's rate (less what others spend): exactly a fixed window's limit still
 #: draws 429s, as requests drift across the window's edge.
-SAFETY = 0.97
+SAFETY = 0.98
 #: Never pace below this share of the stated limit (so the estimate keeps being corrected).
 MIN_SHARE = 0.05
 #: An ``r`` at most this much higher than the window's lowest is a reordered response, not a new window.
@@ -123,11 +123,22 @@ class StatedBudget:
             self.lowest = min(self.lowest, remaining)
         else:
             self.lowest = remaining
-            self.window_end = now + min(reading.reset if reading.reset is not None else window, window)
+            self.window_end = self._next_window_end(now, reading.reset, window)
         self.seen_at = now
         if remaining <= 0 and reading.reset:
             return max(0.0, min(reading.reset, self.window_end - now))
         return 0.0
+
+    def _next_window_end(self, now: float, reset: float | None, window: float) -> float:
+        """The latest the window seen first at ``now`` can end: ``now + t`` (``t`` is rounded up to whole
+        seconds), ``now + w``, or, for windows that follow each other, the last window's end plus whole
+        windows, whichever is earliest: so the estimate of the windows' edges gets sharper as windows pass."""
+        end = now + min(reset if reset is not None else window, window)
+        if math.isfinite(window) and math.isfinite(self.window_end) and self.window_end <= now:
+            chained = self.window_end + math.ceil((now - self.window_end) / window) * window
+            if now < chained < end:
+                end = chained
+        return end
 
     # -- the rate ------------------------------------------------------------------------------
 
