@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from airflow_provider_quo.testing.admin import AdminRoutes
 from airflow_provider_quo.testing.bodies import (
     JUNK_ITEMS,
     ApiError,
@@ -123,6 +124,8 @@ class SimulatorApp:
         self._records: list[RecordedRequest] = []
         self._in_flight = 0
         self.max_in_flight = 0
+        #: The admin endpoints under ``/_simulator/`` (set by the simulator that owns the workspace).
+        self.admin: AdminRoutes | None = None
 
     # -- records ---------------------------------------------------------------------------------
 
@@ -158,6 +161,7 @@ class SimulatorApp:
             "in_flight": self._in_flight,
             "max_in_flight": self.max_in_flight,
             "conversations": self.store.counts(),
+            "now": self.store.now().isoformat(),
         }
 
     # -- handling --------------------------------------------------------------------------------
@@ -172,6 +176,9 @@ class SimulatorApp:
         raw_path, _, raw_query = target.partition("?")
         if method == "GET" and raw_path == STATS_PATH:
             return json_response(200, self.stats())
+        admin_answer = self.admin.answer(method, raw_path, raw_query) if self.admin else None
+        if admin_answer is not None:
+            return admin_answer
         started = time.monotonic()
         with self._lock:
             self._in_flight += 1
