@@ -83,7 +83,6 @@ def test_the_clock_can_be_read_set_and_advanced(sim: QuoSimulator) -> None:
         - datetime(2026, 12, 1, tzinfo=timezone.utc)
         < TICK
     )
-    assert admin(sim, "GET", "stats").json()["now"].startswith("2026-12-01T00:0")
 
 
 @pytest.mark.parametrize(

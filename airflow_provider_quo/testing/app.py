@@ -161,7 +161,6 @@ class SimulatorApp:
             "in_flight": self._in_flight,
             "max_in_flight": self.max_in_flight,
             "conversations": self.store.counts(),
-            "now": self.store.now().isoformat(),
         }
 
     # -- handling --------------------------------------------------------------------------------
