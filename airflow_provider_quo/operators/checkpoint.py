@@ -249,14 +249,9 @@ class Checkpointer:
             failure = earlier.failed[index]
             earlier.failed[index] = Failure(failure.reason, failure.status, True)
         skip = {index for index in range(earlier.total) if earlier.has_outcome(index)} - resend
-        self.log.info(
-            "resuming: %d of %d settled by %s%s; %d failed id(s) sent again",
-            len(skip),
-            earlier.total,
-            _tries(earlier),
-            "" if same_series else " (the task was cleared: every failed id is sent again)",
-            len(resend),
-        )
+        cleared = "" if same_series else " (the task was cleared: every failed id is sent again)"
+        again = f"; {len(resend)} failed id(s) sent again" if resend else ""
+        self.log.info("resuming: %d of %d settled by %s%s%s", len(skip), earlier.total, _tries(earlier), cleared, again)
         earlier.series, earlier.last_try = self.progress.series, self.try_number
         self.progress = earlier
         return skip, prior_outcomes(earlier, self.ids, skip)

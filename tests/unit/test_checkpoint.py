@@ -128,7 +128,9 @@ def test_checkpoint_of_100000_ids_is_small_whatever_the_outcomes() -> None:
             mixed.settle(index, result)
     encoded = encode(mixed)
     size = len(json.dumps(encoded))
-    assert len(mixed.failed) > 30_000 and len(mixed.not_found) > 4_000 and mixed.ahead
+    assert len(mixed.failed) > 30_000
+    assert len(mixed.not_found) > 4_000
+    assert mixed.ahead
     assert size < 100_000, size  # about 70 KB: no megabytes
     assert len(encoded["failed"]) == MAX_REASONS + 1  # 50 reasons word for word, the rest by status only
     back = decode(encoded)
@@ -148,7 +150,10 @@ def test_checkpoint_of_100000_ids_is_small_whatever_the_outcomes() -> None:
         (None, MARKED),
         (QuoNotSentError("not sent"), None),
         (QuoNotFoundError(status=404, title="Not Found"), NOT_FOUND),
-        (QuoServerError(status=503, title="Service Unavailable"), Failure("Quo API 503 Service Unavailable", 503, True)),
+        (
+            QuoServerError(status=503, title="Service Unavailable"),
+            Failure("Quo API 503 Service Unavailable", 503, True),
+        ),
         (QuoServerError(status=501, title="Not Implemented"), Failure("Quo API 501 Not Implemented", 501, False)),
         (QuoBadRequestError(status=400, title="Bad Request"), Failure("Quo API 400 Bad Request", 400, False)),
         (QuoUnexpectedResponseError(status=200, title="OK"), Failure("Quo API 200 OK", 200, False)),
@@ -165,9 +170,11 @@ def test_result_of_a_404_with_on_not_found_fail_and_of_403_and_401() -> None:
         "Quo API 404 Not Found", 404, False
     )
     forbidden = result_of(QuoPermissionError(status=403, title="Forbidden"), fail_on_not_found=False)
-    assert isinstance(forbidden, Failure) and (forbidden.status, forbidden.retryable) == (403, False)
+    assert isinstance(forbidden, Failure)
+    assert (forbidden.status, forbidden.retryable) == (403, False)
     unauthorized = result_of(QuoAuthenticationError(status=401, title="Unauthorized"), fail_on_not_found=False)
-    assert isinstance(unauthorized, Failure) and unauthorized.retryable  # the key may be fixed before the retry
+    assert isinstance(unauthorized, Failure)
+    assert unauthorized.retryable
 
 
 def test_saves_every_n_ids_or_every_few_seconds_never_per_request() -> None:
@@ -178,7 +185,8 @@ def test_saves_every_n_ids_or_every_few_seconds_never_per_request() -> None:
         points.settled(cid, MARKED)
     assert store.sets == 0
     points.settled(ids[CHECKPOINT_IDS - 1], MARKED)
-    assert store.sets == 1 and decode(store.get(CHECKPOINT_KEY)).position == CHECKPOINT_IDS
+    assert store.sets == 1
+    assert decode(store.get(CHECKPOINT_KEY)).position == CHECKPOINT_IDS
     points.settled(ids[CHECKPOINT_IDS], MARKED)
     clock.now += CHECKPOINT_SECONDS - 0.01
     points.settled(ids[CHECKPOINT_IDS + 1], MARKED)
@@ -223,7 +231,8 @@ def test_a_cleared_task_resends_every_failure_even_if_killed_before_they_settle(
     points, _, log = checkpointer(store, series=3, try_number=2)  # clearing raised max_tries
     skip, prior = points.resume()
     assert skip == (set(range(150)) | {160}) - {8, 9, 10}
-    assert "the task was cleared" in logged(log)[0] and not prior.failed
+    assert "the task was cleared" in logged(log)[0]
+    assert not prior.failed
     points.save()  # killed again before 8, 9 and 10 got an answer
     again, _, _ = checkpointer(store, series=3, try_number=3)
     skip, _ = again.resume()
@@ -285,4 +294,5 @@ def test_checkpointer_for_needs_a_task_state_store() -> None:
     ti = mock.MagicMock(max_tries=2, try_number=1)
     assert checkpointer_for({"ti": ti}, IDS, mock.MagicMock()) is None  # Airflow 3.1/3.2
     points = checkpointer_for({"ti": ti, "task_state_store": DictStore()}, IDS, mock.MagicMock())
-    assert points is not None and (points.progress.series, points.progress.first_try) == (2, 1)
+    assert points is not None
+    assert (points.progress.series, points.progress.first_try) == (2, 1)
