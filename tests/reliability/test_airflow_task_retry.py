@@ -4,8 +4,9 @@ The first try meets a transient outage on five ids that outlasts the client's re
 each, all 503), so those ids fail and ``fail_on_error`` fails the try. Airflow retries the task
 (``retries=1``, ``retry_delay`` 0). On Airflow 3.3 the second try resumes from the first try's
 checkpoint (``task_state_store``) and sends only the five failed ids, whose 503s were retryable; on
-3.1/3.2 it sends every id again, which is harmless because mark-as-read is idempotent. Both succeed. ``dag.test()`` does run task retries in Airflow 3.3 (its
-loop reschedules an ``up_for_retry`` task instance whose delay has passed), so no emulation is needed.
+3.1/3.2 it sends every id again, which is harmless because mark-as-read is idempotent. Both succeed.
+``dag.test()`` does run task retries in Airflow 3.3 (its loop reschedules an ``up_for_retry`` task
+instance whose delay has passed), so no emulation is needed.
 """
 
 from __future__ import annotations
