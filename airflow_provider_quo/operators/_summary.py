@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_quo.exceptions import QuoNotFoundError, QuoNotSentError
@@ -71,6 +71,19 @@ class MarkSummary:
             self.not_found.append(conversation_id)
         else:
             self.failed[conversation_id] = " ".join(str(error).split()) or type(error).__name__
+
+    def seed(self, marked: Sequence[str], not_found: Sequence[str], failed: Mapping[str, str]) -> None:
+        """Count the outcomes earlier tries of the task instance settled (a resumed retry skips those ids).
+
+        :param marked: ids marked.
+        :param not_found: ids not found (counted as such whatever ``fail_on_not_found`` says now).
+        :param failed: failed ids and their reasons.
+        """
+        self.marked_count += len(marked)
+        if self.keep_marked_ids:
+            self.marked.extend(marked)
+        self.not_found.extend(not_found)
+        self.failed.update(failed)
 
     def as_dict(self, *, dry_run: bool = False, elapsed_seconds: float = 0.0) -> dict[str, Any]:
         """The summary as plain JSON types.

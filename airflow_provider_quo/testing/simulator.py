@@ -8,6 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from airflow_provider_quo.testing.admin import ActivityRates, AdminRoutes
 from airflow_provider_quo.testing.app import SimulatorApp
 from airflow_provider_quo.testing.faults import Faults
 from airflow_provider_quo.testing.inspection import SimulatorInspection
@@ -21,7 +22,8 @@ class QuoSimulator(SimulatorInspection, LivingWorkspace):
     """A fake Quo API on ``http://127.0.0.1:PORT`` for tests, demos and benchmarks (standard library only).
 
     Serves ``GET /v1/conversations``, ``POST /v1/conversations/{id}/mark-as-read|mark-as-done|mark-as-open``
-    and ``GET /v1/phone-numbers`` with the documented bodies, plus ``GET /_simulator/stats``. Use it as a
+    and ``GET /v1/phone-numbers`` with the documented bodies, plus ``GET /_simulator/stats`` and the admin
+    endpoints of :mod:`~airflow_provider_quo.testing.admin` (play days of activity, move the clock). Use it as a
     context manager or call :meth:`start` and :meth:`stop`. Its workspace lives: set or advance its clock,
     deliver messages, snooze conversations or play days of activity (:class:`LivingWorkspace`), and ask
     which conversations are unread or stale at any instant.
@@ -42,6 +44,7 @@ class QuoSimulator(SimulatorInspection, LivingWorkspace):
         requests in each one-second window, exactly what the header fields state.
     :param other_client: requests per second another client of the key spends of its budget (a CRM
         sync, say), evenly spaced; 0 for none.
+    :param activity: what ``POST /_simulator/activity`` plays per simulated day by default.
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class QuoSimulator(SimulatorInspection, LivingWorkspace):
         log_requests: bool = False,
         rate_limit_window: str = "bucket",
         other_client: float = 0.0,
+        activity: ActivityRates | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
@@ -78,6 +82,7 @@ class QuoSimulator(SimulatorInspection, LivingWorkspace):
             rate_limit_window=rate_limit_window,
             other_client=other_client,
         )
+        self._app.admin = AdminRoutes(self, activity)
         self._server: SimulatorServer | None = None
         self._thread: threading.Thread | None = None
 
