@@ -1,14 +1,19 @@
-"""Typed errors for the Quo API, parsed from every error-body shape Quo is known to send."""
+"""Typed errors for the Quo API, parsed from every error-body shape Quo is known to send.
+
+Each error names its :attr:`~QuoError.kind`; what that kind means (retried? stops the run? commits the
+watermark? retries the task?) is in one table, :data:`airflow_provider_quo.dispositions.DISPOSITIONS`.
+"""
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
+
+from airflow_provider_quo.dispositions import DISPOSITIONS, status_kind
 
 #: Characters of a non-JSON body kept in an error message (proxy HTML pages can be large).
 BODY_EXCERPT_CHARS = 200
@@ -19,9 +24,18 @@ MAX_ERROR_LINE_CHARS = 500
 class QuoError(Exception):
     """Base class of every error raised by this provider."""
 
+    _kind: ClassVar[str] = "other"
+
+    @property
+    def kind(self) -> str:
+        """This failure's key in :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`."""
+        return self._kind
+
 
 class QuoInvalidConversationIdError(QuoError, ValueError):
     """A conversation id that the API would reject (raised before any request is sent)."""
+
+    _kind = "bad_input"
 
 
 class QuoBulkMarkError(QuoError):
@@ -39,6 +53,8 @@ class QuoBulkMarkError(QuoError):
 class QuoTLSError(QuoError):
     """TLS failed (e.g. certificate verification): every request to this host would fail alike."""
 
+    _kind = "tls"
+
 
 class QuoNotSentError(QuoError):
     """The run stopped (a 401, a fatal error, a killed task) while this request waited for its turn.
@@ -46,13 +62,19 @@ class QuoNotSentError(QuoError):
     Nothing was sent for it.
     """
 
+    _kind = "not_sent"
+
 
 class QuoConnectionError(QuoError):
     """The request never got an HTTP response: connection refused or dropped, DNS, TLS or a timeout."""
 
+    _kind = "connection"
+
 
 class QuoTimeoutError(QuoConnectionError):
     """An attempt ran past its total deadline (connect, headers and body together); retried like a timeout."""
+
+    _kind = "timeout"
 
 
 class QuoAPIError(QuoError):
@@ -101,15 +123,24 @@ class QuoAPIError(QuoError):
         return (_rebuild, (type(self), self.__dict__.copy()))
 
     @property
+    def kind(self) -> str:
+        """This status's key in :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`."""
+        return status_kind(self.status)
+
+    @property
     def retryable(self) -> bool:
-        """Whether repeating the same request may succeed (408, 429 and transient 5xx)."""
-        return self.status == 408
+        """Whether repeating the same request may succeed (408, 429 and transient 5xx), per the table."""
+        return DISPOSITIONS[self.kind].retry_request
 
 
 class QuoUnexpectedResponseError(QuoAPIError):
     """A success status whose body is not what the endpoint returns: not a JSON object, larger than the
     body cap, a listing page without a ``data`` list, or a marked conversation with another id (or none).
     Not retried: the server answered, and repeating the request would not prove anything more."""
+
+    @property
+    def kind(self) -> str:
+        return "unexpected_response"
 
 
 def _rebuild(cls: type[QuoAPIError], state: dict[str, Any]) -> QuoAPIError:
@@ -151,10 +182,6 @@ class QuoRateLimitError(QuoAPIError):
         self.retry_after = retry_after
         super().__init__(**kwargs)
 
-    @property
-    def retryable(self) -> bool:
-        return True
-
 
 class QuoServerError(QuoAPIError):
     """5xx: a fault at Quo or a proxy in front of it; usually transient (501, 505 and 511 are not).
@@ -165,10 +192,6 @@ class QuoServerError(QuoAPIError):
     def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
         self.retry_after = retry_after
         super().__init__(**kwargs)
-
-    @property
-    def retryable(self) -> bool:
-        return self.status not in (501, 505, 511)
 
 
 _CLASS_BY_STATUS: dict[int, type[QuoAPIError]] = {
@@ -273,16 +296,3 @@ def error_from_response(response: requests.Response, *, redact: str | None = Non
     if status >= 500:
         return QuoServerError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
     return _CLASS_BY_STATUS.get(status, QuoAPIError)(**kwargs)
-
-
-#: How a failed id's reason in a bulk summary starts when the API answered with an error status.
-_API_STATUS_REASON = re.compile(r"^Quo API (\d{3})\b")
-
-
-def reason_status(reason: str) -> int | None:
-    """The HTTP status a failed id's reason (in a marking summary) names, or ``None`` (no HTTP answer).
-
-    :param reason: the reason, as :class:`QuoAPIError` words it (``"Quo API 403 Not Phone Number User..."``).
-    """
-    match = _API_STATUS_REASON.match(reason)
-    return None if match is None else int(match.group(1))

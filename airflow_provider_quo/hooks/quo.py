@@ -15,10 +15,10 @@ import requests
 from airflow.sdk import BaseHook
 
 from airflow_provider_quo.conversation_ids import validate_conversation_id
+from airflow_provider_quo.dispositions import disposition
 from airflow_provider_quo.exceptions import (
     QuoAPIError,
     QuoError,
-    QuoRateLimitError,
     QuoUnexpectedResponseError,
     error_from_response,
 )
@@ -188,8 +188,8 @@ class QuoHook(BaseHook):
         read_body(response, label=label, deadline=deadline, read_timeout=timeout[1], truncate=failed)
         if failed:
             api_error = error_from_response(response, redact=self.settings.api_key)
-            if isinstance(api_error, QuoRateLimitError):
-                pause = api_error.retry_after or self.rate_limiter.interval * 5
+            if disposition(api_error).slows_key:  # a 429
+                pause = getattr(api_error, "retry_after", None) or self.rate_limiter.interval * 5
                 self.rate_limiter.pause(min(pause, retry.DEFAULT_MAX_RETRY_AFTER))  # same cap as the retry wait
                 self.rate_limiter.slow_down()  # and every user of the key slows down, recovering gradually
             raise api_error

@@ -10,8 +10,8 @@ from typing import Any
 import tenacity
 from tenacity import RetryCallState
 
-from airflow_provider_quo.exceptions import QuoAPIError, QuoConnectionError, QuoRateLimitError, QuoServerError
-from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS
+from airflow_provider_quo.dispositions import disposition
+from airflow_provider_quo.exceptions import QuoAPIError
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,9 @@ def sleep_unless_stopped(seconds: float, stop: threading.Event) -> None:
 
 
 def is_retryable(error: BaseException) -> bool:
-    """Whether a failed attempt is worth repeating: network errors, timeouts, 429 and 5xx."""
-    if isinstance(error, QuoAPIError):
-        return error.retryable
-    return isinstance(error, (QuoConnectionError, *TRANSIENT_TRANSPORT_ERRORS))
+    """Whether a failed attempt is worth repeating (network errors, timeouts, 408, 429 and 5xx): the
+    ``retry_request`` of its :data:`~airflow_provider_quo.dispositions.DISPOSITIONS` row."""
+    return disposition(error).retry_request
 
 
 class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
@@ -68,8 +67,9 @@ class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
     def __call__(self, retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
-        if isinstance(error, (QuoRateLimitError, QuoServerError)) and error.retry_after is not None:
-            return min(error.retry_after, self.max_retry_after)
+        retry_after: float | None = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
         return float(self.backoff(retry_state))
 
 
@@ -101,7 +101,8 @@ class StopRetrying(tenacity.stop.stop_base):
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         outcome = retry_state.outcome
-        if outcome is not None and isinstance(outcome.exception(), QuoRateLimitError):
+        error = outcome.exception() if outcome is not None else None
+        if error is not None and disposition(error).waited_out:
             self.rate_limited += 1
         if self.retry_limit <= 1 or (self.stop is not None and self.stop.is_set()):
             return True

@@ -1,4 +1,4 @@
-"""The HTTP session every QuoHook request goes through, and which transport failures are transient."""
+"""The HTTP session every QuoHook request goes through, and the typed error of a request with no response."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_quo import __version__
+from airflow_provider_quo.dispositions import TRANSIENT_TRANSPORT_ERRORS
 from airflow_provider_quo.exceptions import (
     QuoConnectionError,
     QuoError,
@@ -21,6 +22,7 @@ from airflow_provider_quo.exceptions import (
     QuoTLSError,
     QuoUnexpectedResponseError,
 )
+from airflow_provider_quo.hooks.settings import is_loopback
 
 #: Connections kept alive per host: enough for the bulk runner's largest default pool of workers.
 POOL_MAXSIZE = 64
@@ -33,14 +35,6 @@ INFLATE_STEP_BYTES = 256 * 1024
 #: The only encodings asked for (never ``br``/``zstd``, which requests adds when their packages are installed).
 ACCEPT_ENCODING = "gzip, deflate"
 
-#: Transport failures worth retrying: no response at all, or a response cut off mid-body.
-TRANSIENT_TRANSPORT_ERRORS: tuple[type[requests.RequestException], ...] = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
-
 
 def _one_line(error: BaseException, limit: int = 300) -> str:
     return " ".join(str(error).split())[:limit]
@@ -48,8 +42,6 @@ def _one_line(error: BaseException, limit: int = 300) -> str:
 
 def _tls_hint(url: str) -> str:
     """The likely cause of a TLS failure on loopback: a plain-http local server (the simulator) reached over https."""
-    from airflow_provider_quo.hooks.settings import is_loopback  # settings -> retry -> this module
-
     if not is_loopback(urlsplit(url).hostname or ""):
         return ""
     return " (is this an http:// server? A base URL without a scheme means https://)"

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_quo.conversation_ids import parse_conversation_ids, partition_conversation_ids
-from airflow_provider_quo.exceptions import (
-    QuoAuthenticationError,
-    QuoBulkMarkError,
-    QuoError,
-    QuoPermissionError,
-    QuoTLSError,
-)
+from airflow_provider_quo.dispositions import DISPOSITIONS, kind_of
+from airflow_provider_quo.exceptions import QuoBulkMarkError, QuoError
 from airflow_provider_quo.hooks.bulk import Outcome
 from airflow_provider_quo.hooks.quo import MarkAction, QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_optional_int, as_optional_rate
@@ -27,12 +23,10 @@ if TYPE_CHECKING:
 
 #: How many ids a dry run, or the failure warnings, list in the task log.
 MAX_LOGGED_IDS = 20
-#: Errors every further call would repeat: the run stops taking ids at the first one.
-FATAL_ERRORS = (QuoAuthenticationError, QuoTLSError)
-#: A 403 (``Not Phone Number User``) is per phone number: it fails that id and the run goes on. The run
-#: stops early only when the first this-many outcomes were all 403s, i.e. the key's user may act on none
+#: A run stops early only when the first this-many outcomes were all 403s, i.e. the key's user may act on none
 #: of the numbers seen so far; the ids not yet sent are then left ``not_attempted`` and the task fails.
-PERMISSION_EVIDENCE_CALLS = 20
+#: (The 403 row of :data:`~airflow_provider_quo.dispositions.DISPOSITIONS` says so.)
+PERMISSION_EVIDENCE_CALLS = DISPOSITIONS["403"].stops_run_if_first
 #: XCom key of the updated conversation objects when ``return_conversations`` is set.
 CONVERSATIONS_XCOM_KEY = "conversations"
 
@@ -175,15 +169,12 @@ class BaseMarkConversationsOperator(BaseOperator):
         nothing. Returns the conversations (if kept) and the error that stopped the run, if any."""
         conversations: list[dict[str, Any]] = []
         stop_error: QuoError | None = None
-        forbidden = 0
+        kinds: Counter[str] = Counter()
         try:
             for outcome in outcomes:
                 summary.record(outcome.item, outcome.error)
-                forbidden += isinstance(outcome.error, QuoPermissionError)
-                if stop_error is None and isinstance(outcome.error, FATAL_ERRORS):
-                    stop_error = outcome.error  # every further call would fail alike: send no more ids
-                elif stop_error is None and forbidden == summary.done == PERMISSION_EVIDENCE_CALLS:
-                    stop_error = _no_permission_error(outcome.error, summary)
+                if stop_error is None and outcome.error is not None:
+                    stop_error = _stop_error(outcome.error, summary, kinds)
                 elif outcome.error is None and self.return_conversations and outcome.result is not None:
                     conversations.append(outcome.result)
                 if stop_error is not None:
@@ -218,6 +209,20 @@ def _log_first(log: Callable[..., None], what: str, values: Sequence[str]) -> No
     if values:
         more = " ..." if len(values) > MAX_LOGGED_IDS else ""
         log("%s: %s%s", what, ", ".join(values[:MAX_LOGGED_IDS]), more)
+
+
+def _stop_error(error: BaseException, summary: MarkSummary, kinds: Counter[str]) -> QuoError | None:
+    """The error that stops the run after this outcome, if its kind says so (see
+    :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`): at once (401, TLS: every further call would fail
+    alike), or when the first outcomes were all of its kind (403)."""
+    kind = kind_of(error)
+    kinds[kind] += 1
+    meaning = DISPOSITIONS[kind]
+    if meaning.stops_run and isinstance(error, QuoError):
+        return error
+    if meaning.stops_run_if_first and kinds[kind] == summary.done == meaning.stops_run_if_first:
+        return _no_permission_error(error, summary)
+    return None
 
 
 def _no_permission_error(error: BaseException | None, summary: MarkSummary) -> QuoBulkMarkError:

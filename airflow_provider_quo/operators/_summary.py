@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_quo.exceptions import QuoNotFoundError, QuoNotSentError
+from airflow_provider_quo.dispositions import DISPOSITIONS, disposition, kind_of
 
 #: XCom key of a count summary: the listing operator's always, a marking operator's when it fails.
 SUMMARY_XCOM_KEY = "summary"
@@ -43,6 +43,7 @@ class MarkSummary:
         self.marked: list[str] = []
         self.not_found: list[str] = []
         self.failed: dict[str, str] = {}
+        self.failed_detail: dict[str, dict[str, Any]] = {}
 
     @property
     def done(self) -> int:
@@ -61,16 +62,19 @@ class MarkSummary:
         :param error: what its call raised, or ``None`` if it was marked; a
             :class:`~airflow_provider_quo.exceptions.QuoNotSentError` leaves the id "not attempted".
         """
-        if isinstance(error, QuoNotSentError):
-            return
         if error is None:
             self.marked_count += 1
             if self.keep_marked_ids:
                 self.marked.append(conversation_id)
-        elif isinstance(error, QuoNotFoundError) and not self.fail_on_not_found:
+            return
+        meaning = disposition(error)
+        if meaning.summary == "not_attempted":
+            return
+        if meaning.summary == "not_found" and not self.fail_on_not_found:
             self.not_found.append(conversation_id)
-        else:
-            self.failed[conversation_id] = " ".join(str(error).split()) or type(error).__name__
+            return
+        self.failed[conversation_id] = " ".join(str(error).split()) or type(error).__name__
+        self.failed_detail[conversation_id] = failure_detail(error)
 
     def as_dict(self, *, dry_run: bool = False, elapsed_seconds: float = 0.0) -> dict[str, Any]:
         """The summary as plain JSON types.
@@ -90,6 +94,7 @@ class MarkSummary:
             "marked": self.marked,
             "not_found": self.not_found,
             "failed": self.failed,
+            "failed_detail": self.failed_detail,
             "invalid": self.invalid,
             "elapsed_seconds": round(elapsed_seconds, 3),
         }
@@ -101,3 +106,49 @@ class MarkSummary:
             f"mark-as-{self.action}: {self.marked_count} marked, {len(self.not_found)} not found, "
             f"{len(self.failed)} failed, {self.not_attempted} not attempted{invalid}, of {self.requested}"
         )
+
+
+def failure_detail(error: BaseException) -> dict[str, Any]:
+    """One failed id's failure as data: its kind, HTTP status (``None`` without an answer) and whether a
+    later try may succeed, all from :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`.
+
+    :param error: what the id's call raised.
+    """
+    status = getattr(error, "status", None)
+    return {
+        "kind": kind_of(error),
+        "status": status if isinstance(status, int) else None,
+        "retryable": disposition(error).may_succeed_later,
+    }
+
+
+def retryable_failures(summary: dict[str, Any]) -> list[str]:
+    """The failed ids of a summary that a later try may mark (an id without detail counts as one).
+
+    :param summary: a marking summary (:meth:`MarkSummary.as_dict`).
+    """
+    details: dict[str, Any] = summary.get("failed_detail") or {}
+    failed: dict[str, Any] = summary.get("failed") or {}
+    return [cid for cid in failed if (details.get(cid) or {}).get("retryable", True)]
+
+
+def commits_watermark(summary: Any) -> bool:
+    """Whether a marking summary lets the listing's watermark move on.
+
+    It must be a real (not dry) run with every id attempted, whose failures are all of kinds that
+    commit (403 only: see :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`); read from each
+    failure's ``kind`` in ``failed_detail``, never from its message.
+
+    :param summary: the marking task's summary (``None`` or anything else: it does not commit).
+    """
+    if not isinstance(summary, dict) or summary.get("dry_run") is not False:
+        return False
+    failed, details = summary.get("failed"), summary.get("failed_detail") or {}
+    if summary.get("not_attempted_count") != 0 or not isinstance(failed, dict) or not isinstance(details, dict):
+        return False
+    return all(_kind_commits(details.get(cid)) for cid in failed)
+
+
+def _kind_commits(detail: Any) -> bool:
+    meaning = DISPOSITIONS.get(str(detail.get("kind"))) if isinstance(detail, dict) else None
+    return meaning is not None and meaning.commits_watermark

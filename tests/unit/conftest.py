@@ -68,6 +68,7 @@ def summary_keys() -> list[str]:
         "marked",
         "not_found",
         "failed",
+        "failed_detail",
         "invalid",
         "elapsed_seconds",
     ]

@@ -151,7 +151,9 @@ def test_invalid_listed_ids_are_named_in_the_log(requests_mock: Any, quo_conn: s
 
 
 def test_a_failed_marking_whose_only_failures_are_403s_commits(pages: Any) -> None:
-    forbidden = CLEAN | {"failed_count": 1, "failed": {"CNx": "Quo API 403 Not Phone Number User: not yours"}}
+    reason = "Quo API 403 Not Phone Number User: not yours"
+    detail = {"kind": "403", "status": 403, "retryable": False}
+    forbidden = CLEAN | {"failed_count": 1, "failed": {"CNx": reason}, "failed_detail": {"CNx": detail}}
     ti = history(outcome=None)
     pulls = ti.xcom_pull.side_effect
 

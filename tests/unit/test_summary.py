@@ -33,6 +33,7 @@ def test_empty_summary(summary_keys: list[str]) -> None:
         "marked": [],
         "not_found": [],
         "failed": {},
+        "failed_detail": {},
         "invalid": [],
         "elapsed_seconds": 0.0,
     }
@@ -50,6 +51,7 @@ def test_every_outcome_is_counted_once() -> None:
     assert result["marked"] == ["CN1", "CN2"]
     assert result["not_found"] == ["CN3"]
     assert result["failed"] == {"CN4": "Quo API 400 Bad Request: bad id"}
+    assert result["failed_detail"] == {"CN4": {"kind": "400", "status": 400, "retryable": False}}, "status as data"
     assert (result["marked_count"], result["not_found_count"], result["failed_count"]) == (2, 1, 1)
     assert result["not_attempted_count"] == 2
     assert result["elapsed_seconds"] == 2.346
