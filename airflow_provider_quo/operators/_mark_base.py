@@ -39,7 +39,8 @@ class BaseMarkConversationsOperator(BaseOperator):
     Number User`` concerns one phone number, so it fails that id only; the run stops early only if the
     first 20 outcomes (:data:`PERMISSION_EVIDENCE_CALLS`) are all 403s, and the task then fails with the
     rest ``not_attempted``. A 200 counts as marked only if it returns the conversation with the id sent.
-    Returns a summary (XCom ``return_value``): counts, the marked ids, the not-found ids, each failed id
+    Pushes a summary under the XCom key ``summary`` whether the task succeeds or fails (and returns it
+    on success, for ``.output``): counts, the marked ids, the not-found ids, each failed id
     with a one-line reason and the invalid entries skipped;
     ``marked_count + not_found_count + failed_count + not_attempted_count + invalid_count == requested``.
     The task log lists the first 20 failed, not-found and invalid ids. Subclasses set :attr:`action`.
@@ -115,6 +116,14 @@ class BaseMarkConversationsOperator(BaseOperator):
             self._stop_taking.set()
 
     def execute(self, context: Context) -> dict[str, Any]:
+        result, error = self._mark(context)
+        context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=result)  # one key, whether the task succeeds or fails
+        if error is not None:
+            raise error
+        return result
+
+    def _mark(self, context: Context) -> tuple[dict[str, Any], QuoError | None]:
+        """The run's summary, and the error that fails the task, if any."""
         ids, invalid = self._conversation_ids()
         dry_run = as_bool(self.dry_run, "dry_run")
         workers = as_optional_int(self.max_workers, "max_workers")
@@ -130,12 +139,10 @@ class BaseMarkConversationsOperator(BaseOperator):
         _log_first(self.log.warning, f"{label}: skipped {len(invalid)} invalid conversation id(s)", invalid)
         if not ids:
             self.log.info("%s: no conversation ids given; nothing to do", label)
-            return summary.as_dict(dry_run=dry_run)
+            return summary.as_dict(dry_run=dry_run), None
         if dry_run:
             _log_first(self.log.info, f"{label}: dry run, would mark {len(ids)} conversation(s)", ids)
-            result = summary.as_dict(dry_run=True)
-            result["would_mark"] = ids if self.include_marked_ids else []
-            return result
+            return {**summary.as_dict(dry_run=True), "would_mark": ids if self.include_marked_ids else []}, None
         hook = QuoHook(quo_conn_id=self.quo_conn_id, requests_per_second=rate)
         self.log.info("%s: %d conversation(s) at up to %g requests/s", label, len(ids), hook.requests_per_second)
         progress = ProgressReporter(label, len(ids), self.log, interval=self.progress_interval)
@@ -146,11 +153,7 @@ class BaseMarkConversationsOperator(BaseOperator):
         self._log_results(summary, label, progress.elapsed())
         if self.return_conversations:
             context["ti"].xcom_push(key=CONVERSATIONS_XCOM_KEY, value=conversations)
-        error = self._final_error(summary, result, stop_error, stop_taking)
-        if error is not None:
-            context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=result)
-            raise error
-        return result
+        return result, self._final_error(summary, result, stop_error, stop_taking)
 
     def _conversation_ids(self) -> tuple[list[str], list[str]]:
         """The distinct valid ids, and the invalid entries (always empty unless ``on_invalid_id="skip"``)."""

@@ -136,7 +136,7 @@ def marking_succeeded(summary: Any) -> bool:
     cannot help until the account changes, so such failures do not hold the watermark back (they are in
     the summary; a full sweep retries them). Any other failure, a dry run, or ids not attempted does.
 
-    :param summary: the marking task's ``return_value``, or the ``summary`` it pushed when it failed.
+    :param summary: the marking task's XCom ``summary``.
     """
     if not isinstance(summary, dict) or summary.get("dry_run") is not False:
         return False
