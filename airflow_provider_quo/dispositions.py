@@ -11,6 +11,7 @@ unexpected success body, bad input) has one :class:`Disposition`, which every la
 - the marking operators: whether one such outcome stops the run (``stops_run``), or the first
   ``stops_run_if_first`` outcomes all of this kind do; whether the id counts as ``failed``,
   ``not_found`` or ``not_attempted`` (``summary``);
+- a resumed retry of a killed task: whether it sends a failed id again (``resent_on_resume``);
 - the summary: each failed id's ``kind``, ``status`` and ``retryable`` travel as data (never parsed
   back from the message), so rewording an error never changes a decision;
 - the watermark: whether a run whose only failures are of this kind still commits it
@@ -56,6 +57,8 @@ class Disposition:
     :param commits_watermark: a run whose only failures are of this kind still moves the watermark.
     :param slows_key: the key's budget pauses (``Retry-After``) and slows down.
     :param waited_out: retried past the retry limit while the waits stay within the rate-limit budget.
+    :param resent_on_resume: a retry of a killed task sends an id that failed so again (see
+        :mod:`~airflow_provider_quo.operators.checkpoint`): all but the server's per-id verdicts.
     """
 
     retry_request: bool
@@ -66,6 +69,7 @@ class Disposition:
     commits_watermark: bool = False
     slows_key: bool = False
     waited_out: bool = False
+    resent_on_resume: bool = True
 
     @property
     def may_succeed_later(self) -> bool:
@@ -73,7 +77,7 @@ class Disposition:
         return self.retry_request or self.task_retry != "fail"
 
 
-_PERMANENT = Disposition(retry_request=False, task_retry="fail")
+_PERMANENT = Disposition(retry_request=False, task_retry="fail", resent_on_resume=False)
 _TRANSIENT = Disposition(retry_request=True, task_retry="retry")
 
 #: Every kind of failure and what it means. Keys are :attr:`error.kind <airflow_provider_quo.exceptions.QuoError.kind>`.
@@ -84,8 +88,10 @@ DISPOSITIONS: dict[str, Disposition] = {
     # 403 Not Phone Number User concerns one phone number: it fails that id only, and does not hold the
     # watermark back (marking again cannot help until the account changes). The first 20 outcomes all 403:
     # the key's user may act on none of these numbers, so the run stops.
-    "403": Disposition(retry_request=False, task_retry="fail", stops_run_if_first=20, commits_watermark=True),
-    "404": Disposition(retry_request=False, task_retry="fail", summary="not_found"),  # deleted or elsewhere
+    "403": Disposition(
+        retry_request=False, task_retry="fail", stops_run_if_first=20, commits_watermark=True, resent_on_resume=False
+    ),
+    "404": Disposition(retry_request=False, task_retry="fail", summary="not_found", resent_on_resume=False),
     "408": _TRANSIENT,
     "429": Disposition(retry_request=True, task_retry="retry", slows_key=True, waited_out=True),
     "5xx": _TRANSIENT,  # a fault at Quo or a proxy: usually passes
@@ -97,7 +103,7 @@ DISPOSITIONS: dict[str, Disposition] = {
     "timeout": _TRANSIENT,
     "connection": _TRANSIENT,  # refused, dropped, DNS
     "not_sent": Disposition(retry_request=False, task_retry="default", summary="not_attempted"),  # the run stopped
-    "bad_input": _PERMANENT,  # a ValueError: an invalid id or setting, raised before any request
+    "bad_input": Disposition(retry_request=False, task_retry="fail"),  # a ValueError: an invalid id or setting
     "other": Disposition(retry_request=False, task_retry="default"),  # anything else: the task's own retries
 }
 

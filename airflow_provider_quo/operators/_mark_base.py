@@ -16,7 +16,8 @@ from airflow_provider_quo.hooks.bulk import Outcome
 from airflow_provider_quo.hooks.quo import MarkAction, QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_optional_int, as_optional_rate
 from airflow_provider_quo.operators._progress import ProgressReporter
-from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY, MarkSummary
+from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY, MarkSummary, settled_failure_detail
+from airflow_provider_quo.operators.checkpoint import Checkpointer, checkpointer_for, result_of
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -109,6 +110,7 @@ class BaseMarkConversationsOperator(BaseOperator):
         self.return_conversations = return_conversations
         self.progress_interval = progress_interval
         self._stop_taking: threading.Event | None = None  # made per run: an Event cannot be deep-copied
+        self._checkpoint: Checkpointer | None = None  # Airflow 3.3+: the progress a retry resumes from
 
     def on_kill(self) -> None:
         """Send no further ids when the task is killed; calls under way finish and are counted."""
@@ -145,15 +147,31 @@ class BaseMarkConversationsOperator(BaseOperator):
             return {**summary.as_dict(dry_run=True), "would_mark": ids if self.include_marked_ids else []}, None
         hook = QuoHook(quo_conn_id=self.quo_conn_id, requests_per_second=rate)
         self.log.info("%s: %d conversation(s) at up to %g requests/s", label, len(ids), hook.requests_per_second)
-        progress = ProgressReporter(label, len(ids), self.log, interval=self.progress_interval)
+        to_send = self._resume(context, ids, summary)
+        progress = ProgressReporter(label, len(ids), self.log, interval=self.progress_interval, done=summary.done)
         stop_taking = self._stop_taking = threading.Event()
-        outcomes = hook.mark_conversations(ids, self.action, max_workers=workers, stop_taking=stop_taking)
+        outcomes = hook.mark_conversations(to_send, self.action, max_workers=workers, stop_taking=stop_taking)
         conversations, stop_error = self._record_outcomes(outcomes, summary, progress, stop_taking)
         result = summary.as_dict(elapsed_seconds=progress.elapsed())
         self._log_results(summary, label, progress.elapsed())
         if self.return_conversations:
             context["ti"].xcom_push(key=CONVERSATIONS_XCOM_KEY, value=conversations)
-        return result, self._final_error(summary, result, stop_error, stop_taking)
+        error = self._final_error(summary, result, stop_error, stop_taking)
+        if error is None and self._checkpoint is not None:
+            self._checkpoint.clear()  # clearing a successful task re-runs every id
+        return result, error
+
+    def _resume(self, context: Context, ids: list[str], summary: MarkSummary) -> list[str]:
+        """The ids this try sends: on Airflow 3.3+, those the earlier tries of this task instance left unsettled
+        (their checkpoint's outcomes are counted in ``summary``); every id otherwise."""
+        self._checkpoint = checkpointer_for(context, ids, self.log)
+        if self._checkpoint is None:
+            return ids
+        skip, prior = self._checkpoint.resume()
+        reasons = {cid: failure.reason for cid, failure in prior.failed.items()}
+        details = {cid: settled_failure_detail(f.status, f.retryable) for cid, f in prior.failed.items()}
+        summary.seed(prior.marked, prior.not_found, reasons, details)
+        return [cid for index, cid in enumerate(ids) if index not in skip] if skip else ids
 
     def _conversation_ids(self) -> tuple[list[str], list[str]]:
         """The distinct valid ids, and the invalid entries (always empty unless ``on_invalid_id="skip"``)."""
@@ -176,6 +194,10 @@ class BaseMarkConversationsOperator(BaseOperator):
         try:
             for outcome in outcomes:
                 summary.record(outcome.item, outcome.error)
+                if self._checkpoint is not None:
+                    self._checkpoint.settled(
+                        outcome.item, result_of(outcome.error, fail_on_not_found=summary.fail_on_not_found)
+                    )
                 if stop_error is None and outcome.error is not None:
                     stop_error = _stop_error(outcome.error, summary, kinds)
                 elif outcome.error is None and self.return_conversations and outcome.result is not None:
@@ -185,6 +207,8 @@ class BaseMarkConversationsOperator(BaseOperator):
                 progress.update(summary.done, len(summary.failed))
         finally:
             outcomes.close()
+            if self._checkpoint is not None:
+                self._checkpoint.save()  # the outcomes since the last save, whatever ended the loop
         return conversations, stop_error
 
     def _log_results(self, summary: MarkSummary, label: str, elapsed: float) -> None:

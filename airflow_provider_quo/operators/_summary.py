@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_provider_quo.dispositions import DISPOSITIONS, disposition, kind_of
+from airflow_provider_quo.dispositions import DISPOSITIONS, disposition, kind_of, status_kind
 
 #: XCom key of a count summary: the listing operator's, and a marking operator's whether it succeeds or fails.
 SUMMARY_XCOM_KEY = "summary"
@@ -142,6 +142,27 @@ class MarkSummary:
         self.failed[conversation_id] = " ".join(str(error).split()) or type(error).__name__
         self.failed_detail[conversation_id] = failure_detail(error)
 
+    def seed(
+        self,
+        marked: Sequence[str],
+        not_found: Sequence[str],
+        failed: Mapping[str, str],
+        failed_detail: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Count the outcomes earlier tries of the task instance settled (a resumed retry skips those ids).
+
+        :param marked: ids marked.
+        :param not_found: ids not found (counted as such whatever ``fail_on_not_found`` says now).
+        :param failed: failed ids and their reasons.
+        :param failed_detail: the failed ids' details (see :func:`failure_detail`), where known.
+        """
+        self.marked_count += len(marked)
+        if self.keep_marked_ids:
+            self.marked.extend(marked)
+        self.not_found.extend(not_found)
+        self.failed.update(failed)
+        self.failed_detail.update(failed_detail or {})
+
     def as_dict(self, *, dry_run: bool | None = None, elapsed_seconds: float | None = None) -> dict[str, Any]:
         """The summary as plain JSON types.
 
@@ -221,6 +242,16 @@ def failure_detail(error: BaseException) -> dict[str, Any]:
         "status": status if isinstance(status, int) else None,
         "retryable": disposition(error).may_succeed_later,
     }
+
+
+def settled_failure_detail(status: int | None, resent: bool) -> dict[str, Any]:
+    """The detail of a failure an earlier try settled, known only by its status (a checkpoint keeps no more).
+
+    :param status: its HTTP status, ``None`` without an answer (then its kind is unknown: ``"other"``).
+    :param resent: whether a retry sends the id again.
+    """
+    kind = "other" if status is None else status_kind(status)
+    return {"kind": kind, "status": status, "retryable": resent and DISPOSITIONS[kind].may_succeed_later}
 
 
 def retryable_failures(summary: dict[str, Any]) -> list[str]:
