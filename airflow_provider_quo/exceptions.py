@@ -108,7 +108,8 @@ class QuoAPIError(QuoError):
 
     def _one_line(self) -> str:
         text = f"Quo API {self.status} {self.title}".rstrip()
-        details = [self.message] + [f"{e.get('path', '')}: {e.get('message', '')}" for e in self.errors[:3]]
+        details = [_without_title(self.message, self.title)]
+        details += [f"{e.get('path', '')}: {e.get('message', '')}" for e in self.errors[:3]]
         detail = "; ".join(d for d in details if d and d != self.title)
         if detail:
             text += f": {detail}"
@@ -131,6 +132,15 @@ class QuoAPIError(QuoError):
     def retryable(self) -> bool:
         """Whether repeating the same request may succeed (408, 429 and transient 5xx), per the table."""
         return DISPOSITIONS[self.kind].retry_request
+
+
+def _without_title(message: str, title: str) -> str:
+    """``message`` without a leading copy of ``title`` (``"Unauthorized: bad key"`` -> ``"bad key"``), so the
+    one-line error never reads ``401 Unauthorized: Unauthorized: ...``."""
+    head, separator, rest = message.partition(":")
+    if title and separator and head.strip().casefold() == title.strip().casefold():
+        return rest.strip()
+    return message
 
 
 class QuoUnexpectedResponseError(QuoAPIError):

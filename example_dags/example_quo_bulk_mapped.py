@@ -53,6 +53,8 @@ MAX_MAP_LENGTH = 1024
 with DAG(
     dag_id="example_quo_bulk_mapped",
     schedule=None,  # run by hand to clear a backlog; give it a schedule to keep up
+    # Paused when Airflow first sees it, like every example here: nothing runs until you unpause it.
+    is_paused_upon_creation=True,
     render_template_as_native_obj=True,
     params={
         "older_than_days": Param(30, type="integer", minimum=1, description="Idle for at least this many days."),

@@ -35,6 +35,9 @@ with DAG(
     schedule="@daily",
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
+    # Paused when Airflow first sees it: unpausing starts the latest interval's run at once (catchup=False
+    # still runs it), and with a real key that run marks the idle inbox read.
+    is_paused_upon_creation=True,
     # One run at a time: a run reads the watermark the previous one committed.
     max_active_runs=1,
     # Templates render to Python objects (a list stays a list, False stays False), not strings.

@@ -88,6 +88,9 @@ def test_every_example_dag_file_parses_without_network(dagbag: Any) -> None:
     for dag in dagbag.dags.values():
         assert "quo" in dag.tags
         assert dag.doc_md, f"{dag.dag_id} has no doc_md"
+        # Copied into a running Airflow, none runs before someone unpauses it (an unpaused @daily DAG
+        # starts its latest interval at once, and with a real key marks the inbox read).
+        assert dag.is_paused_upon_creation is True, dag.dag_id
 
 
 def test_stale_cleanup_marks_only_stale_live_conversations(run_dag: Any) -> None:
