@@ -22,12 +22,12 @@ from airflow_provider_quo.exceptions import (
     QuoUnexpectedResponseError,
     error_from_response,
 )
-from airflow_provider_quo.hooks import retry
 from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
+from airflow_provider_quo.hooks.request_retries import DEFAULT_MAX_RETRY_AFTER, build_retrying
 from airflow_provider_quo.hooks.responses import follow_pages, json_object, marked_conversation_problem
 from airflow_provider_quo.hooks.settings import QuoSettings
-from airflow_provider_quo.hooks.throttle import Throttle, build_throttle
+from airflow_provider_quo.hooks.throttles import Throttle, build_throttle
 from airflow_provider_quo.hooks.transport import build_session, read_body, transport_error
 
 try:
@@ -190,7 +190,7 @@ class QuoHook(BaseHook):
             api_error = error_from_response(response, redact=self.settings.api_key)
             if disposition(api_error).slows_key:  # a 429
                 pause = getattr(api_error, "retry_after", None) or self.rate_limiter.interval * 5
-                self.rate_limiter.pause(min(pause, retry.DEFAULT_MAX_RETRY_AFTER))  # same cap as the retry wait
+                self.rate_limiter.pause(min(pause, DEFAULT_MAX_RETRY_AFTER))  # the same cap as the retry wait
                 self.rate_limiter.slow_down()  # and every user of the key slows down, recovering gradually
             raise api_error
         return json_object(response, redact=self.settings.api_key)
@@ -221,7 +221,7 @@ class QuoHook(BaseHook):
         timeout = timeout or (self.settings.connect_timeout, self.settings.read_timeout)
         if not retries:
             return self._send_once(method, url, params, timeout, stop)
-        retrying = retry.build_retrying(retry_limit=self.settings.retry_limit, overrides=self.retry_args, stop=stop)
+        retrying = build_retrying(retry_limit=self.settings.retry_limit, overrides=self.retry_args, stop=stop)
         return retrying(self._send_once, method, url, params, timeout, stop)
 
     # -- endpoints -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from urllib3.util import parse_url
 
 from airflow_provider_quo.exceptions import QuoError
-from airflow_provider_quo.hooks.retry import DEFAULT_RETRY_LIMIT
+from airflow_provider_quo.hooks.request_retries import DEFAULT_RETRY_LIMIT
 
 DEFAULT_BASE_URL = "https://api.quo.com"
 DEFAULT_TIMEOUT = 30.0

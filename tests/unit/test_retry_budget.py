@@ -12,7 +12,7 @@ from unittest import mock
 import pytest
 
 from airflow_provider_quo.exceptions import QuoNotSentError, QuoRateLimitError, QuoServerError
-from airflow_provider_quo.hooks import retry
+from airflow_provider_quo.hooks import request_retries as retry
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.hooks.settings import rate_limit_url, redact_url
 from airflow_provider_quo.operators._summary import MarkSummary

@@ -1,4 +1,8 @@
-"""Retry policy for Quo requests: what is retried, how long to wait, and how each retry is logged."""
+"""How one Quo request is retried inside the hook: what is retried, how long to wait, how each retry is logged.
+
+(What a failed *task* does next is :class:`~airflow_provider_quo.retry_policy.QuoRetryPolicy`; what each
+failure means to both is :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`.)
+"""
 
 from __future__ import annotations
 
@@ -27,17 +31,16 @@ DEFAULT_MAX_RETRY_SECONDS = 300.0
 DEFAULT_RATE_LIMIT_WAIT_SECONDS = 60.0
 
 
-def sleep(seconds: float) -> None:
-    """The sleep used between attempts; tests replace this module attribute."""
-    time.sleep(seconds)
+def wait_between_attempts(seconds: float, stop: threading.Event | None) -> None:
+    """The wait before the next attempt; a bulk run's wait ends early once its ``stop`` is set.
 
-
-def sleep_unless_stopped(seconds: float, stop: threading.Event) -> None:
-    """The wait between attempts of a bulk run: it ends early once the run's ``stop`` is set.
-
-    Tests replace this module attribute too.
+    :param seconds: how long.
+    :param stop: the bulk run's stop event, if any.
     """
-    stop.wait(seconds)
+    if stop is None:
+        time.sleep(seconds)
+    else:
+        stop.wait(seconds)
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -148,7 +151,7 @@ def build_retrying(
         "wait": WaitRetryAfterOrBackoff(),
         "stop": StopRetrying(retry_limit if retry_limit > 0 else 1, max_retry_seconds, stop),
         "before_sleep": log_retry,
-        "sleep": (lambda seconds: sleep(seconds)) if stop is None else (lambda s: sleep_unless_stopped(s, stop)),
+        "sleep": lambda seconds: wait_between_attempts(seconds, stop),
         "reraise": True,
     }
     kwargs.update(overrides or {})
