@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import requests
 
 from airflow_provider_quo.dispositions import DISPOSITIONS, status_kind
+from airflow_provider_quo.redaction import scrub
 
 #: Characters of a non-JSON body kept in an error message (proxy HTML pages can be large).
 BODY_EXCERPT_CHARS = 200
@@ -230,24 +231,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def scrub_secret(value: Any, secret: str | None) -> Any:
-    """``value`` with ``secret`` replaced by ``***`` in every string it holds (lists and dicts too)."""
-    if not secret:
-        return value
-    if isinstance(value, str):
-        return value.replace(secret, "***")
-    if isinstance(value, list):
-        return [scrub_secret(item, secret) for item in value]
-    if isinstance(value, dict):
-        return {scrub_secret(key, secret): scrub_secret(item, secret) for key, item in value.items()}
-    return value
-
-
-def _redacted(content: bytes, secret: str | None) -> bytes:
-    """The body with every occurrence of ``secret`` replaced by ``***`` (a server could echo the key)."""
-    return content.replace(secret.encode(), b"***") if secret else content
-
-
 def _body_fields(content: bytes) -> dict[str, Any]:
     """The error fields of any known body shape; empty for empty or non-JSON bodies."""
     try:
@@ -268,12 +251,12 @@ def describe_body(response: requests.Response, *, redact: str | None = None) -> 
     :param response: the response.
     :param redact: a secret to replace by ``***`` in the excerpt.
     """
-    raw = _redacted(response.content or b"", redact)
+    raw = scrub(response.content or b"", redact)
     if not raw.strip():
         return "empty response body"
     excerpt = " ".join(raw[: BODY_EXCERPT_CHARS * 4].decode("utf-8", "replace")[:BODY_EXCERPT_CHARS].split())
     kind = response.headers.get("Content-Type") or "no content type"
-    return str(scrub_secret(f"unexpected response body ({kind}, {len(raw)} bytes): {excerpt}", redact))
+    return str(scrub(f"unexpected response body ({kind}, {len(raw)} bytes): {excerpt}", redact))
 
 
 def _text(value: Any) -> str | None:
@@ -287,7 +270,7 @@ def error_from_response(response: requests.Response, *, redact: str | None = Non
     :param redact: a secret (the API key) to replace by ``***`` wherever the body repeats it.
     """
     status = response.status_code
-    fields = _body_fields(_redacted(response.content or b"", redact))
+    fields = _body_fields(scrub(response.content or b"", redact))
     message = _text(fields.get("message"))
     if message is None and not fields:
         message = describe_body(response, redact=redact)
@@ -300,7 +283,7 @@ def error_from_response(response: requests.Response, *, redact: str | None = Non
         "trace": _text(fields.get("trace")),
         "errors": [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else None,
     }
-    kwargs = {name: scrub_secret(value, redact) for name, value in kwargs.items()}  # also escaped or header echoes
+    kwargs = {name: scrub(value, redact) for name, value in kwargs.items()}  # also escaped or header echoes
     if status == 429:
         return QuoRateLimitError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
     if status >= 500:

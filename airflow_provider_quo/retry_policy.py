@@ -14,20 +14,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_quo.compat import RETRY_POLICY_SUPPORTED, RetryDecision, RetryPolicy
 from airflow_provider_quo.dispositions import disposition
 from airflow_provider_quo.exceptions import QuoAPIError, QuoBulkMarkError
 from airflow_provider_quo.operators._summary import retryable_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-try:
-    from airflow.sdk import RetryDecision, RetryPolicy
-except ImportError:  # Airflow 3.1 and 3.2: no ``retry_policy=`` on operators
-    RETRY_POLICY_SUPPORTED = False
-    RetryPolicy = object  # type: ignore[misc,assignment]
-else:
-    RETRY_POLICY_SUPPORTED = True
 
 
 class QuoRetryPolicy(RetryPolicy):

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import requests
 from airflow.sdk import BaseHook
 
+from airflow_provider_quo.compat import connection_form_behaviour, connection_form_widgets, mask_secret
 from airflow_provider_quo.conversation_ids import validate_conversation_id
 from airflow_provider_quo.dispositions import disposition
 from airflow_provider_quo.exceptions import (
@@ -29,23 +30,12 @@ from airflow_provider_quo.hooks.responses import follow_pages, json_object, mark
 from airflow_provider_quo.hooks.settings import QuoSettings
 from airflow_provider_quo.hooks.throttles import Throttle, build_throttle
 from airflow_provider_quo.hooks.transport import build_session, read_body, transport_error
-
-try:
-    from airflow.sdk.log import mask_secret
-except ImportError:  # pragma: no cover - Airflow 3.1's task SDK
-    from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+from airflow_provider_quo.redaction import scrub
 
 TEST_CONNECTION_TIMEOUT = 10.0
 
 MarkAction = Literal["read", "done", "open"]
 MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
-
-
-def _connection_type_info() -> dict[str, Any]:
-    from airflow_provider_quo.get_provider_info import get_provider_info
-
-    info: dict[str, Any] = get_provider_info()["connection-types"][0]
-    return info
 
 
 class QuoHook(BaseHook):
@@ -98,17 +88,13 @@ class QuoHook(BaseHook):
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Connection form behaviour for Airflow 3.1, which reads it from the hook (3.2+ read the
         provider info's ``ui-field-behaviour`` and never call this)."""
-        behaviour = _connection_type_info()["ui-field-behaviour"]
-        return {key.replace("-", "_"): value for key, value in behaviour.items()}
+        return connection_form_behaviour()
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra connection form fields for Airflow 3.1, built from the provider info's ``conn-fields``
         (3.2+ read those directly and never call this)."""
-        from wtforms import StringField
-
-        fields = _connection_type_info()["conn-fields"]
-        return {name: StringField(field["label"], description=field["description"]) for name, field in fields.items()}
+        return connection_form_widgets()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(quo_conn_id={self.quo_conn_id!r})"
@@ -244,7 +230,7 @@ class QuoHook(BaseHook):
         result: dict[str, Any] = self.request("POST", *path, stop=stop)
         problem = marked_conversation_problem(result, conversation_id)
         if problem:  # a 200 must prove the mark: Quo returns the updated conversation
-            message = f"mark-as-{action} answered 200 {problem}".replace(self.settings.api_key, "***")
+            message = scrub(f"mark-as-{action} answered 200 {problem}", self.settings.api_key)
             raise QuoUnexpectedResponseError(status=200, title="Unexpected response", message=message)
         return result
 

@@ -21,8 +21,8 @@ import threading
 from typing import Protocol
 
 from airflow_provider_quo.exceptions import QuoError
-from airflow_provider_quo.hooks.settings import redact_url
 from airflow_provider_quo.hooks.throttles.process import ProcessThrottle, key_digest, shared_process_throttle
+from airflow_provider_quo.redaction import redact_url
 
 log = logging.getLogger(__name__)
 
