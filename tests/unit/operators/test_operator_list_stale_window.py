@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 
 from airflow_provider_quo.operators.list_stale_conversations import ListStaleConversationsOperator
-from tests.unit.test_operator_list_stale import END, PAGE_1, PAGE_2, context, conv, query, serve_pages
+from tests.unit.operators.test_operator_list_stale import END, PAGE_1, PAGE_2, context, conv, query, serve_pages
 
 WATERMARK = "2026-10-31T00:00:00+00:00"
 #: The selection settings of ``run()``'s operator (30 days, every number and user, default exclusions).
