@@ -43,12 +43,14 @@ class QuoBulkMarkError(QuoError):
     """A marking operator finished with failures; ``summary`` holds the run's whole summary.
 
     :param message: the one-line reason, with the counts.
-    :param summary: the operator's summary (its XCom ``return_value`` shape).
+    :param summary: the operator's summary (as pushed under the XCom key ``summary``).
+    :param killed: the task was killed mid-run (its ids not sent are not failures of their own).
     """
 
-    def __init__(self, message: str, summary: dict[str, Any]) -> None:
+    def __init__(self, message: str, summary: dict[str, Any], *, killed: bool = False) -> None:
         super().__init__(message)
         self.summary = summary
+        self.killed = killed
 
 
 class QuoTLSError(QuoError):

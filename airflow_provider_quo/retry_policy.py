@@ -88,7 +88,7 @@ class QuoRetryPolicy(RetryPolicy):
 
     def _for_bulk_error(self, error: QuoBulkMarkError) -> RetryDecision:
         failed: dict[str, str] = error.summary.get("failed") or {}
-        if str(error).startswith("Task killed") or not failed:
+        if error.killed or not failed:
             return RetryDecision.default()
         transient = retryable_failures(error.summary)  # each failure's disposition, carried as data
         if transient:

@@ -224,7 +224,7 @@ class BaseMarkConversationsOperator(BaseOperator):
         if stop_error is not None:
             return stop_error
         if stop_taking.is_set() and summary.not_attempted:
-            return QuoBulkMarkError(f"Task killed: {summary.line()}", result)  # never report success
+            return QuoBulkMarkError(f"Task killed: {summary.line()}", result, killed=True)  # never report success
         if summary.failed and self.fail_on_error:
             first = next(iter(summary.failed.values()))
             return QuoBulkMarkError(f"{summary.line()}; first failure: {first}", result)
