@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_quo.exceptions import reason_status
 from airflow_provider_quo.operators._staleness import parse_api_datetime
+from airflow_provider_quo.operators._summary import commits_watermark
 
 #: XCom key of the listing task's window record.
 WINDOW_XCOM_KEY = "window"
@@ -136,14 +136,14 @@ def marking_succeeded(summary: Any) -> bool:
     cannot help until the account changes, so such failures do not hold the watermark back (they are in
     the summary; a full sweep retries them). Any other failure, a dry run, or ids not attempted does.
 
-    :param summary: the marking task's ``return_value``, or the ``summary`` it pushed when it failed.
+    :param summary: the marking task's XCom ``summary``.
     """
     if not isinstance(summary, dict) or summary.get("dry_run") is not False:
         return False
     failed = summary.get("failed")
     if summary.get("not_attempted_count") != 0 or not isinstance(failed, dict):
         return False
-    return all(reason_status(str(reason)) == 403 for reason in failed.values())
+    return commits_watermark(summary)
 
 
 def watermark_after(record: Any, marking_summary: Any, selection: dict[str, Any]) -> tuple[Watermark, str]:

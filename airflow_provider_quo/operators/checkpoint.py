@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from airflow_provider_quo.exceptions import QuoAPIError, QuoAuthenticationError, QuoNotFoundError, QuoNotSentError
+from airflow_provider_quo.dispositions import disposition
 
 #: Key of the checkpoint in the task instance's state store.
 CHECKPOINT_KEY = "quo_mark_checkpoint"
@@ -65,20 +65,20 @@ def digest(ids: Sequence[str]) -> str:
 def is_retryable(error: BaseException) -> bool:
     """Whether an id that failed with ``error`` is sent again by a retry: all but the server's per-id verdicts.
 
-    A 401 is sent again (the key may have been fixed); so is any failure without an HTTP answer.
+    A 401 is sent again (the key may have been fixed); so is any failure without an HTTP answer. The
+    ``resent_on_resume`` of its :data:`~airflow_provider_quo.dispositions.DISPOSITIONS` row.
     """
-    if isinstance(error, QuoAuthenticationError) or not isinstance(error, QuoAPIError):
-        return True
-    return error.retryable
+    return disposition(error).resent_on_resume
 
 
 def result_of(error: BaseException | None, *, fail_on_not_found: bool) -> Result | None:
     """What a call's outcome settles, as the summary counts it; ``None`` if the id was not sent."""
-    if isinstance(error, QuoNotSentError):
-        return None
     if error is None:
         return MARKED
-    if isinstance(error, QuoNotFoundError) and not fail_on_not_found:
+    counted = disposition(error).summary
+    if counted == "not_attempted":
+        return None
+    if counted == "not_found" and not fail_on_not_found:
         return NOT_FOUND
     reason = " ".join(str(error).split()) or type(error).__name__
     return Failure(reason, getattr(error, "status", None), is_retryable(error))

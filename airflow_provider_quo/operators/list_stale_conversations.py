@@ -135,8 +135,9 @@ class ListStaleConversationsOperator(BaseOperator):
 
     :param older_than: minimum idle time: a timedelta, a number of days, or an ISO 8601 duration such
         as ``"P30D"`` or ``"PT36H"``. (templated)
-    :param marked_by: task id of the (unmapped) task that marks this listing's ids and returns a marking
-        summary (``MarkConversationReadOperator``); makes the listing incremental. (templated)
+    :param marked_by: task id of the (unmapped) task that marks this listing's ids and pushes a
+        marking summary under the XCom key ``summary`` (``MarkConversationReadOperator``); makes the
+        listing incremental. (templated)
     :param full_sweep: select every stale conversation this run, whatever the watermark (a weekly
         full sweep catches conversations marked unread by hand without new activity). (templated)
     :param phone_numbers: only these numbers (E.164 or ``PN…`` ids; list, JSON list or comma
@@ -257,9 +258,7 @@ class ListStaleConversationsOperator(BaseOperator):
         outcome = None
         if isinstance(record, dict) and record.get("run_id"):
             run_id = record["run_id"]
-            outcome = ti.xcom_pull(task_ids=self.marked_by, run_id=run_id, map_indexes=-1)
-            if outcome is None:  # a failed marking pushes its summary under "summary" instead
-                outcome = ti.xcom_pull(task_ids=self.marked_by, key=SUMMARY_XCOM_KEY, run_id=run_id, map_indexes=-1)
+            outcome = ti.xcom_pull(task_ids=self.marked_by, key=SUMMARY_XCOM_KEY, run_id=run_id, map_indexes=-1)
         return watermark_after(record, outcome, selection)
 
     def _check_marked_by(self) -> None:

@@ -120,11 +120,6 @@ class TokenBuckets(_KeyBudgets):
             self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
             return allowed
 
-    def reset(self) -> None:
-        """Refill every bucket."""
-        with self._lock:
-            self._buckets.clear()
-
 
 class FixedWindows(_KeyBudgets):
     """At most ``rate`` requests per key in each one-second window of the clock (windows start on whole
@@ -173,11 +168,6 @@ class FixedWindows(_KeyBudgets):
             allowed = spent + 1 <= self.rate
             self._windows[key] = (window, spent + 1 if allowed else spent, now)
             return allowed
-
-    def reset(self) -> None:
-        """Start every key's window afresh."""
-        with self._lock:
-            self._windows.clear()
 
 
 def key_budgets(rate: float | None, window: str = "bucket", other_rate: float = 0.0) -> TokenBuckets | FixedWindows:

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_quo.exceptions import QuoConnectionError, QuoPermissionError, QuoServerError
 from airflow_provider_quo.operators._staleness import TICK, StalenessRule
+from airflow_provider_quo.operators._summary import commits_watermark, failure_detail
 from airflow_provider_quo.operators._window import (
     NO_RECORD,
     Candidate,
@@ -25,7 +27,12 @@ W = T - DAY  # the watermark: the previous run's time
 D = timedelta(days=30)
 CLEAN = {"dry_run": False, "failed_count": 0, "not_attempted_count": 0, "requested": 3, "failed": {}}
 SELECTION = {"older_than_seconds": D.total_seconds(), "phone_numbers": []}
-FORBIDDEN = "Quo API 403 Not Phone Number User: Not a phone number of this workspace's user (trace abc)"
+FORBIDDEN = QuoPermissionError(status=403, title="Not Phone Number User", message="Not a phone number of this user")
+
+
+def failed_with(error: BaseException) -> dict[str, Any]:
+    """CLEAN with one id failed by ``error``, as the marking summary records it (reason and detail)."""
+    return CLEAN | {"failed_count": 1, "failed": {"CN9": str(error)}, "failed_detail": {"CN9": failure_detail(error)}}
 
 
 def conversation(last: str | None, created: str | None = "2026-01-01T00:00:00Z", **fields: Any) -> dict[str, Any]:
@@ -138,13 +145,14 @@ def test_a_limit_smaller_than_a_tie_still_moves_on_run_after_run() -> None:
 def test_the_watermark_advances_only_on_a_real_marking_whose_only_failures_are_403s() -> None:
     record = window_record(Window(W, T), Watermark(T), "scheduled__2", SELECTION)
     assert watermark_after(record, CLEAN, SELECTION) == (Watermark(T), "committed by run scheduled__2")
-    forbidden = CLEAN | {"failed_count": 1, "failed": {"CN9": FORBIDDEN}}
+    forbidden = failed_with(FORBIDDEN)
     assert watermark_after(record, forbidden, SELECTION)[0] == Watermark(T), "a 403 cannot pass on a new try"
     for outcome in (
         None,  # the marking task never ran, or pushed nothing
         CLEAN | {"dry_run": True},
-        CLEAN | {"failed_count": 1, "failed": {"CN9": "Quo API 503 Service Unavailable"}},
-        CLEAN | {"failed_count": 1, "failed": {"CN9": "QuoConnectionError: refused"}},
+        failed_with(QuoServerError(status=503, title="Service Unavailable")),
+        failed_with(QuoConnectionError("refused")),
+        CLEAN | {"failed_count": 1, "failed": {"CN9": str(FORBIDDEN)}},  # a reason without its detail: not trusted
         CLEAN | {"not_attempted_count": 2},
         ["CN1"],  # not a marking summary
     ):
@@ -180,3 +188,10 @@ def test_marking_succeeded_needs_an_explicit_real_run() -> None:
     assert not marking_succeeded({k: v for k, v in CLEAN.items() if k != "dry_run"})
     assert not marking_succeeded(CLEAN | {"dry_run": "false"})
     assert not marking_succeeded({k: v for k, v in CLEAN.items() if k != "failed"})
+
+
+def test_the_decision_reads_the_failure_kind_never_its_wording() -> None:
+    reworded = failed_with(FORBIDDEN) | {"failed": {"CN9": "any wording at all"}}
+    assert commits_watermark(reworded), "the 403's kind commits, whatever its message says"
+    lookalike = failed_with(QuoServerError(status=503, message="x")) | {"failed": {"CN9": str(FORBIDDEN)}}
+    assert not commits_watermark(lookalike), "a 503 reworded to read like a 403 still holds the watermark back"

@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 
 from airflow_provider_quo.operators.list_stale_conversations import ListStaleConversationsOperator
-from tests.unit.test_operator_list_stale import END, PAGE_1, PAGE_2, context, conv, query, serve_pages
+from tests.unit.operators.test_operator_list_stale import END, PAGE_1, PAGE_2, context, conv, query, serve_pages
 
 WATERMARK = "2026-10-31T00:00:00+00:00"
 #: The selection settings of ``run()``'s operator (30 days, every number and user, default exclusions).
@@ -42,7 +42,7 @@ def history(record: Any = RECORD, outcome: Any = CLEAN) -> mock.MagicMock:
     def pull(task_ids: str, key: str = "return_value", **kwargs: Any) -> Any:
         if key == "window":
             return record
-        return outcome if kwargs.get("run_id") == "day30" else None
+        return outcome if key == "summary" and kwargs.get("run_id") == "day30" else None
 
     ti.xcom_pull.side_effect = pull
     return ti
@@ -78,11 +78,11 @@ def test_an_incremental_run_selects_only_what_became_stale_since_the_watermark(p
         "next_watermark": END.isoformat(),
         "run_id": "day31",
     }
-    window_pull, outcome_pull = ti.xcom_pull.call_args_list  # a return value found: no "summary" pull
+    window_pull, outcome_pull = ti.xcom_pull.call_args_list  # one pull of the marking's summary, success or not
     assert window_pull.kwargs == {"task_ids": "list_stale", "key": "window", "include_prior_dates": True} | {
         "map_indexes": -1
     }
-    assert outcome_pull.kwargs == {"task_ids": "mark_read", "run_id": "day30", "map_indexes": -1}
+    assert outcome_pull.kwargs == {"task_ids": "mark_read", "key": "summary", "run_id": "day30", "map_indexes": -1}
 
 
 def test_after_a_failed_marking_the_window_starts_where_that_run_started(pages: Any) -> None:
@@ -93,7 +93,7 @@ def test_after_a_failed_marking_the_window_starts_where_that_run_started(pages: 
         "key": "summary",
         "run_id": "day30",
         "map_indexes": -1,
-    }, "a failed marking task pushed its summary under 'summary': it is read too"
+    }, "a marking task pushes its summary under 'summary' whether it fails or not"
     assert summary["window"]["from"] == RECORD["from"]
     assert "kept" in summary["watermark_origin"]
     assert record["from"] == RECORD["from"], "a second failure keeps the same start again"
@@ -151,7 +151,9 @@ def test_invalid_listed_ids_are_named_in_the_log(requests_mock: Any, quo_conn: s
 
 
 def test_a_failed_marking_whose_only_failures_are_403s_commits(pages: Any) -> None:
-    forbidden = CLEAN | {"failed_count": 1, "failed": {"CNx": "Quo API 403 Not Phone Number User: not yours"}}
+    reason = "Quo API 403 Not Phone Number User: not yours"
+    detail = {"kind": "403", "status": 403, "retryable": False}
+    forbidden = CLEAN | {"failed_count": 1, "failed": {"CNx": reason}, "failed_detail": {"CNx": detail}}
     ti = history(outcome=None)
     pulls = ti.xcom_pull.side_effect
 

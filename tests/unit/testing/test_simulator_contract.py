@@ -22,7 +22,7 @@ from airflow_provider_quo.testing import QuoSimulator
 
 pytestmark = pytest.mark.integration
 
-CONTRACT = Path(__file__).parent / "contract"
+CONTRACT = Path(__file__).resolve().parents[2] / "contract"
 #: The shared contract folder sits beside the checkout (``../shared``), or beside the folder holding it
 #: (a git worktree under ``../wt/``): the first ancestor that has it wins.
 SHARED_EXCERPT = Path("shared") / "quo-api" / "mark-conversation-as-read.md"

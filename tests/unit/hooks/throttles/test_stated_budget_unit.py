@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_quo.hooks.ratelimit_headers import Policy, Reading
-from airflow_provider_quo.hooks.throttle import CappedThrottle, RateLimiter, build_throttle
+from airflow_provider_quo.hooks.throttles import CappedThrottle, build_throttle
 from airflow_provider_quo.hooks.throttles.host import HostThrottle
+from airflow_provider_quo.hooks.throttles.process import ProcessThrottle
 from airflow_provider_quo.hooks.throttles.stated import LIMIT_TTL_SECONDS, SAFETY, StatedBudget
 
 PER_SECOND = Policy("per-second", 10, 1)
@@ -149,7 +150,7 @@ def test_an_empty_window_pauses_every_user_of_the_key(tmp_path: Path) -> None:
 
 def test_the_change_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
-    limiter = RateLimiter(10, clock=clock, sleep=clock.sleep, ceiling=False)
+    limiter = ProcessThrottle(10, clock=clock, sleep=clock.sleep, ceiling=False)
     with caplog.at_level(logging.WARNING, logger="airflow_provider_quo"):
         for remaining in range(9, 0, -1):
             limiter.observe(stated(30, remaining))
