@@ -319,6 +319,8 @@ class ListStaleConversationsOperator(BaseOperator):
                 verdicts[assessment.verdict] += 1
             elif not window.holds(assessment.stale_since, conversation_id):
                 verdicts["before_window"] += 1
+            elif window.handled_before(assessment.stale_since, conversation_id):
+                verdicts["marked_by_failed_run"] += 1
             else:
                 verdicts[IN_WINDOW] += 1
                 yield Candidate(assessment.stale_since, conversation_id, assessment.verdict)

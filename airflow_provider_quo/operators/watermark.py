@@ -256,3 +256,17 @@ def marking_succeeded(summary: Any) -> bool:
     if summary.get("not_attempted_count") != 0 or not isinstance(failed, dict):
         return False
     return all(reason_status(str(reason)) == 403 for reason in failed.values())
+
+
+def handled_ids(summary: Any) -> frozenset[str]:
+    """The ids a real (not dry) marking did not leave to be marked again: marked, or gone (404).
+
+    A run whose marking failed part-way is dropped, so its keys are selected again; these ids among them
+    are skipped (the summary lists marked ids unless ``include_marked_ids=False``).
+
+    :param summary: the marking task's ``return_value``, or the ``summary`` it pushed when it failed.
+    """
+    if not isinstance(summary, dict) or summary.get("dry_run") is not False:
+        return frozenset()
+    ids = [*(summary.get("marked") or ()), *(summary.get("not_found") or ())]
+    return frozenset(str(conversation_id) for conversation_id in ids)

@@ -22,6 +22,7 @@ from airflow_provider_quo.operators.watermark import (
     IN_FLIGHT,
     Span,
     WatermarkState,
+    handled_ids,
     marking_succeeded,
     resolve,
     with_claim,
@@ -64,8 +65,11 @@ def run_state(ti: Any, dag_id: str, run_id: str) -> str | None:
     return str(getattr(state, "value", state))
 
 
-def claim_outcomes(ti: Any, dag_id: str, marked_by: str, own_run_id: str, run_ids: Iterable[str]) -> dict[str, str]:
-    """``done`` (its marking succeeded), ``in_flight`` (its run may still mark) or ``dropped`` for each run.
+def claim_outcomes(
+    ti: Any, dag_id: str, marked_by: str, own_run_id: str, run_ids: Iterable[str]
+) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
+    """``done`` (its marking succeeded), ``in_flight`` (its run may still mark) or ``dropped`` for each run,
+    and for the dropped runs the ids their marking handled all the same (see :func:`handled_ids`).
 
     :param ti: this task instance (it reads other runs' XComs and states).
     :param dag_id: the DAG.
@@ -73,15 +77,17 @@ def claim_outcomes(ti: Any, dag_id: str, marked_by: str, own_run_id: str, run_id
     :param own_run_id: this run: its own claim is in flight unless its marking already succeeded.
     :param run_ids: the runs holding claims.
     """
-    outcomes = {}
+    outcomes, handled = {}, {}
     for run_id in sorted(set(run_ids)):
-        if marking_succeeded(marking_summary(ti, marked_by, run_id)):
+        summary = marking_summary(ti, marked_by, run_id)
+        if marking_succeeded(summary):
             outcomes[run_id] = DONE
         elif run_id == own_run_id or run_state(ti, dag_id, run_id) in LIVE_RUN_STATES:
             outcomes[run_id] = IN_FLIGHT
         else:
             outcomes[run_id] = DROPPED
-    return outcomes
+            handled[run_id] = handled_ids(summary)
+    return outcomes, handled
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -120,14 +126,17 @@ class WatermarkVariable:
             return None, f"selection settings changed ({_changed(state.selection, self.selection)})"
         return state, None
 
-    def open(self) -> tuple[WatermarkState, list[str], str | None]:
-        """The state with every claim resolved, the runs whose claims were dropped, and why it is fresh."""
+    def open(self) -> tuple[WatermarkState, dict[str, tuple[tuple[Span, ...], frozenset[str]]], str | None]:
+        """The state with every claim resolved; for each run whose claim was dropped, its spans and the ids
+        its marking handled all the same; and why the state is fresh, if it is."""
         state, fresh = self.read()
         if state is None:
-            return WatermarkState(self.selection), [], fresh
+            return WatermarkState(self.selection), {}, fresh
         run_ids = [claim.run_id for claim in state.claims]
-        self.outcomes = claim_outcomes(self.ti, self.dag_id, self.marked_by, self.run_id, run_ids)
-        dropped = [run_id for run_id, outcome in self.outcomes.items() if outcome == DROPPED]
+        self.outcomes, handled = claim_outcomes(self.ti, self.dag_id, self.marked_by, self.run_id, run_ids)
+        dropped = {
+            run_id: (tuple(c.span for c in state.claims if c.run_id == run_id), ids) for run_id, ids in handled.items()
+        }
         return resolve(state, self.outcomes), dropped, None
 
     def claim(self, spans: Sequence[Span]) -> WatermarkState:

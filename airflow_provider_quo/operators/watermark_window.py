@@ -6,7 +6,7 @@ Pure logic over a :class:`~airflow_provider_quo.operators.watermark.WatermarkSta
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,10 +26,12 @@ class Window:
 
     :param spans: disjoint key spans, in order (empty: nothing to select).
     :param end: the run's time: no span reaches past it.
+    :param handled: ids a dropped run marked all the same, each with the span it claimed: skipped there.
     """
 
     spans: tuple[Span, ...]
     end: datetime
+    handled: tuple[tuple[Span, frozenset[str]], ...] = ()
 
     @classmethod
     def everything(cls, end: datetime) -> Window:
@@ -40,6 +42,11 @@ class Window:
         """Whether a conversation that became stale at ``stale_since`` is this window's."""
         key = conversation_key(stale_since, conversation_id)
         return any(span.holds(key) for span in self.spans)
+
+    def handled_before(self, stale_since: datetime, conversation_id: str) -> bool:
+        """Whether a dropped run's marking handled this conversation in this idle episode already."""
+        key = conversation_key(stale_since, conversation_id)
+        return any(conversation_id in ids and span.holds(key) for span, ids in self.handled)
 
     @property
     def full_sweep(self) -> bool:
@@ -82,7 +89,11 @@ def spans_text(spans: Iterable[Span]) -> str:
 
 
 def plan(
-    state: WatermarkState, run_id: str, end: datetime, dropped: Iterable[str] = (), fresh: str | None = None
+    state: WatermarkState,
+    run_id: str,
+    end: datetime,
+    dropped: Mapping[str, tuple[tuple[Span, ...], frozenset[str]]] | None = None,
+    fresh: str | None = None,
 ) -> Plan:
     """The window of run ``run_id`` at ``end``, from a resolved state.
 
@@ -92,7 +103,8 @@ def plan(
     :param state: the state after :func:`~airflow_provider_quo.operators.watermark.resolve`.
     :param run_id: this run.
     :param end: this run's time.
-    :param dropped: the runs whose claims resolution just dropped (their keys are selected again).
+    :param dropped: the runs whose claims resolution just dropped (their keys are selected again), each
+        with the spans it claimed and the ids its marking handled all the same (skipped).
     :param fresh: why the state was just started (``"first run"``, changed settings, ...), if it was.
     """
     own = [c.span for c in state.claims if c.run_id == run_id and not c.done]
@@ -102,7 +114,11 @@ def plan(
     holes = [c for c in state.claims if c.done or c.run_id != run_id]
     whole = Span(state.watermark, Point(end))
     spans = tuple(subtract([whole], [c.span for c in holes]))
-    window = Window(spans, end)
+    dropped = dropped or {}
+    handled = tuple(
+        (span, ids) for spans_ids in dropped.values() for span in spans_ids[0] for ids in [spans_ids[1]] if ids
+    )
+    window = Window(spans, end, handled)
     if state.watermark is None and not state.claims:
         return Plan(window, f"{fresh or 'nothing committed yet'}: full sweep up to {when(end)}")
     start = "nothing committed yet" if state.watermark is None else f"since {when(state.watermark)}"
