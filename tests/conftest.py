@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import base64
 import gc
 import json
 import os
@@ -26,6 +27,9 @@ if os.environ.get("QUO_TEST_DB") == "postgres":
 elif os.environ.get("QUO_TEST_DB", "sqlite") != "sqlite":
     raise RuntimeError(f"QUO_TEST_DB={os.environ['QUO_TEST_DB']!r}: use sqlite (the default) or postgres")
 os.environ.pop("AIRFLOW_CONN_QUO_DEFAULT", None)
+# One Fernet key for the session and the processes it starts (each would otherwise make its own and fail
+# to read the Variables another wrote), as every component of a deployment shares one.
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = base64.urlsafe_b64encode(os.urandom(32)).decode()
 # The host throttle's state files: per test session, so parallel runs on one machine never share a budget.
 os.environ["QUO_THROTTLE_DIR"] = tempfile.mkdtemp(prefix="quo-throttle-")
 

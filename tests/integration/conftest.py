@@ -16,18 +16,30 @@ from tests.integration.dag_runs import EXAMPLE_DAGS, FAST, NOW, forget_runs
 
 
 def _keep_runs_without_a_logical_date(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``dag.test(logical_date=None)`` keep the other runs without a logical date, as production does.
+    """Make ``dag.test(logical_date=None)`` leave the other runs alone, as ``airflow dags trigger`` does.
 
-    ``dag.test()`` creates its run through ``get_or_create_dagrun``, which first deletes a run with the same
-    logical date, and for ``None`` that is any earlier run without one (with its XComs). ``airflow dags
-    trigger`` and the REST API delete nothing: for ``logical_date=None`` the run is created the way
-    ``get_or_create_dagrun`` creates it, without the delete.
+    For ``logical_date=None``, ``dag.test()`` first clears the task instances of *every* run of the DAG
+    (``clear_dags`` between the dates ``None`` and ``None``: no bound), then ``get_or_create_dagrun`` deletes
+    an earlier run without a logical date, with its XComs. ``airflow dags trigger`` and the REST API do
+    neither: here the clear is skipped and the run created as ``get_or_create_dagrun`` creates it.
     """
     from airflow.models import dagrun
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunType
 
+    try:
+        from airflow.serialization.definitions.dag import SerializedDAG
+    except ImportError:  # Airflow 3.1
+        from airflow.serialization.serialized_objects import SerializedDAG  # type: ignore[no-redef]
     original = dagrun.get_or_create_dagrun
+    original_clear = SerializedDAG.clear_dags
+
+    def clear(cls: type, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("start_date") is None and kwargs.get("end_date") is None:
+            return 0
+        return original_clear(*args, **kwargs)
+
+    monkeypatch.setattr(SerializedDAG, "clear_dags", classmethod(clear))
 
     def create(**kwargs: Any) -> Any:
         if kwargs["logical_date"] is not None:

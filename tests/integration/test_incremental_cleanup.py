@@ -13,14 +13,19 @@ needed.
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_quo.testing import QuoSimulator
-from tests.integration.dag_runs import API_KEY, xcom
+from tests.integration.dag_runs import API_KEY, FAST, posts, xcom
 
 pytestmark = pytest.mark.integration
 
@@ -156,3 +161,55 @@ def test_re_running_a_past_run_selects_nothing_new_and_leaves_later_windows_alon
         summary = xcom(day3, LISTING, "summary")
         assert summary["window"]["from"] == day(2).isoformat(), "day 3 still starts where day 2 ended"
         assert sim.stale_unread_ids(OLDER_THAN, at=day(3)) == set()
+
+
+def wait_for(path: Path, child: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    """Wait until ``path`` exists (the child process wrote it), failing if the child died first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert child.poll() is None, f"the paused run exited early ({child.returncode})"
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.05)
+
+
+def test_two_runs_at_once_leave_no_gap_and_mark_nothing_twice(run_dag: Any, tmp_path: Path) -> None:
+    conf = {"older_than_days": OLDER_THAN.days}
+    later = day(1) + timedelta(hours=6)
+    with QuoSimulator(api_key=API_KEY, conversations=1000, seed=11, now=START) as sim:
+        run_dag(DAG_ID, sim, conf, logical_date=day(0))  # the first run: a full sweep, committed
+        sim.simulate_activity(day(1) - sim.now(), active_fraction=0.02, new_conversations=3)
+        sim.set_now(day(1))
+        sim.reset_stats()
+        # Run A (scheduled, day 1) in another process: it lists, claims (day 0, day 1], then waits to mark.
+        env = {**os.environ, "AIRFLOW_CONN_QUO_DEFAULT": sim.connection_json(FAST)}
+        command = [sys.executable, "-m", "tests.integration.paused_run", day(1).isoformat(), str(tmp_path)]
+        child = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parents[2])
+        try:
+            wait_for(tmp_path / "listed", child)
+            # Run B, triggered without a logical date six hours later, lists and marks while A waits.
+            sim.simulate_activity(later - sim.now(), active_fraction=0.02)
+            sim.set_now(later)
+            run_b = run_dag(DAG_ID, sim, conf, logical_date=None, run_after=later)
+            b_marked = posts(sim, "read")
+            (tmp_path / "go").touch()
+            assert child.wait(timeout=120) == 0
+        finally:
+            child.kill()
+        assert (tmp_path / "state").read_text() == "success", "run A marked after B"
+        a_marked = posts(sim, "read")[len(b_marked) :]
+
+        b_summary = xcom(run_b, LISTING, "summary")
+        assert "less what run(s) manual__" in b_summary["watermark_origin"], "B left A's claim to A"
+        assert b_summary["window"]["from"] == day(1).isoformat()
+        assert b_marked and a_marked, "both runs had work"
+        assert not set(a_marked) & set(b_marked), "no conversation marked by both runs"
+        assert len(set(a_marked)) == len(a_marked), "none marked twice"
+        assert sim.stale_unread_ids(OLDER_THAN, at=later) == set(), "no gap: everything stale by B's time is read"
+
+        # The next run starts where both left off: A's and B's claims are done and the watermark moved over them.
+        sim.simulate_activity(day(2) - sim.now(), active_fraction=0.02)
+        sim.set_now(day(2))
+        run_c = run_dag(DAG_ID, sim, conf, logical_date=day(2))
+        c_summary = xcom(run_c, LISTING, "summary")
+        assert c_summary["window"]["from"] == later.isoformat(), c_summary["watermark_origin"]
+        assert sim.stale_unread_ids(OLDER_THAN, at=day(2)) == set()
