@@ -71,7 +71,7 @@ def selection_summary(
     :param window_plan: the run's window and where it came from.
     :param verdicts: the listed conversations by verdict (``in_window`` for the candidates).
     :param reasons: the selected conversations by reason.
-    :param claimed: the key spans the run selected (its claim).
+    :param claimed: the key spans whose every stale conversation the run selected (its claim, when incremental).
     :param cut: where a ``limit`` cut the window, if it did.
     """
     window = window_plan.window
@@ -87,7 +87,7 @@ def selection_summary(
         "selected": sum(reasons.values()),
         **{f"selected_{reason}": reasons[reason] for reason in STALE_REASONS},
         "limit_reached": cut is not None,
-        "claimed": [_span_json(span) for span in claimed],
+        "covered": [_span_json(span) for span in claimed],
         **tally(skipped),
     }
 
@@ -101,7 +101,7 @@ def selection_line(summary: dict[str, Any]) -> str:
     ]
     line = f"selected {summary['selected']} of {summary['scanned']} listed; skipped: {', '.join(skipped) or 'none'}"
     if summary["limit_reached"]:
-        line += f"; limit reached: the rest is left to the next run (claimed {len(summary['claimed'])} range(s))"
+        line += "; limit reached: the rest is left to the next run"
     return line
 
 
