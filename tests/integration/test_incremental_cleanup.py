@@ -110,7 +110,9 @@ def test_a_month_of_runs_started_every_way_marks_each_stale_conversation_once(ru
     with QuoSimulator(api_key=API_KEY, conversations=1000, seed=8, now=START) as sim:
         for start in month():
             if start.at > sim.now():  # the workspace lives until the run starts
-                sim.simulate_activity(start.at - sim.now(), active_fraction=0.02, new_conversations=3, snooze_fraction=0.005)
+                sim.simulate_activity(
+                    start.at - sim.now(), active_fraction=0.02, new_conversations=3, snooze_fraction=0.005
+                )
             dag_run, summary, stale_before, sent = run_once(run_dag, sim, start)
             left = sim.stale_unread_ids(OLDER_THAN, at=start.run_time)
             what = f"{start.how} at {start.at:%m-%d %H:%M}: {summary['watermark_origin']}"
