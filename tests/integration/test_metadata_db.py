@@ -1,4 +1,5 @@
-"""The integration tests run on the metadata DB QUO_TEST_DB names: SQLite by default, PostgreSQL in ``make test-postgres``."""
+"""The integration tests run on the metadata DB QUO_TEST_DB names: SQLite by default, PostgreSQL in
+``make test-postgres``."""
 
 from __future__ import annotations
 
