@@ -12,9 +12,10 @@ from airflow.sdk import BaseOperator
 from airflow_provider_quo.conversation_ids import conversation_id_problem, describe_value
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_duration, as_optional_int, as_string_list
-from airflow_provider_quo.operators._staleness import STALE_REASONS, TICK, StalenessRule, tally
+from airflow_provider_quo.operators._selection import IN_WINDOW, selection_line, selection_summary
+from airflow_provider_quo.operators._staleness import TICK, StalenessRule
 from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY
-from airflow_provider_quo.operators.watermark import Point, Span, up_to
+from airflow_provider_quo.operators.watermark import Point, up_to
 from airflow_provider_quo.operators.watermark_variable import WatermarkVariable
 from airflow_provider_quo.operators.watermark_window import Candidate, Plan, Window, earliest, plan, when
 
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ListStaleConversationsOperator"]
 
-#: The verdict of a conversation that became stale in the window (every other verdict is a skip).
-IN_WINDOW = "in_window"
 #: How many ids the listing names in its log when it skips them as invalid.
 MAX_LOGGED_IDS = 20
 
@@ -34,15 +33,6 @@ def _plain_utc(value: datetime) -> datetime:
     # (``pendulum_dt.astimezone(timezone.utc) - timedelta(days=1)`` is naive).
     utc = value.astimezone(timezone.utc)
     return datetime.combine(utc.date(), utc.time(), tzinfo=timezone.utc)
-
-
-def _span_json(span: Span) -> dict[str, Any]:
-    return {
-        "from": None if span.lo is None else span.lo.at.isoformat(),
-        "from_id": None if span.lo is None else span.lo.last_id,
-        "to": span.hi.at.isoformat(),
-        "to_id": span.hi.last_id,
-    }
 
 
 def _collect(candidates: Iterable[Candidate], limit: int | None) -> tuple[list[str], Counter[str], Point | None]:
@@ -55,54 +45,6 @@ def _collect(candidates: Iterable[Candidate], limit: int | None) -> tuple[list[s
         return ids, reasons, None
     kept, cut = earliest(candidates, limit)
     return [c.conversation_id for c in kept], Counter(c.reason for c in kept), cut
-
-
-def selection_summary(
-    rule: StalenessRule,
-    window_plan: Plan,
-    verdicts: Counter[str],
-    reasons: Counter[str],
-    claimed: list[Span],
-    cut: Point | None,
-) -> dict[str, Any]:
-    """The listing's XCom ``summary``: the window, where it came from, what the run claimed, and every count.
-
-    :param rule: the staleness rule of the run.
-    :param window_plan: the run's window and where it came from.
-    :param verdicts: the listed conversations by verdict (``in_window`` for the candidates).
-    :param reasons: the selected conversations by reason.
-    :param claimed: the key spans whose every stale conversation the run selected (its claim, when incremental).
-    :param cut: where a ``limit`` cut the window, if it did.
-    """
-    window = window_plan.window
-    skipped = Counter({verdict: n for verdict, n in verdicts.items() if verdict != IN_WINDOW})
-    return {
-        "cutoff": rule.cutoff.isoformat(),
-        "window": {"from": None if window.start is None else window.start.isoformat(), "to": window.end.isoformat()},
-        "ranges": [_span_json(span) for span in window.spans],
-        "watermark_origin": window_plan.origin,
-        "full_sweep": window.full_sweep,
-        "scanned": sum(verdicts.values()),
-        "in_window": verdicts[IN_WINDOW],
-        "selected": sum(reasons.values()),
-        **{f"selected_{reason}": reasons[reason] for reason in STALE_REASONS},
-        "limit_reached": cut is not None,
-        "covered": [_span_json(span) for span in claimed],
-        **tally(skipped),
-    }
-
-
-def selection_line(summary: dict[str, Any]) -> str:
-    """One human line for the selection: ``selected 138 of 185 listed; skipped: 30 recent, 9 snoozed``."""
-    skipped = [
-        f"{n} {key.removeprefix('skipped_').replace('_', ' ')}"
-        for key, n in sorted(summary.items(), key=lambda item: -item[1] if isinstance(item[1], int) else 0)
-        if key.startswith("skipped_") and n
-    ]
-    line = f"selected {summary['selected']} of {summary['scanned']} listed; skipped: {', '.join(skipped) or 'none'}"
-    if summary["limit_reached"]:
-        line += "; limit reached: the rest is left to the next run"
-    return line
 
 
 def reference_time(context: Context) -> datetime:
@@ -123,20 +65,22 @@ class ListStaleConversationsOperator(BaseOperator):
     Quo has no unread flag, so "stale unread" cleanup marks conversations idle for too long. With
     ``marked_by`` set (the task that marks the returned ids), the cleanup is **incremental**: a run
     selects only the conversations that became stale in its window, between the watermark (how far
-    the last run whose marking fully succeeded got) and the run's time. A conversation became stale
+    the last run whose marking fully succeeded got) and the run's time, less what other runs still
+    hold. The watermark and each run's claim live in the Airflow Variable
+    ``quo_watermark__<dag_id>__<task_id>`` (delete it to start over). A conversation became stale
     when its idle age passed ``older_than``, or when a snooze on an idle conversation ended. The first
     run, a run with ``full_sweep``, a run whose selection settings differ from the last run's, and every
     run without ``marked_by`` select everything stale. A marking whose only failures are 403s (a phone
     number the key's user may not use) still moves the watermark on.
-    See ``docs/stale-cleanup.md`` for why the watermark never leaves a gap.
+    See ``docs/stale-cleanup.md`` for why no way of starting a run leaves a gap.
 
-    Age is measured from the DAG run's time (data interval end, else logical date), not the wall
+    Age is measured from the DAG run's time (data interval end, else logical date, else ``run_after``), not the wall
     clock, so retries and re-runs select the same conversations. Deleted and snoozed conversations
     are left alone by default. Listing asks the server only for conversations created before the
     cutoff (always safe: a newer one cannot be idle that long).
 
     Returns the selected ids (XCom ``return_value``), ready for ``MarkConversationReadOperator``;
-    counts and the window go to the XCom key ``"summary"``, the watermark record to ``"window"``.
+    counts, the window and what the run claimed go to the XCom key ``"summary"``.
 
     :param older_than: minimum idle time: a timedelta, a number of days, or an ISO 8601 duration such
         as ``"P30D"`` or ``"PT36H"``. (templated)

@@ -234,8 +234,8 @@ def resolve(state: WatermarkState, outcomes: dict[str, str]) -> WatermarkState:
 
 
 def with_claim(state: WatermarkState, run_id: str, spans: Sequence[Span]) -> WatermarkState:
-    """The state with ``run_id``'s claims replaced by ``spans`` (in flight)."""
-    others = [c for c in state.claims if c.run_id != run_id]
+    """The state with ``run_id``'s claims in flight replaced by ``spans`` (its done ones stay)."""
+    others = [c for c in state.claims if c.run_id != run_id or c.done]
     mine = [Claim(run_id, span) for span in normalized(spans)]
     return resolve(replace(state, claims=(*others, *mine)), {})
 

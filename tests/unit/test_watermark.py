@@ -180,6 +180,12 @@ def test_dropped_claims_vanish_and_in_flight_ones_stay() -> None:
     assert resolved.claims == (claims[1],)
 
 
+def test_a_re_run_keeps_its_done_claim_and_replaces_only_what_is_in_flight() -> None:
+    done = Claim("r1", span(W + DAY, W + 2 * DAY), done=True)
+    again = with_claim(state(W, done, Claim("r1", span(W + 3 * DAY, W + 4 * DAY))), "r1", [])
+    assert again.claims == (done,), "a re-run that selects nothing does not lose what r1 marked"
+
+
 def test_a_state_keeps_at_most_max_claims() -> None:
     many = state(W)
     for n in range(MAX_CLAIMS + 5):
