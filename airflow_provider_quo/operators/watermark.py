@@ -40,7 +40,7 @@ Key = tuple[datetime, int, str]
 _BOTTOM: Key = (datetime.min.replace(tzinfo=timezone.utc), -1, "")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Point:
     """A key bound: the instant ``at`` and, after a ``limit``, the last id taken at it (``None``: every id).
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_quo.testing import QuoSimulator
-from tests.integration.dag_runs import API_KEY, FAST, posts, xcom
+from tests.integration.dag_runs import API_KEY, EXAMPLE_DAGS, FAST, posts, xcom
 
 pytestmark = pytest.mark.integration
 
@@ -166,6 +166,19 @@ def test_re_running_a_past_run_selects_nothing_new_and_leaves_later_windows_alon
         assert sim.stale_unread_ids(OLDER_THAN, at=day(3)) == set()
 
 
+def airflow_settings() -> dict[str, str]:
+    """The settings this process's Airflow runs with, for a child process to share its metadata DB (whatever
+    other tests of the session left in ``os.environ``)."""
+    from airflow import settings
+    from airflow.configuration import conf
+
+    return {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": str(settings.SQL_ALCHEMY_CONN),
+        "AIRFLOW__CORE__FERNET_KEY": conf.get("core", "fernet_key"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
+    }
+
+
 def wait_for(path: Path, child: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
     """Wait until ``path`` exists (the child process wrote it), failing if the child died first."""
     deadline = time.monotonic() + timeout
@@ -184,7 +197,7 @@ def test_two_runs_at_once_leave_no_gap_and_mark_nothing_twice(run_dag: Any, tmp_
         sim.set_now(day(1))
         sim.reset_stats()
         # Run A (scheduled, day 1) in another process: it lists, claims (day 0, day 1], then waits to mark.
-        env = {**os.environ, "AIRFLOW_CONN_QUO_DEFAULT": sim.connection_json(FAST)}
+        env = {**os.environ, **airflow_settings(), "AIRFLOW_CONN_QUO_DEFAULT": sim.connection_json(FAST)}
         command = [sys.executable, "-m", "tests.integration.paused_run", day(1).isoformat(), str(tmp_path)]
         child = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parents[2])
         try:
