@@ -15,7 +15,7 @@ OLD_AIRFLOW_TESTS := $(addprefix test-airflow-,$(OLD_AIRFLOWS))
 # and svcs (26: its in-process execution API gets requests before its lifespan has set the registry).
 AIRFLOW_PINS_3.2 := 'fastapi<0.137' 'svcs<26'
 
-.PHONY: demo test lint typecheck unit docs bench dist dist-check test-airflows $(OLD_AIRFLOW_TESTS) \
+.PHONY: demo test lint typecheck unit docs docs-serve bench dist dist-check test-airflows $(OLD_AIRFLOW_TESTS) \
 	test-min-airflow clean redis-server postgresql test-postgres
 
 $(STAMP): pyproject.toml
@@ -57,9 +57,15 @@ test-postgres: $(STAMP) postgresql
 	QUO_TEST_DB=postgres $(BIN)/pytest -q $(POSTGRES_TESTS)
 
 # The docs site (mkdocs.yml) into the git-ignored site/; any warning (a broken link or anchor, a
-# docstring mkdocstrings cannot read) fails the build.
+# docstring mkdocstrings cannot read) fails the build, and so does a link that would not open from the
+# file system (scripts/check_site_links.py).
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --quiet --site-dir site
+	$(BIN)/python scripts/check_site_links.py site
+
+# The docs site at http://127.0.0.1:8000, rebuilt on every change (site/ also opens without it).
+docs-serve: $(STAMP)
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 test: lint typecheck unit test-postgres docs
 

@@ -1,14 +1,20 @@
-"""Typed errors for the Quo API, parsed from every error-body shape Quo is known to send."""
+"""Typed errors for the Quo API, parsed from every error-body shape Quo is known to send.
+
+Each error names its :attr:`~QuoError.kind`; what that kind means (retried? stops the run? commits the
+watermark? retries the task?) is in one table, :data:`airflow_provider_quo.dispositions.DISPOSITIONS`.
+"""
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
+
+from airflow_provider_quo.dispositions import DISPOSITIONS, status_kind
+from airflow_provider_quo.redaction import scrub
 
 #: Characters of a non-JSON body kept in an error message (proxy HTML pages can be large).
 BODY_EXCERPT_CHARS = 200
@@ -19,25 +25,38 @@ MAX_ERROR_LINE_CHARS = 500
 class QuoError(Exception):
     """Base class of every error raised by this provider."""
 
+    _kind: ClassVar[str] = "other"
+
+    @property
+    def kind(self) -> str:
+        """This failure's key in :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`."""
+        return self._kind
+
 
 class QuoInvalidConversationIdError(QuoError, ValueError):
     """A conversation id that the API would reject (raised before any request is sent)."""
+
+    _kind = "bad_input"
 
 
 class QuoBulkMarkError(QuoError):
     """A marking operator finished with failures; ``summary`` holds the run's whole summary.
 
     :param message: the one-line reason, with the counts.
-    :param summary: the operator's summary (its XCom ``return_value`` shape).
+    :param summary: the operator's summary (as pushed under the XCom key ``summary``).
+    :param killed: the task was killed mid-run (its ids not sent are not failures of their own).
     """
 
-    def __init__(self, message: str, summary: dict[str, Any]) -> None:
+    def __init__(self, message: str, summary: dict[str, Any], *, killed: bool = False) -> None:
         super().__init__(message)
         self.summary = summary
+        self.killed = killed
 
 
 class QuoTLSError(QuoError):
     """TLS failed (e.g. certificate verification): every request to this host would fail alike."""
+
+    _kind = "tls"
 
 
 class QuoNotSentError(QuoError):
@@ -46,13 +65,19 @@ class QuoNotSentError(QuoError):
     Nothing was sent for it.
     """
 
+    _kind = "not_sent"
+
 
 class QuoConnectionError(QuoError):
     """The request never got an HTTP response: connection refused or dropped, DNS, TLS or a timeout."""
 
+    _kind = "connection"
+
 
 class QuoTimeoutError(QuoConnectionError):
     """An attempt ran past its total deadline (connect, headers and body together); retried like a timeout."""
+
+    _kind = "timeout"
 
 
 class QuoAPIError(QuoError):
@@ -86,7 +111,8 @@ class QuoAPIError(QuoError):
 
     def _one_line(self) -> str:
         text = f"Quo API {self.status} {self.title}".rstrip()
-        details = [self.message] + [f"{e.get('path', '')}: {e.get('message', '')}" for e in self.errors[:3]]
+        details = [_without_title(self.message, self.title)]
+        details += [f"{e.get('path', '')}: {e.get('message', '')}" for e in self.errors[:3]]
         detail = "; ".join(d for d in details if d and d != self.title)
         if detail:
             text += f": {detail}"
@@ -101,15 +127,33 @@ class QuoAPIError(QuoError):
         return (_rebuild, (type(self), self.__dict__.copy()))
 
     @property
+    def kind(self) -> str:
+        """This status's key in :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`."""
+        return status_kind(self.status)
+
+    @property
     def retryable(self) -> bool:
-        """Whether repeating the same request may succeed (408, 429 and transient 5xx)."""
-        return self.status == 408
+        """Whether repeating the same request may succeed (408, 429 and transient 5xx), per the table."""
+        return DISPOSITIONS[self.kind].retry_request
+
+
+def _without_title(message: str, title: str) -> str:
+    """``message`` without a leading copy of ``title`` (``"Unauthorized: bad key"`` -> ``"bad key"``), so the
+    one-line error never reads ``401 Unauthorized: Unauthorized: ...``."""
+    head, separator, rest = message.partition(":")
+    if title and separator and head.strip().casefold() == title.strip().casefold():
+        return rest.strip()
+    return message
 
 
 class QuoUnexpectedResponseError(QuoAPIError):
     """A success status whose body is not what the endpoint returns: not a JSON object, larger than the
     body cap, a listing page without a ``data`` list, or a marked conversation with another id (or none).
     Not retried: the server answered, and repeating the request would not prove anything more."""
+
+    @property
+    def kind(self) -> str:
+        return "unexpected_response"
 
 
 def _rebuild(cls: type[QuoAPIError], state: dict[str, Any]) -> QuoAPIError:
@@ -151,10 +195,6 @@ class QuoRateLimitError(QuoAPIError):
         self.retry_after = retry_after
         super().__init__(**kwargs)
 
-    @property
-    def retryable(self) -> bool:
-        return True
-
 
 class QuoServerError(QuoAPIError):
     """5xx: a fault at Quo or a proxy in front of it; usually transient (501, 505 and 511 are not).
@@ -165,10 +205,6 @@ class QuoServerError(QuoAPIError):
     def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
         self.retry_after = retry_after
         super().__init__(**kwargs)
-
-    @property
-    def retryable(self) -> bool:
-        return self.status not in (501, 505, 511)
 
 
 _CLASS_BY_STATUS: dict[int, type[QuoAPIError]] = {
@@ -197,24 +233,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def scrub_secret(value: Any, secret: str | None) -> Any:
-    """``value`` with ``secret`` replaced by ``***`` in every string it holds (lists and dicts too)."""
-    if not secret:
-        return value
-    if isinstance(value, str):
-        return value.replace(secret, "***")
-    if isinstance(value, list):
-        return [scrub_secret(item, secret) for item in value]
-    if isinstance(value, dict):
-        return {scrub_secret(key, secret): scrub_secret(item, secret) for key, item in value.items()}
-    return value
-
-
-def _redacted(content: bytes, secret: str | None) -> bytes:
-    """The body with every occurrence of ``secret`` replaced by ``***`` (a server could echo the key)."""
-    return content.replace(secret.encode(), b"***") if secret else content
-
-
 def _body_fields(content: bytes) -> dict[str, Any]:
     """The error fields of any known body shape; empty for empty or non-JSON bodies."""
     try:
@@ -235,12 +253,12 @@ def describe_body(response: requests.Response, *, redact: str | None = None) -> 
     :param response: the response.
     :param redact: a secret to replace by ``***`` in the excerpt.
     """
-    raw = _redacted(response.content or b"", redact)
+    raw = scrub(response.content or b"", redact)
     if not raw.strip():
         return "empty response body"
     excerpt = " ".join(raw[: BODY_EXCERPT_CHARS * 4].decode("utf-8", "replace")[:BODY_EXCERPT_CHARS].split())
     kind = response.headers.get("Content-Type") or "no content type"
-    return str(scrub_secret(f"unexpected response body ({kind}, {len(raw)} bytes): {excerpt}", redact))
+    return str(scrub(f"unexpected response body ({kind}, {len(raw)} bytes): {excerpt}", redact))
 
 
 def _text(value: Any) -> str | None:
@@ -254,7 +272,7 @@ def error_from_response(response: requests.Response, *, redact: str | None = Non
     :param redact: a secret (the API key) to replace by ``***`` wherever the body repeats it.
     """
     status = response.status_code
-    fields = _body_fields(_redacted(response.content or b"", redact))
+    fields = _body_fields(scrub(response.content or b"", redact))
     message = _text(fields.get("message"))
     if message is None and not fields:
         message = describe_body(response, redact=redact)
@@ -267,22 +285,9 @@ def error_from_response(response: requests.Response, *, redact: str | None = Non
         "trace": _text(fields.get("trace")),
         "errors": [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else None,
     }
-    kwargs = {name: scrub_secret(value, redact) for name, value in kwargs.items()}  # also escaped or header echoes
+    kwargs = {name: scrub(value, redact) for name, value in kwargs.items()}  # also escaped or header echoes
     if status == 429:
         return QuoRateLimitError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
     if status >= 500:
         return QuoServerError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
     return _CLASS_BY_STATUS.get(status, QuoAPIError)(**kwargs)
-
-
-#: How a failed id's reason in a bulk summary starts when the API answered with an error status.
-_API_STATUS_REASON = re.compile(r"^Quo API (\d{3})\b")
-
-
-def reason_status(reason: str) -> int | None:
-    """The HTTP status a failed id's reason (in a marking summary) names, or ``None`` (no HTTP answer).
-
-    :param reason: the reason, as :class:`QuoAPIError` words it (``"Quo API 403 Not Phone Number User..."``).
-    """
-    match = _API_STATUS_REASON.match(reason)
-    return None if match is None else int(match.group(1))

@@ -14,42 +14,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_quo.exceptions import (
-    _CLASS_BY_STATUS,
-    QuoAPIError,
-    QuoBulkMarkError,
-    QuoConnectionError,
-    QuoServerError,
-    QuoTLSError,
-    reason_status,
-)
+from airflow_provider_quo.compat import RETRY_POLICY_SUPPORTED, RetryDecision, RetryPolicy
+from airflow_provider_quo.dispositions import disposition
+from airflow_provider_quo.exceptions import QuoAPIError, QuoBulkMarkError
+from airflow_provider_quo.operators._summary import retryable_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-try:
-    from airflow.sdk import RetryDecision, RetryPolicy
-except ImportError:  # Airflow 3.1 and 3.2: no ``retry_policy=`` on operators
-    RETRY_POLICY_SUPPORTED = False
-    RetryPolicy = object  # type: ignore[misc,assignment]
-else:
-    RETRY_POLICY_SUPPORTED = True
-
-
-def is_retryable_status(status: int) -> bool:
-    """Whether repeating a request that got ``status`` may succeed, as the hook's typed error says."""
-    error_class = QuoServerError if status >= 500 else _CLASS_BY_STATUS.get(status, QuoAPIError)
-    return error_class(status=status).retryable
-
-
-def is_transient_reason(reason: str) -> bool:
-    """Whether one failed id's reason (from a bulk summary) may succeed on a retry.
-
-    A reason naming a status (``"Quo API 503 ..."``) is judged by that status; any other reason is a
-    failure without an HTTP answer (connection refused or dropped, timeout) and counts as transient.
-    """
-    status = reason_status(reason)
-    return status is None or is_retryable_status(status)
 
 
 class QuoRetryPolicy(RetryPolicy):
@@ -60,7 +31,8 @@ class QuoRetryPolicy(RetryPolicy):
     - 429, or any error with a ``retry_after``: retry after that many seconds (at most ``max_delay``).
     - Other transient errors that outlived the hook's retries (``QuoConnectionError``, 408, 5xx but
       501/505/511): retry after ``transient_delay``.
-    - ``QuoBulkMarkError``: retry after ``transient_delay`` if any failed id's reason is transient;
+    - ``QuoBulkMarkError``: retry after ``transient_delay`` if any failed id may succeed later (its
+      ``retryable`` flag in the summary's ``failed_detail``);
       fail at once if every failure was permanent (say 404s with ``on_not_found="fail"``); the task's
       own handling if the run was killed or lists no failures.
     - Non-retryable API errors (400, 401, 403, 404, 422, ...), ``QuoTLSError`` and ``ValueError``
@@ -99,22 +71,16 @@ class QuoRetryPolicy(RetryPolicy):
         :param max_tries: the task's maximum number of tries.
         :param context: the task context (unused).
         """
-        name = type(exception).__name__
-        if isinstance(exception, QuoAPIError):
-            return self._for_api_error(exception)
-        if isinstance(exception, QuoConnectionError):
-            return RetryDecision.retry(self.transient_delay, f"{name}: no answer from Quo after the hook's retries")
         if isinstance(exception, QuoBulkMarkError):
             return self._for_bulk_error(exception)
-        if isinstance(exception, (QuoTLSError, ValueError)):
-            return RetryDecision.fail(f"{name}: a retry would fail alike; not retrying")
-        return RetryDecision.default()
-
-    def _for_api_error(self, error: QuoAPIError) -> RetryDecision:
-        label = f"Quo API {error.status} ({type(error).__name__})"
-        if not error.retryable:
-            return RetryDecision.fail(f"{label}: not retryable until the request or account changes")
-        retry_after: float | None = getattr(error, "retry_after", None)
+        name = type(exception).__name__
+        label = f"Quo API {exception.status} ({name})" if isinstance(exception, QuoAPIError) else name
+        task_retry = disposition(exception).task_retry  # the one table of what each error means
+        if task_retry == "fail":
+            return RetryDecision.fail(f"{label}: a retry would fail alike until the request or account changes")
+        if task_retry == "default":
+            return RetryDecision.default()
+        retry_after: float | None = getattr(exception, "retry_after", None)
         if retry_after is None:
             return RetryDecision.retry(self.transient_delay, f"{label}: still failing after the hook's retries")
         delay = min(timedelta(seconds=max(0.0, retry_after)), self.max_delay)
@@ -122,13 +88,14 @@ class QuoRetryPolicy(RetryPolicy):
 
     def _for_bulk_error(self, error: QuoBulkMarkError) -> RetryDecision:
         failed: dict[str, str] = error.summary.get("failed") or {}
-        if str(error).startswith("Task killed") or not failed:
+        if error.killed or not failed:
             return RetryDecision.default()
-        transient = [reason for reason in failed.values() if is_transient_reason(str(reason))]
+        transient = retryable_failures(error.summary)  # each failure's disposition, carried as data
         if transient:
+            example = str(failed.get(transient[0], ""))[:80]
             return RetryDecision.retry(
                 self.transient_delay,
-                f"{len(transient)} of {len(failed)} failed id(s) may succeed on a retry (e.g. {transient[0][:80]})",
+                f"{len(transient)} of {len(failed)} failed id(s) may succeed on a retry (e.g. {example})",
             )
         return RetryDecision.fail(f"all {len(failed)} failed id(s) were rejected for good; a retry would repeat them")
 

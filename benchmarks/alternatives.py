@@ -173,6 +173,113 @@ def _speedup(slow: list[float], fast: list[float]) -> float:
     return statistics.median(slow) / statistics.median(fast)
 
 
+def _run_variants(context: Context, prepared: Prepared, case: Case, connections: Any) -> tuple[dict, dict]:
+    """Each variant's wall times and last outcome for one case."""
+    sim, client = prepared.sim, prepared.client
+    walls: dict[str, list[float]] = {}
+    outcomes: dict[str, dict[str, Any]] = {}
+    for variant, repeats in case.repeats.items():
+        for repeat in range(repeats):
+            sim.configure(latency=case.latency, rate_limit=case.limit)
+            outcome = client.call(run_dag, connections, f"bench_{variant}_{case.name}", timeout=1800)
+            outcome["http_200"] = sim.call("request_count", method="POST", status=200)
+            outcome["http_429"] = sim.call("request_count", status=429)
+            walls.setdefault(variant, []).append(outcome["elapsed"])
+            outcomes[variant] = outcome
+            context.progress(
+                f"  alternatives {case.name} {variant} #{repeat + 1}: {outcome['elapsed']:.2f}s, "
+                f"run {outcome['state']}, tasks {outcome['tasks']}, {outcome['http_200']} x 200, "
+                f"{outcome['http_429']} x 429, {outcome['in_tasks']:.2f}s in tasks"
+            )
+    return walls, outcomes
+
+
+def _wall_figures(case: Case, walls: dict, outcomes: dict, params: dict[str, Any]) -> list[dict[str, Any]]:
+    figures = []
+    for variant, samples in walls.items():
+        outcome = outcomes[variant]
+        note = (
+            f"run {outcome['state']}; {outcome['http_200']} marked, {outcome['http_429']} x 429; "
+            f"{outcome['in_tasks']:.2f} s inside task instances"
+        )
+        if len(samples) == 1 and variant == "http":
+            note += "; one run (slow)"
+        figures.append(
+            figure(
+                f"alternatives.{case.name}.{variant}.wall_s",
+                f"{VARIANTS[variant]}: {case.description}",
+                samples,
+                "s",
+                params={**params, "variant": variant},
+                note=note,
+            )
+        )
+    return figures
+
+
+def _limit429_figures(case: Case, outcomes: dict, params: dict[str, Any], notes: list[str]) -> list[dict[str, Any]]:
+    figures = []
+    loop, quo = outcomes.get("loop"), outcomes.get("quo")
+    if loop is not None:
+        failed_at_first = loop["state"] == "failed" and loop["http_429"] == 1
+        figures.append(
+            status_figure(
+                "alternatives.limit429.loop_fails_on_first_429",
+                "(b) serial loop fails on the first 429",
+                failed_at_first,
+                f"run {loop['state']} after {loop['http_200']} marks and {loop['http_429']} x 429",
+                params=params,
+            )
+        )
+    if quo is not None:
+        completed = quo["state"] == "success" and quo["http_200"] >= case.ids
+        figures.append(
+            status_figure(
+                "alternatives.limit429.provider_completes",
+                "(c) this provider completes under the same limit",
+                completed,
+                f"run {quo['state']}, {quo['http_200']} marks, {quo['http_429']} x 429",
+                params=params,
+            )
+        )
+    if "http" in outcomes:
+        http = outcomes["http"]
+        failed = http["tasks"].get("failed", 0)
+        notes.append(
+            f"At the 10 rps limit with no latency, (a)'s {case.ids} mapped tasks ran one after another "
+            f"at {case.ids / http['elapsed']:.1f} tasks/s: {http['http_429']} requests were answered 429 "
+            f"and {failed} tasks failed (HttpOperator does not retry by default)."
+        )
+    return figures
+
+
+def _speedup_figures(case: Case, walls: dict, params: dict[str, Any]) -> list[dict[str, Any]]:
+    figures = []
+    if "quo" in walls and "http" in walls:
+        figures.append(
+            figure(
+                f"alternatives.{case.name}.speedup_vs_http",
+                f"speed-up of (c) over (a), dag.test() wall time: {case.description}",
+                [_speedup(walls["http"], walls["quo"])],
+                "x",
+                target=(">=", 50.0) if case.limit is None else None,
+                params=params,
+            )
+        )
+    if "quo" in walls and "loop" in walls:
+        figures.append(
+            figure(
+                f"alternatives.{case.name}.speedup_vs_loop",
+                f"speed-up of (c) over (b), dag.test() wall time: {case.description}",
+                [_speedup(walls["loop"], walls["quo"])],
+                "x",
+                target=(">=", 2.0) if case.latency > 0 else None,
+                params=params,
+            )
+        )
+    return figures
+
+
 def run(context: Context, prepared: Prepared | None = None) -> dict[str, Any]:
     prepared = prepared or prepare(context)
     figures: list[dict[str, Any]] = []
@@ -186,97 +293,14 @@ def run(context: Context, prepared: Prepared | None = None) -> dict[str, Any]:
             connections = _connections(sim, case.limit or UNLIMITED_RPS)
             _write_spec(prepared.dags_folder, case.name, prepared.ids[: case.ids])
             client.call(run_dag, connections, "bench_noop")  # writes this case's DAGs to the database
-            noop = [client.call(run_dag, connections, "bench_noop")["elapsed"] for _ in range(2)]
-            noop_all += noop
-            walls: dict[str, list[float]] = {}
-            outcomes: dict[str, dict[str, Any]] = {}
-            for variant, repeats in case.repeats.items():
-                for repeat in range(repeats):
-                    sim.configure(latency=case.latency, rate_limit=case.limit)
-                    outcome = client.call(run_dag, connections, f"bench_{variant}_{case.name}", timeout=1800)
-                    outcome["http_200"] = sim.call("request_count", method="POST", status=200)
-                    outcome["http_429"] = sim.call("request_count", status=429)
-                    walls.setdefault(variant, []).append(outcome["elapsed"])
-                    outcomes[variant] = outcome
-                    context.progress(
-                        f"  alternatives {case.name} {variant} #{repeat + 1}: {outcome['elapsed']:.2f}s, "
-                        f"run {outcome['state']}, tasks {outcome['tasks']}, {outcome['http_200']} x 200, "
-                        f"{outcome['http_429']} x 429, {outcome['in_tasks']:.2f}s in tasks"
-                    )
+            noop_all += [client.call(run_dag, connections, "bench_noop")["elapsed"] for _ in range(2)]
+            walls, outcomes = _run_variants(context, prepared, case, connections)
             params = {"ids": case.ids, "limit_rps": case.limit, "latency_s": case.latency}
-            for variant, samples in walls.items():
-                outcome = outcomes[variant]
-                note = (
-                    f"run {outcome['state']}; {outcome['http_200']} marked, {outcome['http_429']} x 429; "
-                    f"{outcome['in_tasks']:.2f} s inside task instances"
-                )
-                if len(samples) == 1 and variant == "http":
-                    note += "; one run (slow)"
-                figures.append(
-                    figure(
-                        f"alternatives.{case.name}.{variant}.wall_s",
-                        f"{VARIANTS[variant]}: {case.description}",
-                        samples,
-                        "s",
-                        params={**params, "variant": variant},
-                        note=note,
-                    )
-                )
+            figures += _wall_figures(case, walls, outcomes, params)
             if case.name == "limit429":
-                loop, quo = outcomes.get("loop"), outcomes.get("quo")
-                if loop is not None:
-                    failed_at_first = loop["state"] == "failed" and loop["http_429"] == 1
-                    figures.append(
-                        status_figure(
-                            "alternatives.limit429.loop_fails_on_first_429",
-                            "(b) serial loop fails on the first 429",
-                            failed_at_first,
-                            f"run {loop['state']} after {loop['http_200']} marks and {loop['http_429']} x 429",
-                            params=params,
-                        )
-                    )
-                if quo is not None:
-                    completed = quo["state"] == "success" and quo["http_200"] >= case.ids
-                    figures.append(
-                        status_figure(
-                            "alternatives.limit429.provider_completes",
-                            "(c) this provider completes under the same limit",
-                            completed,
-                            f"run {quo['state']}, {quo['http_200']} marks, {quo['http_429']} x 429",
-                            params=params,
-                        )
-                    )
-                if "http" in outcomes:
-                    http = outcomes["http"]
-                    failed = http["tasks"].get("failed", 0)
-                    notes.append(
-                        f"At the 10 rps limit with no latency, (a)'s {case.ids} mapped tasks ran one after another "
-                        f"at {case.ids / http['elapsed']:.1f} tasks/s: {http['http_429']} requests were answered 429 "
-                        f"and {failed} tasks failed (HttpOperator does not retry by default)."
-                    )
-                continue
-            if "quo" in walls and "http" in walls:
-                figures.append(
-                    figure(
-                        f"alternatives.{case.name}.speedup_vs_http",
-                        f"speed-up of (c) over (a), dag.test() wall time: {case.description}",
-                        [_speedup(walls["http"], walls["quo"])],
-                        "x",
-                        target=(">=", 50.0) if case.limit is None else None,
-                        params=params,
-                    )
-                )
-            if "quo" in walls and "loop" in walls:
-                figures.append(
-                    figure(
-                        f"alternatives.{case.name}.speedup_vs_loop",
-                        f"speed-up of (c) over (b), dag.test() wall time: {case.description}",
-                        [_speedup(walls["loop"], walls["quo"])],
-                        "x",
-                        target=(">=", 2.0) if case.latency > 0 else None,
-                        params=params,
-                    )
-                )
+                figures += _limit429_figures(case, outcomes, params, notes)
+            else:
+                figures += _speedup_figures(case, walls, params)
         figures.insert(
             0,
             figure(

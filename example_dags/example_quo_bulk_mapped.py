@@ -9,9 +9,9 @@ instance, which can be retried on its own and shows its own progress.
 2. `make_batches` splits them into lists of `batch_size` ids.
 3. `mark_read_batch` is mapped over the batches: one `mark-as-read` task instance per batch.
 4. `total` runs once every batch has finished, failed or not, and adds up all their summaries, so
-   nothing is lost: every id is counted as marked, not found, failed or not attempted. If a batch
-   failed, `total` pushes the totals under the XCom key `summary`, logs them and fails; otherwise it
-   returns them. Clear just the failed batches (and `total`) to retry them.
+   nothing is lost: every id is counted as marked, not found, failed or not attempted. It pushes the
+   totals under the XCom key `summary` and fails if a batch failed. Clear just the failed batches
+   (and `total`) to retry them.
 
 Trigger with `dry_run` on to see how the ids would be batched without marking anything.
 
@@ -36,6 +36,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
+from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY, total_of_batches
 from airflow_provider_quo.operators.list_stale_conversations import ListStaleConversationsOperator
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 
@@ -52,6 +53,8 @@ MAX_MAP_LENGTH = 1024
 with DAG(
     dag_id="example_quo_bulk_mapped",
     schedule=None,  # run by hand to clear a backlog; give it a schedule to keep up
+    # Paused when Airflow first sees it, like every example here: nothing runs until you unpause it.
+    is_paused_upon_creation=True,
     render_template_as_native_obj=True,
     params={
         "older_than_days": Param(30, type="integer", minimum=1, description="Idle for at least this many days."),
@@ -92,52 +95,18 @@ with DAG(
 
     @task(trigger_rule="all_done")  # run even when batches failed: their outcomes must not be lost
     def total(batches: list[list[str]] | None, **context: Any) -> dict[str, Any]:
-        """Add up every batch's summary: the returned one of a batch that succeeded, the one pushed under
-        the key ``"summary"`` by a batch that failed. Fail if any batch failed."""
+        """Add up every batch's summary (a batch that pushed none counts its ids failed); fail if a batch failed."""
         if batches is None:  # all_done runs `total` even when listing or batching failed: fail clearly
             raise RuntimeError("no batches to total: list_stale_conversations or make_batches failed")
         ti = context["ti"]
-        # Explicit map indexes give one value per batch, in batch order, and None where that batch has
-        # no such XCom. (Without `map_indexes`, xcom_pull returns the values of the map indexes that
-        # have one, without saying which, and a bare value instead of a list when there is one.)
+        # Explicit map indexes give one summary per batch, in batch order (None where a batch pushed none).
         indexes = list(range(len(batches)))
-        returned = ti.xcom_pull(task_ids="mark_read_batch", map_indexes=indexes)
-        pushed = ti.xcom_pull(task_ids="mark_read_batch", key="summary", map_indexes=indexes)
-
-        counts = ("requested", "marked_count", "not_found_count", "failed_count", "not_attempted_count")
-        result: dict[str, Any] = {
-            "dry_run": context["params"]["dry_run"],
-            "batches": len(batches),
-            "failed_batches": [],  # map indexes of the batches that failed
-            **dict.fromkeys(counts, 0),
-            "not_found": [],
-            "failed": {},
-        }
-        for index, batch in enumerate(batches):
-            summary = returned[index] or pushed[index]
-            if returned[index] is None:
-                result["failed_batches"].append(index)
-            if summary is None:  # failed before it could summarise (say a bad connection): all its ids failed
-                reason = f"batch {index} failed without a summary: see the log of mark_read_batch[{index}]"
-                summary = {**dict.fromkeys(counts, 0), "requested": len(batch), "failed_count": len(batch)}
-                summary |= {"not_found": [], "failed": dict.fromkeys(batch, reason)}
-            for key in counts:
-                result[key] += summary[key]
-            result["not_found"] += summary["not_found"]
-            result["failed"].update(summary["failed"])
-
-        if not result["failed_batches"]:
-            return result
-        # `total` must fail here: a run's state follows its last tasks, so if `total` succeeded the run
-        # would show as a success despite the failed batches. A task cannot both return a value and
-        # fail, so, like a failing marking task, it pushes its totals under the key "summary" and logs
-        # them before raising: they still account for every id of every batch.
-        ti.xcom_push(key="summary", value=result)
-        log.warning("Totals (the ids are in the XCom 'summary'): %s", {k: result[k] for k in ("batches", *counts)})
-        raise RuntimeError(
-            f"{len(result['failed_batches'])} of {len(batches)} batch(es) failed "
-            f"(map indexes {result['failed_batches']}): {result['failed_count']} id(s) failed, "
-            f"{result['not_attempted_count']} not attempted; the totals are in the XCom 'summary'"
-        )
+        summaries = ti.xcom_pull(task_ids="mark_read_batch", key=SUMMARY_XCOM_KEY, map_indexes=indexes)
+        totals = total_of_batches(summaries, batches, task_id="mark_read_batch")
+        ti.xcom_push(key=SUMMARY_XCOM_KEY, value=totals)  # like a marking task: under "summary", success or not
+        log.info("Totals (the ids are in the XCom 'summary'): %s", {k: v for k, v in totals.items() if "count" in k})
+        if totals["failed_batches"]:  # fail `total` too, or the run would show as a success
+            raise RuntimeError(f"batch(es) {totals['failed_batches']} failed; the totals are in the XCom 'summary'")
+        return totals
 
     mark_read_batch >> total(batches)

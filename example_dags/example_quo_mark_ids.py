@@ -32,6 +32,8 @@ from airflow_provider_quo.retry_policy import retry_policy_kwargs
 with DAG(
     dag_id="example_quo_mark_ids",
     schedule=None,
+    # Paused when Airflow first sees it, like every example here: nothing runs until you unpause it.
+    is_paused_upon_creation=True,
     # Templates render to Python objects: `{{ params.conversation_ids }}` stays a list.
     render_template_as_native_obj=True,
     params={

@@ -40,6 +40,9 @@ with DAG(
     schedule="@daily",
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
+    # Paused when Airflow first sees it: unpausing starts the latest interval's run at once (catchup=False
+    # still runs it), and with a real key that run marks the idle inbox read.
+    is_paused_upon_creation=True,
     # One run at a time keeps each run's marks to its own day; overlapping runs would still leave no gap
     # (each leaves the others' claimed windows to them).
     max_active_runs=1,

@@ -35,7 +35,7 @@ os.environ["QUO_THROTTLE_DIR"] = tempfile.mkdtemp(prefix="quo-throttle-")
 
 import pytest  # noqa: E402
 
-from airflow_provider_quo.hooks import retry  # noqa: E402
+from airflow_provider_quo.hooks import request_retries as retry  # noqa: E402
 
 TEST_API_KEY = "test-key-Zq81xQ"
 
@@ -54,8 +54,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def no_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record retry waits instead of sleeping them; returns the list of waits."""
     waits: list[float] = []
-    monkeypatch.setattr(retry, "sleep", waits.append)
-    monkeypatch.setattr(retry, "sleep_unless_stopped", lambda seconds, _stop: waits.append(seconds))
+    monkeypatch.setattr(retry, "wait_between_attempts", lambda seconds, _stop: waits.append(seconds))
     return waits
 
 

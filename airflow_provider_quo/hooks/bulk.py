@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -69,59 +69,70 @@ def run_concurrently(
         break
     else:
         return
-    if stop_taking.is_set():
-        return
-    source_lock = threading.Lock()
-    stop = threading.Event()
-    results: queue.Queue[Any] = queue.Queue(maxsize=workers * 2)
+    if not stop_taking.is_set():
+        yield from _WorkerPool(call, source, workers, stop_taking).outcomes()
 
-    def next_item() -> tuple[bool, Any]:
-        with source_lock:
-            if stop.is_set() or stop_taking.is_set():
+
+class _WorkerPool(Generic[Item, Result]):
+    """``workers`` threads that take items from one iterator and queue each call's :class:`Outcome`."""
+
+    def __init__(
+        self, call: Callable[[Item], Result], source: Iterator[Item], workers: int, stop_taking: threading.Event
+    ) -> None:
+        self.call = call
+        self.source = source
+        self.source_lock = threading.Lock()
+        self.stop_taking = stop_taking
+        self.stop = threading.Event()  # set when the consumer is done: the workers end
+        self.results: queue.Queue[Any] = queue.Queue(maxsize=workers * 2)
+        self.threads = [threading.Thread(target=self._work, name=f"quo-bulk-{n}", daemon=True) for n in range(workers)]
+
+    def _next_item(self) -> tuple[bool, Any]:
+        with self.source_lock:
+            if self.stop.is_set() or self.stop_taking.is_set():
                 return False, None
             try:
-                return True, next(source)
+                return True, next(self.source)
             except StopIteration:
                 return False, None
 
-    def put(value: Any) -> bool:
-        while not stop.is_set():
+    def _put(self, value: Any) -> bool:
+        while not self.stop.is_set():
             try:
-                results.put(value, timeout=0.1)
+                self.results.put(value, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def work() -> None:
+    def _work(self) -> None:
         try:
             while True:
-                more, item = next_item()
-                if not more:
-                    break
-                if not put(_call(call, item)):
+                more, item = self._next_item()
+                if not more or not self._put(_call(self.call, item)):
                     break
         except BaseException as error:  # e.g. the items iterable itself failed
-            put(error)
+            self._put(error)
         finally:
-            put(_DONE)
+            self._put(_DONE)
 
-    threads = [threading.Thread(target=work, name=f"quo-bulk-{n}", daemon=True) for n in range(workers)]
-    for thread in threads:
-        thread.start()
-    running = len(threads)
-    try:
-        while running:
-            value = results.get()
-            if value is _DONE:
-                running -= 1
-            elif isinstance(value, BaseException):
-                raise value
-            else:
-                yield value
-    finally:
-        stop.set()
-        # Daemon threads: a call stuck in its retries is not waited for past the deadline.
-        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
-        for thread in threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    def outcomes(self) -> Generator[Outcome[Item, Result], None, None]:
+        """Start the workers and yield each outcome as it lands; closing it stops them."""
+        for thread in self.threads:
+            thread.start()
+        running = len(self.threads)
+        try:
+            while running:
+                value = self.results.get()
+                if value is _DONE:
+                    running -= 1
+                elif isinstance(value, BaseException):
+                    raise value
+                else:
+                    yield value
+        finally:
+            self.stop.set()
+            # Daemon threads: a call stuck in its retries is not waited for past the deadline.
+            deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+            for thread in self.threads:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -14,38 +14,28 @@ from urllib.parse import quote
 import requests
 from airflow.sdk import BaseHook
 
+from airflow_provider_quo.compat import connection_form_behaviour, connection_form_widgets, mask_secret
 from airflow_provider_quo.conversation_ids import validate_conversation_id
+from airflow_provider_quo.dispositions import disposition
 from airflow_provider_quo.exceptions import (
     QuoAPIError,
     QuoError,
-    QuoRateLimitError,
     QuoUnexpectedResponseError,
     error_from_response,
 )
-from airflow_provider_quo.hooks import retry
 from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
+from airflow_provider_quo.hooks.request_retries import DEFAULT_MAX_RETRY_AFTER, build_retrying
 from airflow_provider_quo.hooks.responses import follow_pages, json_object, marked_conversation_problem
 from airflow_provider_quo.hooks.settings import QuoSettings
-from airflow_provider_quo.hooks.throttle import Throttle, build_throttle
+from airflow_provider_quo.hooks.throttles import Throttle, build_throttle
 from airflow_provider_quo.hooks.transport import build_session, read_body, transport_error
-
-try:
-    from airflow.sdk.log import mask_secret
-except ImportError:  # pragma: no cover - Airflow 3.1's task SDK
-    from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+from airflow_provider_quo.redaction import scrub
 
 TEST_CONNECTION_TIMEOUT = 10.0
 
 MarkAction = Literal["read", "done", "open"]
 MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
-
-
-def _connection_type_info() -> dict[str, Any]:
-    from airflow_provider_quo.get_provider_info import get_provider_info
-
-    info: dict[str, Any] = get_provider_info()["connection-types"][0]
-    return info
 
 
 class QuoHook(BaseHook):
@@ -98,17 +88,13 @@ class QuoHook(BaseHook):
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Connection form behaviour for Airflow 3.1, which reads it from the hook (3.2+ read the
         provider info's ``ui-field-behaviour`` and never call this)."""
-        behaviour = _connection_type_info()["ui-field-behaviour"]
-        return {key.replace("-", "_"): value for key, value in behaviour.items()}
+        return connection_form_behaviour()
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra connection form fields for Airflow 3.1, built from the provider info's ``conn-fields``
         (3.2+ read those directly and never call this)."""
-        from wtforms import StringField
-
-        fields = _connection_type_info()["conn-fields"]
-        return {name: StringField(field["label"], description=field["description"]) for name, field in fields.items()}
+        return connection_form_widgets()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(quo_conn_id={self.quo_conn_id!r})"
@@ -188,9 +174,9 @@ class QuoHook(BaseHook):
         read_body(response, label=label, deadline=deadline, read_timeout=timeout[1], truncate=failed)
         if failed:
             api_error = error_from_response(response, redact=self.settings.api_key)
-            if isinstance(api_error, QuoRateLimitError):
-                pause = api_error.retry_after or self.rate_limiter.interval * 5
-                self.rate_limiter.pause(min(pause, retry.DEFAULT_MAX_RETRY_AFTER))  # same cap as the retry wait
+            if disposition(api_error).slows_key:  # a 429
+                pause = getattr(api_error, "retry_after", None) or self.rate_limiter.interval * 5
+                self.rate_limiter.pause(min(pause, DEFAULT_MAX_RETRY_AFTER))  # the same cap as the retry wait
                 self.rate_limiter.slow_down()  # and every user of the key slows down, recovering gradually
             raise api_error
         return json_object(response, redact=self.settings.api_key)
@@ -221,7 +207,7 @@ class QuoHook(BaseHook):
         timeout = timeout or (self.settings.connect_timeout, self.settings.read_timeout)
         if not retries:
             return self._send_once(method, url, params, timeout, stop)
-        retrying = retry.build_retrying(retry_limit=self.settings.retry_limit, overrides=self.retry_args, stop=stop)
+        retrying = build_retrying(retry_limit=self.settings.retry_limit, overrides=self.retry_args, stop=stop)
         return retrying(self._send_once, method, url, params, timeout, stop)
 
     # -- endpoints -------------------------------------------------------------------------------
@@ -244,7 +230,7 @@ class QuoHook(BaseHook):
         result: dict[str, Any] = self.request("POST", *path, stop=stop)
         problem = marked_conversation_problem(result, conversation_id)
         if problem:  # a 200 must prove the mark: Quo returns the updated conversation
-            message = f"mark-as-{action} answered 200 {problem}".replace(self.settings.api_key, "***")
+            message = scrub(f"mark-as-{action} answered 200 {problem}", self.settings.api_key)
             raise QuoUnexpectedResponseError(status=200, title="Unexpected response", message=message)
         return result
 

@@ -9,7 +9,8 @@ from typing import Any
 import requests
 
 from airflow_provider_quo.conversation_ids import describe_value
-from airflow_provider_quo.exceptions import QuoError, QuoUnexpectedResponseError, describe_body, scrub_secret
+from airflow_provider_quo.exceptions import QuoError, QuoUnexpectedResponseError, describe_body
+from airflow_provider_quo.redaction import scrub
 
 
 def marked_conversation_problem(body: dict[str, Any], conversation_id: str) -> str | None:
@@ -54,7 +55,7 @@ def json_object(response: requests.Response, *, redact: str) -> dict[str, Any]:
         raise QuoUnexpectedResponseError(status=response.status_code, title="Invalid response", message=message)
     checked: dict[str, Any] = body
     if redact in json.dumps(checked, ensure_ascii=False):
-        checked = scrub_secret(checked, redact)
+        checked = scrub(checked, redact)
     return checked
 
 

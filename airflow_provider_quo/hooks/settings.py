@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 from urllib3.util import parse_url
 
 from airflow_provider_quo.exceptions import QuoError
-from airflow_provider_quo.hooks.retry import DEFAULT_RETRY_LIMIT
+from airflow_provider_quo.hooks.request_retries import DEFAULT_RETRY_LIMIT
+from airflow_provider_quo.redaction import redact_url
 
 DEFAULT_BASE_URL = "https://api.quo.com"
 DEFAULT_TIMEOUT = 30.0
@@ -83,19 +84,6 @@ def base_url_from_host(host: str | None, port: int | None = None) -> str:
             "or the API key would travel unencrypted"
         )
     return url
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``, for messages and logs.
-
-    :param url: a URL such as ``redis://:secret@host:6379/0``.
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = f"{parts.username}:" if parts.username else ":"
-    return parts._replace(netloc=f"{user}***@{netloc[-1]}").geturl()
 
 
 def rate_limit_url(value: Any, conn_id: str) -> str | None:

@@ -1,4 +1,4 @@
-"""The HTTP session every QuoHook request goes through, and which transport failures are transient."""
+"""The HTTP session every QuoHook request goes through, and the typed error of a request with no response."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_quo import __version__
+from airflow_provider_quo.dispositions import TRANSIENT_TRANSPORT_ERRORS
 from airflow_provider_quo.exceptions import (
     QuoConnectionError,
     QuoError,
@@ -21,6 +22,7 @@ from airflow_provider_quo.exceptions import (
     QuoTLSError,
     QuoUnexpectedResponseError,
 )
+from airflow_provider_quo.hooks.settings import is_loopback
 
 #: Connections kept alive per host: enough for the bulk runner's largest default pool of workers.
 POOL_MAXSIZE = 64
@@ -33,14 +35,6 @@ INFLATE_STEP_BYTES = 256 * 1024
 #: The only encodings asked for (never ``br``/``zstd``, which requests adds when their packages are installed).
 ACCEPT_ENCODING = "gzip, deflate"
 
-#: Transport failures worth retrying: no response at all, or a response cut off mid-body.
-TRANSIENT_TRANSPORT_ERRORS: tuple[type[requests.RequestException], ...] = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
-
 
 def _one_line(error: BaseException, limit: int = 300) -> str:
     return " ".join(str(error).split())[:limit]
@@ -48,8 +42,6 @@ def _one_line(error: BaseException, limit: int = 300) -> str:
 
 def _tls_hint(url: str) -> str:
     """The likely cause of a TLS failure on loopback: a plain-http local server (the simulator) reached over https."""
-    from airflow_provider_quo.hooks.settings import is_loopback  # settings -> retry -> this module
-
     if not is_loopback(urlsplit(url).hostname or ""):
         return ""
     return " (is this an http:// server? A base URL without a scheme means https://)"
@@ -209,36 +201,21 @@ def _read_capped(
     length = response.headers.get("Content-Length", "").strip()
     if length.isdigit() and int(length) > max_bytes and not truncate:
         raise _too_large(response, label, max_bytes)
-    try:
-        inflater = _inflater(response, label)
-    except QuoUnexpectedResponseError:
-        if not truncate:
-            raise
-        inflater = None  # an error body in an unknown encoding: its status still says what failed
+    reader = _ChunkReader(response, label, _body_inflater(response, label, truncate), deadline, read_timeout, clock)
     chunks: list[bytes] = []
     size = 0
     while True:
-        remaining = deadline - clock()
-        if remaining <= 0:
-            raise _deadline_passed(label)
         try:
-            data = b"" if inflater is not None and inflater.pending else _read_within(response, remaining, read_timeout)
-            if inflater is not None and (data or inflater.pending):
-                data = inflater.inflate(data, min(max_bytes + 1 - size, INFLATE_STEP_BYTES))
-            elif not data:
-                return b"".join(chunks)
-        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-            if deadline - clock() <= _DEADLINE_SLACK:  # the socket wait was cut to what the deadline left
-                raise _deadline_passed(label) from None
-            raise QuoTimeoutError(f"{label} failed: ReadTimeout while reading the body") from None
-        except (urllib3.exceptions.HTTPError, OSError) as error:  # reset, cut off mid-body
-            raise QuoConnectionError(f"{label} failed: {type(error).__name__} while reading the body") from None
+            data = reader.next_chunk(min(max_bytes + 1 - size, INFLATE_STEP_BYTES))
         except zlib.error:
             if truncate:
                 return b"".join(chunks)
             message = f"{label}: the body is not valid {response.headers.get('Content-Encoding')} data"
-            status = response.status_code
-            raise QuoUnexpectedResponseError(status=status, title="Invalid response", message=message) from None
+            raise QuoUnexpectedResponseError(
+                status=response.status_code, title="Invalid response", message=message
+            ) from None
+        if data is None:
+            return b"".join(chunks)
         size += len(data)
         if size > max_bytes:
             if not truncate:
@@ -246,3 +223,57 @@ def _read_capped(
             chunks.append(data[: len(data) - (size - max_bytes)])
             return b"".join(chunks)
         chunks.append(data)
+
+
+def _body_inflater(response: requests.Response, label: str, truncate: bool) -> _Inflater | None:
+    try:
+        return _inflater(response, label)
+    except QuoUnexpectedResponseError:
+        if not truncate:
+            raise
+        return None  # an error body in an unknown encoding: its status still says what failed
+
+
+class _ChunkReader:
+    """Reads a streamed body piece by piece within the attempt's deadline, decompressing as it goes."""
+
+    def __init__(
+        self,
+        response: requests.Response,
+        label: str,
+        inflater: _Inflater | None,
+        deadline: float,
+        read_timeout: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.response = response
+        self.label = label
+        self.inflater = inflater
+        self.deadline = deadline
+        self.read_timeout = read_timeout
+        self.clock = clock
+
+    def next_chunk(self, inflate_limit: int) -> bytes | None:
+        """The next piece of the (decompressed) body, maybe empty (a gzip header alone); ``None`` at its end.
+
+        :param inflate_limit: the most bytes to inflate.
+        :raises zlib.error: for corrupt compressed data.
+        """
+        remaining = self.deadline - self.clock()
+        if remaining <= 0:
+            raise _deadline_passed(self.label)
+        inflater = self.inflater
+        try:
+            data = b"" if inflater is not None and inflater.pending else self._read(remaining)
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+            if self.deadline - self.clock() <= _DEADLINE_SLACK:  # the socket wait was cut to what the deadline left
+                raise _deadline_passed(self.label) from None
+            raise QuoTimeoutError(f"{self.label} failed: ReadTimeout while reading the body") from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:  # reset, cut off mid-body
+            raise QuoConnectionError(f"{self.label} failed: {type(error).__name__} while reading the body") from None
+        if inflater is not None and (data or inflater.pending):
+            return inflater.inflate(data, inflate_limit)
+        return data or None
+
+    def _read(self, remaining: float) -> bytes:
+        return _read_within(self.response, remaining, self.read_timeout)

@@ -3,36 +3,31 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_quo.conversation_ids import parse_conversation_ids, partition_conversation_ids
-from airflow_provider_quo.exceptions import (
-    QuoAuthenticationError,
-    QuoBulkMarkError,
-    QuoError,
-    QuoPermissionError,
-    QuoTLSError,
-)
+from airflow_provider_quo.dispositions import DISPOSITIONS, kind_of
+from airflow_provider_quo.exceptions import QuoBulkMarkError, QuoError
 from airflow_provider_quo.hooks.bulk import Outcome
 from airflow_provider_quo.hooks.quo import MarkAction, QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_optional_int, as_optional_rate
 from airflow_provider_quo.operators._progress import ProgressReporter
-from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY, MarkSummary
+from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY, MarkSummary, settled_failure_detail
+from airflow_provider_quo.operators.checkpoint import Checkpointer, checkpointer_for, result_of
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 #: How many ids a dry run, or the failure warnings, list in the task log.
 MAX_LOGGED_IDS = 20
-#: Errors every further call would repeat: the run stops taking ids at the first one.
-FATAL_ERRORS = (QuoAuthenticationError, QuoTLSError)
-#: A 403 (``Not Phone Number User``) is per phone number: it fails that id and the run goes on. The run
-#: stops early only when the first this-many outcomes were all 403s, i.e. the key's user may act on none
+#: A run stops early only when the first this-many outcomes were all 403s, i.e. the key's user may act on none
 #: of the numbers seen so far; the ids not yet sent are then left ``not_attempted`` and the task fails.
-PERMISSION_EVIDENCE_CALLS = 20
+#: (The 403 row of :data:`~airflow_provider_quo.dispositions.DISPOSITIONS` says so.)
+PERMISSION_EVIDENCE_CALLS = DISPOSITIONS["403"].stops_run_if_first
 #: XCom key of the updated conversation objects when ``return_conversations`` is set.
 CONVERSATIONS_XCOM_KEY = "conversations"
 
@@ -45,7 +40,8 @@ class BaseMarkConversationsOperator(BaseOperator):
     Number User`` concerns one phone number, so it fails that id only; the run stops early only if the
     first 20 outcomes (:data:`PERMISSION_EVIDENCE_CALLS`) are all 403s, and the task then fails with the
     rest ``not_attempted``. A 200 counts as marked only if it returns the conversation with the id sent.
-    Returns a summary (XCom ``return_value``): counts, the marked ids, the not-found ids, each failed id
+    Pushes a summary under the XCom key ``summary`` whether the task succeeds or fails (and returns it
+    on success, for ``.output``): counts, the marked ids, the not-found ids, each failed id
     with a one-line reason and the invalid entries skipped;
     ``marked_count + not_found_count + failed_count + not_attempted_count + invalid_count == requested``.
     The task log lists the first 20 failed, not-found and invalid ids. Subclasses set :attr:`action`.
@@ -114,6 +110,7 @@ class BaseMarkConversationsOperator(BaseOperator):
         self.return_conversations = return_conversations
         self.progress_interval = progress_interval
         self._stop_taking: threading.Event | None = None  # made per run: an Event cannot be deep-copied
+        self._checkpoint: Checkpointer | None = None  # Airflow 3.3+: the progress a retry resumes from
 
     def on_kill(self) -> None:
         """Send no further ids when the task is killed; calls under way finish and are counted."""
@@ -121,6 +118,14 @@ class BaseMarkConversationsOperator(BaseOperator):
             self._stop_taking.set()
 
     def execute(self, context: Context) -> dict[str, Any]:
+        result, error = self._mark(context)
+        context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=result)  # one key, whether the task succeeds or fails
+        if error is not None:
+            raise error
+        return result
+
+    def _mark(self, context: Context) -> tuple[dict[str, Any], QuoError | None]:
+        """The run's summary, and the error that fails the task, if any."""
         ids, invalid = self._conversation_ids()
         dry_run = as_bool(self.dry_run, "dry_run")
         workers = as_optional_int(self.max_workers, "max_workers")
@@ -136,27 +141,37 @@ class BaseMarkConversationsOperator(BaseOperator):
         _log_first(self.log.warning, f"{label}: skipped {len(invalid)} invalid conversation id(s)", invalid)
         if not ids:
             self.log.info("%s: no conversation ids given; nothing to do", label)
-            return summary.as_dict(dry_run=dry_run)
+            return summary.as_dict(dry_run=dry_run), None
         if dry_run:
             _log_first(self.log.info, f"{label}: dry run, would mark {len(ids)} conversation(s)", ids)
-            result = summary.as_dict(dry_run=True)
-            result["would_mark"] = ids if self.include_marked_ids else []
-            return result
+            return {**summary.as_dict(dry_run=True), "would_mark": ids if self.include_marked_ids else []}, None
         hook = QuoHook(quo_conn_id=self.quo_conn_id, requests_per_second=rate)
         self.log.info("%s: %d conversation(s) at up to %g requests/s", label, len(ids), hook.requests_per_second)
-        progress = ProgressReporter(label, len(ids), self.log, interval=self.progress_interval)
+        to_send = self._resume(context, ids, summary)
+        progress = ProgressReporter(label, len(ids), self.log, interval=self.progress_interval, done=summary.done)
         stop_taking = self._stop_taking = threading.Event()
-        outcomes = hook.mark_conversations(ids, self.action, max_workers=workers, stop_taking=stop_taking)
+        outcomes = hook.mark_conversations(to_send, self.action, max_workers=workers, stop_taking=stop_taking)
         conversations, stop_error = self._record_outcomes(outcomes, summary, progress, stop_taking)
         result = summary.as_dict(elapsed_seconds=progress.elapsed())
         self._log_results(summary, label, progress.elapsed())
         if self.return_conversations:
             context["ti"].xcom_push(key=CONVERSATIONS_XCOM_KEY, value=conversations)
         error = self._final_error(summary, result, stop_error, stop_taking)
-        if error is not None:
-            context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=result)
-            raise error
-        return result
+        if error is None and self._checkpoint is not None:
+            self._checkpoint.clear()  # clearing a successful task re-runs every id
+        return result, error
+
+    def _resume(self, context: Context, ids: list[str], summary: MarkSummary) -> list[str]:
+        """The ids this try sends: on Airflow 3.3+, those the earlier tries of this task instance left unsettled
+        (their checkpoint's outcomes are counted in ``summary``); every id otherwise."""
+        self._checkpoint = checkpointer_for(context, ids, self.log)
+        if self._checkpoint is None:
+            return ids
+        skip, prior = self._checkpoint.resume()
+        reasons = {cid: failure.reason for cid, failure in prior.failed.items()}
+        details = {cid: settled_failure_detail(f.status, f.retryable) for cid, f in prior.failed.items()}
+        summary.seed(prior.marked, prior.not_found, reasons, details)
+        return [cid for index, cid in enumerate(ids) if index not in skip] if skip else ids
 
     def _conversation_ids(self) -> tuple[list[str], list[str]]:
         """The distinct valid ids, and the invalid entries (always empty unless ``on_invalid_id="skip"``)."""
@@ -175,15 +190,16 @@ class BaseMarkConversationsOperator(BaseOperator):
         nothing. Returns the conversations (if kept) and the error that stopped the run, if any."""
         conversations: list[dict[str, Any]] = []
         stop_error: QuoError | None = None
-        forbidden = 0
+        kinds: Counter[str] = Counter()
         try:
             for outcome in outcomes:
                 summary.record(outcome.item, outcome.error)
-                forbidden += isinstance(outcome.error, QuoPermissionError)
-                if stop_error is None and isinstance(outcome.error, FATAL_ERRORS):
-                    stop_error = outcome.error  # every further call would fail alike: send no more ids
-                elif stop_error is None and forbidden == summary.done == PERMISSION_EVIDENCE_CALLS:
-                    stop_error = _no_permission_error(outcome.error, summary)
+                if self._checkpoint is not None:
+                    self._checkpoint.settled(
+                        outcome.item, result_of(outcome.error, fail_on_not_found=summary.fail_on_not_found)
+                    )
+                if stop_error is None and outcome.error is not None:
+                    stop_error = _stop_error(outcome.error, summary, kinds)
                 elif outcome.error is None and self.return_conversations and outcome.result is not None:
                     conversations.append(outcome.result)
                 if stop_error is not None:
@@ -191,6 +207,8 @@ class BaseMarkConversationsOperator(BaseOperator):
                 progress.update(summary.done, len(summary.failed))
         finally:
             outcomes.close()
+            if self._checkpoint is not None:
+                self._checkpoint.save()  # the outcomes since the last save, whatever ended the loop
         return conversations, stop_error
 
     def _log_results(self, summary: MarkSummary, label: str, elapsed: float) -> None:
@@ -206,7 +224,7 @@ class BaseMarkConversationsOperator(BaseOperator):
         if stop_error is not None:
             return stop_error
         if stop_taking.is_set() and summary.not_attempted:
-            return QuoBulkMarkError(f"Task killed: {summary.line()}", result)  # never report success
+            return QuoBulkMarkError(f"Task killed: {summary.line()}", result, killed=True)  # never report success
         if summary.failed and self.fail_on_error:
             first = next(iter(summary.failed.values()))
             return QuoBulkMarkError(f"{summary.line()}; first failure: {first}", result)
@@ -218,6 +236,20 @@ def _log_first(log: Callable[..., None], what: str, values: Sequence[str]) -> No
     if values:
         more = " ..." if len(values) > MAX_LOGGED_IDS else ""
         log("%s: %s%s", what, ", ".join(values[:MAX_LOGGED_IDS]), more)
+
+
+def _stop_error(error: BaseException, summary: MarkSummary, kinds: Counter[str]) -> QuoError | None:
+    """The error that stops the run after this outcome, if its kind says so (see
+    :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`): at once (401, TLS: every further call would fail
+    alike), or when the first outcomes were all of its kind (403)."""
+    kind = kind_of(error)
+    kinds[kind] += 1
+    meaning = DISPOSITIONS[kind]
+    if meaning.stops_run and isinstance(error, QuoError):
+        return error
+    if meaning.stops_run_if_first and kinds[kind] == summary.done == meaning.stops_run_if_first:
+        return _no_permission_error(error, summary)
+    return None
 
 
 def _no_permission_error(error: BaseException | None, summary: MarkSummary) -> QuoBulkMarkError:

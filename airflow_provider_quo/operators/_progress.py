@@ -22,6 +22,7 @@ class ProgressReporter:
     :param total: how many items the run has.
     :param log: the logger to write to.
     :param interval: seconds between lines.
+    :param done: items already done when the run starts (settled by an earlier try).
     :param clock: monotonic clock (injectable for tests).
     """
 
@@ -33,6 +34,7 @@ class ProgressReporter:
         *,
         interval: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        done: int = 0,
     ) -> None:
         self.label = label
         self.total = total
@@ -41,7 +43,7 @@ class ProgressReporter:
         self.clock = clock
         self.started = clock()
         self._last_line = self.started
-        self._last_done = 0
+        self._last_done = done
 
     def elapsed(self) -> float:
         """Seconds since the run started."""

@@ -99,14 +99,6 @@ class StalenessRule:
                 verdict, since = f"{reason.removesuffix('d')}_ended", until
         return Assessment(verdict, since)
 
-    def verdict(self, conversation: dict[str, Any]) -> str:
-        """``"selected"`` for a stale conversation, else why not (see :class:`Assessment`).
-
-        :param conversation: a conversation object from the API.
-        """
-        assessment = self.assess(conversation)
-        return "selected" if assessment.stale else assessment.verdict
-
 
 def tally(verdicts: Counter[str]) -> dict[str, int]:
     """The skip counts of a selection, for the summary (``skipped_<reason>`` keys).

@@ -1,14 +1,21 @@
-"""The JSON-serialisable summary a marking operator returns (its XCom ``return_value``)."""
+"""The JSON-serialisable summary a marking operator pushes under the XCom key ``summary`` (and returns).
+
+:meth:`MarkSummary.from_dict` reads one back, :meth:`MarkSummary.merge` adds two up and
+:func:`total_of_batches` totals a mapped task's batches; :func:`commits_watermark` and
+:func:`retryable_failures` answer from each failure's data (``failed_detail``), never from its message.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_provider_quo.exceptions import QuoNotFoundError, QuoNotSentError
+from airflow_provider_quo.dispositions import DISPOSITIONS, disposition, kind_of, status_kind
 
-#: XCom key of a count summary: the listing operator's always, a marking operator's when it fails.
+#: XCom key of a count summary: the listing operator's, and a marking operator's whether it succeeds or fails.
 SUMMARY_XCOM_KEY = "summary"
+#: The counts a summary holds, each the length of a list in it (``marked_count`` aside: marked ids may be dropped).
+COUNT_KEYS = ("requested", "marked_count", "not_found_count", "failed_count", "not_attempted_count", "invalid_count")
 
 
 class MarkSummary:
@@ -43,6 +50,66 @@ class MarkSummary:
         self.marked: list[str] = []
         self.not_found: list[str] = []
         self.failed: dict[str, str] = {}
+        self.failed_detail: dict[str, dict[str, Any]] = {}
+        self.dry_run = False
+        self.elapsed_seconds = 0.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MarkSummary:
+        """The summary :meth:`as_dict` gave (from XCom, say).
+
+        :param data: a marking summary.
+        """
+        summary = cls(
+            str(data.get("action", "")),
+            int(data.get("requested", 0)),
+            fail_on_not_found=False,
+            keep_marked_ids=True,
+            invalid=data.get("invalid") or [],
+        )
+        summary.marked_count = int(data.get("marked_count", 0))
+        summary.marked = list(data.get("marked") or [])
+        summary.not_found = list(data.get("not_found") or [])
+        summary.failed = dict(data.get("failed") or {})
+        summary.failed_detail = dict(data.get("failed_detail") or {})
+        summary.dry_run = bool(data.get("dry_run", False))
+        summary.elapsed_seconds = float(data.get("elapsed_seconds", 0.0))
+        return summary
+
+    @classmethod
+    def lost(cls, action: str, ids: Sequence[str], reason: str) -> MarkSummary:
+        """The summary of a run that failed before it could summarise: every id failed, with ``reason``.
+
+        :param action: ``"read"``, ``"done"`` or ``"open"``.
+        :param ids: the run's ids.
+        :param reason: why, pointing at the log.
+        """
+        summary = cls(action, len(ids), fail_on_not_found=False, keep_marked_ids=True)
+        detail = {"kind": "other", "status": None, "retryable": True}
+        for conversation_id in ids:
+            summary.failed[conversation_id] = reason
+            summary.failed_detail[conversation_id] = dict(detail)
+        return summary
+
+    def merge(self, other: MarkSummary) -> None:
+        """Add ``other``'s counts and ids to this summary (a total of batches, say).
+
+        :param other: another run's summary.
+        """
+        self.requested += other.requested
+        self.marked_count += other.marked_count
+        self.marked += other.marked
+        self.not_found += other.not_found
+        self.failed.update(other.failed)
+        self.failed_detail.update(other.failed_detail)
+        self.invalid += other.invalid
+        self.dry_run = self.dry_run or other.dry_run
+        self.elapsed_seconds = max(self.elapsed_seconds, other.elapsed_seconds)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every id was dealt with: nothing failed, and (unless a dry run) nothing left unsent."""
+        return not self.failed and (self.dry_run or self.not_attempted == 0)
 
     @property
     def done(self) -> int:
@@ -61,23 +128,49 @@ class MarkSummary:
         :param error: what its call raised, or ``None`` if it was marked; a
             :class:`~airflow_provider_quo.exceptions.QuoNotSentError` leaves the id "not attempted".
         """
-        if isinstance(error, QuoNotSentError):
-            return
         if error is None:
             self.marked_count += 1
             if self.keep_marked_ids:
                 self.marked.append(conversation_id)
-        elif isinstance(error, QuoNotFoundError) and not self.fail_on_not_found:
+            return
+        meaning = disposition(error)
+        if meaning.summary == "not_attempted":
+            return
+        if meaning.summary == "not_found" and not self.fail_on_not_found:
             self.not_found.append(conversation_id)
-        else:
-            self.failed[conversation_id] = " ".join(str(error).split()) or type(error).__name__
+            return
+        self.failed[conversation_id] = " ".join(str(error).split()) or type(error).__name__
+        self.failed_detail[conversation_id] = failure_detail(error)
 
-    def as_dict(self, *, dry_run: bool = False, elapsed_seconds: float = 0.0) -> dict[str, Any]:
+    def seed(
+        self,
+        marked: Sequence[str],
+        not_found: Sequence[str],
+        failed: Mapping[str, str],
+        failed_detail: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Count the outcomes earlier tries of the task instance settled (a resumed retry skips those ids).
+
+        :param marked: ids marked.
+        :param not_found: ids not found (counted as such whatever ``fail_on_not_found`` says now).
+        :param failed: failed ids and their reasons.
+        :param failed_detail: the failed ids' details (see :func:`failure_detail`), where known.
+        """
+        self.marked_count += len(marked)
+        if self.keep_marked_ids:
+            self.marked.extend(marked)
+        self.not_found.extend(not_found)
+        self.failed.update(failed)
+        self.failed_detail.update(failed_detail or {})
+
+    def as_dict(self, *, dry_run: bool | None = None, elapsed_seconds: float | None = None) -> dict[str, Any]:
         """The summary as plain JSON types.
 
-        :param dry_run: whether nothing was sent.
-        :param elapsed_seconds: how long the run took.
+        :param dry_run: whether nothing was sent (default: as read by :meth:`from_dict`, else ``False``).
+        :param elapsed_seconds: how long the run took (default: as read, else 0).
         """
+        dry_run = self.dry_run if dry_run is None else dry_run
+        elapsed_seconds = self.elapsed_seconds if elapsed_seconds is None else elapsed_seconds
         return {
             "action": self.action,
             "dry_run": dry_run,
@@ -90,6 +183,7 @@ class MarkSummary:
             "marked": self.marked,
             "not_found": self.not_found,
             "failed": self.failed,
+            "failed_detail": self.failed_detail,
             "invalid": self.invalid,
             "elapsed_seconds": round(elapsed_seconds, 3),
         }
@@ -101,3 +195,92 @@ class MarkSummary:
             f"mark-as-{self.action}: {self.marked_count} marked, {len(self.not_found)} not found, "
             f"{len(self.failed)} failed, {self.not_attempted} not attempted{invalid}, of {self.requested}"
         )
+
+
+def total_of_batches(
+    summaries: Sequence[dict[str, Any] | None],
+    batches: Sequence[Sequence[str]],
+    *,
+    task_id: str = "the mapped task",
+    action: str = "read",
+) -> dict[str, Any]:
+    """The total of a mapped marking task's batches, and which batches failed, so no id is lost.
+
+    A batch that pushed no summary (it failed before it could, say on a bad connection) counts every
+    one of its ids as failed. A batch failed if it pushed no summary, has failures, or (unless a dry
+    run) left ids unsent.
+
+    :param summaries: each batch's summary (XCom ``summary``), in batch order; ``None`` where it has none.
+    :param batches: each batch's ids, in the same order.
+    :param task_id: the mapped task's id, named in a lost batch's reason.
+    :param action: the batches' action, for the lost batches' summaries.
+    :returns: the merged summary with ``batches`` (how many) and ``failed_batches`` (their map indexes).
+    """
+    total = MarkSummary(action, 0, fail_on_not_found=False, keep_marked_ids=True)
+    failed_batches = []
+    for index, (data, ids) in enumerate(zip(summaries, batches, strict=True)):
+        if data is None:
+            reason = f"batch {index} failed without a summary: see the log of {task_id}[{index}]"
+            batch = MarkSummary.lost(action, ids, reason)
+        else:
+            batch = MarkSummary.from_dict(data)
+        if data is None or not batch.complete:
+            failed_batches.append(index)
+        total.merge(batch)
+    return {**total.as_dict(), "batches": len(batches), "failed_batches": failed_batches}
+
+
+def failure_detail(error: BaseException) -> dict[str, Any]:
+    """One failed id's failure as data: its kind, HTTP status (``None`` without an answer) and whether a
+    later try may succeed, all from :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`.
+
+    :param error: what the id's call raised.
+    """
+    status = getattr(error, "status", None)
+    return {
+        "kind": kind_of(error),
+        "status": status if isinstance(status, int) else None,
+        "retryable": disposition(error).may_succeed_later,
+    }
+
+
+def settled_failure_detail(status: int | None, resent: bool) -> dict[str, Any]:
+    """The detail of a failure an earlier try settled, known only by its status (a checkpoint keeps no more).
+
+    :param status: its HTTP status, ``None`` without an answer (then its kind is unknown: ``"other"``).
+    :param resent: whether a retry sends the id again.
+    """
+    kind = "other" if status is None else status_kind(status)
+    return {"kind": kind, "status": status, "retryable": resent and DISPOSITIONS[kind].may_succeed_later}
+
+
+def retryable_failures(summary: dict[str, Any]) -> list[str]:
+    """The failed ids of a summary that a later try may mark (an id without detail counts as one).
+
+    :param summary: a marking summary (:meth:`MarkSummary.as_dict`).
+    """
+    details: dict[str, Any] = summary.get("failed_detail") or {}
+    failed: dict[str, Any] = summary.get("failed") or {}
+    return [cid for cid in failed if (details.get(cid) or {}).get("retryable", True)]
+
+
+def commits_watermark(summary: Any) -> bool:
+    """Whether a marking summary lets the listing's watermark move on.
+
+    It must be a real (not dry) run with every id attempted, whose failures are all of kinds that
+    commit (403 only: see :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`); read from each
+    failure's ``kind`` in ``failed_detail``, never from its message.
+
+    :param summary: the marking task's summary (``None`` or anything else: it does not commit).
+    """
+    if not isinstance(summary, dict) or summary.get("dry_run") is not False:
+        return False
+    failed, details = summary.get("failed"), summary.get("failed_detail") or {}
+    if summary.get("not_attempted_count") != 0 or not isinstance(failed, dict) or not isinstance(details, dict):
+        return False
+    return all(_kind_commits(details.get(cid)) for cid in failed)
+
+
+def _kind_commits(detail: Any) -> bool:
+    meaning = DISPOSITIONS.get(str(detail.get("kind"))) if isinstance(detail, dict) else None
+    return meaning is not None and meaning.commits_watermark

@@ -84,8 +84,9 @@ class ListStaleConversationsOperator(BaseOperator):
 
     :param older_than: minimum idle time: a timedelta, a number of days, or an ISO 8601 duration such
         as ``"P30D"`` or ``"PT36H"``. (templated)
-    :param marked_by: task id of the (unmapped) task that marks this listing's ids and returns a marking
-        summary (``MarkConversationReadOperator``); makes the listing incremental. (templated)
+    :param marked_by: task id of the (unmapped) task that marks this listing's ids and pushes a
+        marking summary under the XCom key ``summary`` (``MarkConversationReadOperator``); makes the
+        listing incremental. (templated)
     :param full_sweep: select every stale conversation this run, whatever the watermark (a weekly
         full sweep catches conversations marked unread by hand without new activity). (templated)
     :param phone_numbers: only these numbers (E.164 or ``PN…`` ids; list, JSON list or comma

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_quo.exceptions import reason_status
 from airflow_provider_quo.operators._staleness import parse_api_datetime
+from airflow_provider_quo.operators._summary import commits_watermark
 
 #: Outcomes of a claim (see :func:`resolve`).
 DONE, IN_FLIGHT, DROPPED = "done", "in_flight", "dropped"
@@ -244,18 +244,14 @@ def marking_succeeded(summary: Any) -> bool:
     """Whether a marking task's summary says it really marked every id it could: the one rule that
     makes a claim done.
 
-    A 403 ("Not Phone Number User") is the key's user lacking access to that number: marking it again
-    cannot help until the account changes, so such failures do not hold the watermark back (they are in
-    the summary; a full sweep retries them). Any other failure, a dry run, or ids not attempted does.
+    A real (not dry) run with every id attempted, whose failures are all of kinds that commit (a 403
+    "Not Phone Number User": asking again cannot help until the account changes, so it does not hold
+    the watermark back; a full sweep retries it): see
+    :func:`~airflow_provider_quo.operators._summary.commits_watermark`.
 
-    :param summary: the marking task's ``return_value``, or the ``summary`` it pushed when it failed.
+    :param summary: the marking task's XCom ``summary``.
     """
-    if not isinstance(summary, dict) or summary.get("dry_run") is not False:
-        return False
-    failed = summary.get("failed")
-    if summary.get("not_attempted_count") != 0 or not isinstance(failed, dict):
-        return False
-    return all(reason_status(str(reason)) == 403 for reason in failed.values())
+    return commits_watermark(summary)
 
 
 def handled_ids(summary: Any) -> frozenset[str]:
@@ -264,7 +260,7 @@ def handled_ids(summary: Any) -> frozenset[str]:
     A run whose marking failed part-way is dropped, so its keys are selected again; these ids among them
     are skipped (the summary lists marked ids unless ``include_marked_ids=False``).
 
-    :param summary: the marking task's ``return_value``, or the ``summary`` it pushed when it failed.
+    :param summary: the marking task's XCom ``summary``.
     """
     if not isinstance(summary, dict) or summary.get("dry_run") is not False:
         return frozenset()

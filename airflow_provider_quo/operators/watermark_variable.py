@@ -47,12 +47,9 @@ def _variable() -> Any:
 
 
 def marking_summary(ti: Any, marked_by: str, run_id: str) -> Any:
-    """The summary the marking task ``marked_by`` left in run ``run_id``: its return value, or the
-    ``summary`` it pushed when it failed; ``None`` if it never finished."""
-    summary = ti.xcom_pull(task_ids=marked_by, run_id=run_id, map_indexes=-1)
-    if summary is None:
-        summary = ti.xcom_pull(task_ids=marked_by, key=SUMMARY_XCOM_KEY, run_id=run_id, map_indexes=-1)
-    return summary
+    """The summary the marking task ``marked_by`` left in run ``run_id`` (XCom ``summary``, pushed whether it
+    succeeded or failed); ``None`` if it never finished."""
+    return ti.xcom_pull(task_ids=marked_by, key=SUMMARY_XCOM_KEY, run_id=run_id, map_indexes=-1)
 
 
 def run_state(ti: Any, dag_id: str, run_id: str) -> str | None:

@@ -7,9 +7,10 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from types import FrameType
 
-from airflow_provider_quo.testing.data import parse_datetime
+from airflow_provider_quo.testing.admin import ActivityRates, parse_start
 from airflow_provider_quo.testing.faults import ALL_KINDS, ERROR_BODIES, HOSTILE_KINDS, Faults
 from airflow_provider_quo.testing.simulator import QuoSimulator
 
@@ -30,7 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("--conversations", type=int, default=50, help="seeded conversations (default 50)")
     add("--phone-numbers", type=int, default=3, help="workspace phone numbers (default 3)")
     add("--seed", type=int, default=0, help="random seed of data and faults (default 0)")
-    add("--now", default=None, help="ISO 8601 instant the data's ages are relative to (default: now)")
+    add(
+        "--now",
+        "--start",
+        dest="now",
+        default=None,
+        help="where the clock starts and the data's ages are relative to: an ISO 8601 instant, a date "
+        "(2026-11-01: midnight UTC) or a duration from now (--start=-P7D: a week ago); default: now",
+    )
+    add("--active-fraction", type=float, default=0.02, help="share of conversations messaged per simulated day")
+    add("--new-per-day", type=int, default=3, help="conversations started per simulated day (default 3)")
+    add("--snooze-fraction", type=float, default=0.005, help="share of conversations snoozed per simulated day")
     add("--rate-limit", type=float, default=None, help="requests/second per key, 429 beyond (default: none)")
     add("--latency", type=float, default=0.0, help="seconds added to every response")
     add("--error-rate", type=float, default=0.0, help="fraction of requests answered by a fault")
@@ -61,13 +72,14 @@ def simulator_from_args(args: argparse.Namespace) -> QuoSimulator:
         conversations=args.conversations,
         phone_numbers=args.phone_numbers,
         seed=args.seed,
-        now=parse_datetime(args.now),
+        now=None if args.now is None else parse_start(args.now, datetime.now(timezone.utc)),
         rate_limit=args.rate_limit,
         latency=args.latency,
         faults=faults,
         port=args.port,
         host=args.host,
         log_requests=args.verbose,
+        activity=ActivityRates(args.active_fraction, args.new_per_day, args.snooze_fraction),
     )
 
 
@@ -96,11 +108,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     with simulator:
         print(f"Quo simulator listening on {simulator.base_url}", flush=True)
         print(f"AIRFLOW_CONN_QUO_DEFAULT='{simulator.connection_json()}'", flush=True)
-        print(f"Stats: {simulator.base_url}/_simulator/stats  (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        print(_hints(simulator), file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
     print("Quo simulator stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _hints(simulator: QuoSimulator) -> str:
+    """What to do next: the connection for a running Airflow, the clock, the admin endpoints."""
+    url = simulator.base_url
+    return "\n".join(
+        [
+            "For a running Airflow (its scheduler does not see an exported variable):",
+            f"  airflow connections add quo_default --conn-type quo --conn-password '{simulator.api_key}' "
+            f"--conn-host {url}",
+            f"Clock: {simulator.now().isoformat()}  (GET/POST {url}/_simulator/clock)",
+            f"Play a simulated day: curl -X POST {url}/_simulator/activity",
+            f"Stats: {url}/_simulator/stats  Unread: {url}/_simulator/unread  (Ctrl-C to stop)",
+        ]
+    )
 
 
 if __name__ == "__main__":

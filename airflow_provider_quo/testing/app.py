@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from airflow_provider_quo.testing.admin import AdminRoutes
 from airflow_provider_quo.testing.bodies import (
     JUNK_ITEMS,
     ApiError,
@@ -62,19 +63,31 @@ class RecordedRequest:
     duration: float = 0.0
 
 
+def allowed_method(raw_path: str) -> str | None:
+    """The one method Quo documents for a known path (``"GET"`` or ``"POST"``), or ``None`` for an unknown path.
+
+    :param raw_path: the undecoded path.
+    """
+    segments = raw_path.split("/")
+    if raw_path in ("/v1/conversations", "/v1/phone-numbers"):
+        return "GET"
+    if len(segments) == 5 and segments[1:3] == ["v1", "conversations"] and segments[4] in _MARK_SUFFIXES:
+        return "POST"
+    return None
+
+
 def endpoint_label(method: str, raw_path: str) -> str:
     """The endpoint template of a request, for the stats, or ``"other"``.
 
     :param method: HTTP method.
     :param raw_path: the undecoded path.
     """
-    segments = raw_path.split("/")
-    if method == "GET" and raw_path in ("/v1/conversations", "/v1/phone-numbers"):
+    allowed = allowed_method(raw_path)
+    if allowed is None or method != allowed:
+        return "other"
+    if allowed == "GET":
         return f"GET {raw_path}"
-    is_mark = len(segments) == 5 and segments[1:3] == ["v1", "conversations"] and segments[4] in _MARK_SUFFIXES
-    if method == "POST" and is_mark:
-        return f"POST /v1/conversations/{{id}}/{segments[4]}"
-    return "other"
+    return f"POST /v1/conversations/{{id}}/{raw_path.split('/')[4]}"
 
 
 class SimulatorApp:
@@ -111,6 +124,8 @@ class SimulatorApp:
         self._records: list[RecordedRequest] = []
         self._in_flight = 0
         self.max_in_flight = 0
+        #: The admin endpoints under ``/_simulator/`` (set by the simulator that owns the workspace).
+        self.admin: AdminRoutes | None = None
 
     # -- records ---------------------------------------------------------------------------------
 
@@ -160,6 +175,9 @@ class SimulatorApp:
         raw_path, _, raw_query = target.partition("?")
         if method == "GET" and raw_path == STATS_PATH:
             return json_response(200, self.stats())
+        admin_answer = self.admin.answer(method, raw_path, raw_query) if self.admin else None
+        if admin_answer is not None:
+            return admin_answer
         started = time.monotonic()
         with self._lock:
             self._in_flight += 1
@@ -217,8 +235,8 @@ class SimulatorApp:
                 conversation_id=cid,
             )
             return response, fault
-        if endpoint == "other":  # unknown routes are 404 whatever the key
-            return error_response(404, f"Not Found: no route for {method} {path}"), fault
+        if endpoint == "other":  # unknown routes are 404 (405 on a known path) whatever the key
+            return _no_route(method, raw_path, path), fault
         if not authorized:
             message = "Unauthorized: the Authorization header must hold a valid API key"
             return error_response(401, message), fault
@@ -250,6 +268,14 @@ class SimulatorApp:
             return json_response(200, self.store.list_phone_numbers(query))
         segments = raw_path.split("/")
         return json_response(200, self.store.mark(unquote(segments[3]), _MARK_SUFFIXES[segments[4]]))
+
+
+def _no_route(method: str, raw_path: str, path: str) -> Response:
+    """405 with ``Allow`` for a method a known path does not take, else 404; both with the documented body."""
+    allowed = allowed_method(raw_path)
+    if allowed is None:
+        return error_response(404, f"Not Found: no route for {method} {path}")
+    return error_response(405, f"{method} is not allowed on {path}: use {allowed}", headers={"Allow": allowed})
 
 
 def _alters_the_answer(fault: str, endpoint: str) -> bool:

@@ -11,12 +11,13 @@ from http import HTTPStatus
 from typing import Any
 
 DOCS_URL = "https://quo.com/docs"
-#: ``(code, title)`` of the error body per HTTP status (429, 502 and 503 codes are not documented by Quo).
+#: ``(code, title)`` of the error body per HTTP status (405, 429, 502 and 503 codes are not documented by Quo).
 ERROR_CODES: dict[int, tuple[str, str]] = {
     400: ("1000400", "Bad Request"),
     401: ("1000401", "Unauthorized"),
     403: ("1001403", "Not Phone Number User"),
     404: ("1000404", "Not Found"),
+    405: ("1000405", "Method Not Allowed"),
     429: ("1000429", "Too Many Requests"),
     500: ("1001500", "Unknown"),
     502: ("1001502", "Bad Gateway"),

@@ -178,23 +178,7 @@ def seed_data(
         raise ValueError("need at least one phone number and a non-negative number of conversations")
     rng = random.Random(seed)
     users = [random_id(rng, "US", 8) for _ in range(4)]
-    numbers: list[PhoneNumber] = []
-    for index in range(phone_numbers):
-        name = _LINE_NAMES[index % len(_LINE_NAMES)] + ("" if index < len(_LINE_NAMES) else f" {index + 1}")
-        members = [
-            {
-                "id": user,
-                "email": f"{_FIRST_NAMES[i].lower()}@example.com",
-                "firstName": _FIRST_NAMES[i],
-                "lastName": _LAST_NAMES[i],
-                "role": "owner" if i == 0 else "member",
-                "groupId": "UG" + user[2:],
-            }
-            for i, user in enumerate(users)
-            if i == 0 or rng.random() < 0.6
-        ]
-        created = utc(now - ACTIVITY_SPAN - _seconds(rng, 86_400, 400 * 86_400))
-        numbers.append(PhoneNumber(random_id(rng, "PN", 8), random_e164(rng), name, members, created))
+    numbers = [_phone_number(rng, index, users, now) for index in range(phone_numbers)]
     no_activity = _pick(rng, conversations, 0.03)
     deleted, snoozed, muted = (_pick(rng, conversations, 0.05) for _ in range(3))
     seen: set[str] = set()
@@ -204,23 +188,9 @@ def seed_data(
         while conversation_id in seen:  # pragma: no cover - 62**30 ids
             conversation_id = random_id(rng, "CN", 30)
         seen.add(conversation_id)
-        activity = None if index in no_activity else utc(now - _seconds(rng, 60, ACTIVITY_SPAN.total_seconds()))
-        anchor = activity or utc(now - _seconds(rng, 60, ACTIVITY_SPAN.total_seconds()))
-        created = utc(anchor - _seconds(rng, 0, 60 * 86_400))
-        updated = utc(anchor + _seconds(rng, 0, min(2 * 86_400, (now - anchor).total_seconds())))
-        conversation = Conversation(
-            id=conversation_id,
-            phone_number_id=rng.choice(numbers).id,
-            participants=[random_e164(rng) for _ in range(1 if rng.random() < 0.85 else rng.randint(2, 3))],
-            created_at=created,
-            updated_at=updated,
-            last_activity_at=activity,
-            last_activity_id=random_id(rng, "AC", 30) if activity else None,
-            assigned_to=rng.choice([*users, None, None]),
-            name=f"Chat with {rng.choice(_FIRST_NAMES)}" if rng.random() < 0.1 else None,
-        )
+        conversation = _conversation(rng, conversation_id, index in no_activity, numbers, users, now)
         if index in deleted:
-            conversation.deleted_at = utc(updated + (now - updated) * rng.random())
+            conversation.deleted_at = utc(conversation.updated_at + (now - conversation.updated_at) * rng.random())
             conversation.updated_at = conversation.deleted_at
         if index in snoozed:
             conversation.snoozed_until = utc(now + _seconds(rng, 3600, 14 * 86_400))
@@ -228,3 +198,46 @@ def seed_data(
             conversation.muted_until = utc(now + _seconds(rng, 3600, 30 * 86_400))
         result.append(conversation)
     return numbers, users, result
+
+
+def _phone_number(rng: random.Random, index: int, users: list[str], now: datetime) -> PhoneNumber:
+    name = _LINE_NAMES[index % len(_LINE_NAMES)] + ("" if index < len(_LINE_NAMES) else f" {index + 1}")
+    members = [
+        {
+            "id": user,
+            "email": f"{_FIRST_NAMES[i].lower()}@example.com",
+            "firstName": _FIRST_NAMES[i],
+            "lastName": _LAST_NAMES[i],
+            "role": "owner" if i == 0 else "member",
+            "groupId": "UG" + user[2:],
+        }
+        for i, user in enumerate(users)
+        if i == 0 or rng.random() < 0.6
+    ]
+    created = utc(now - ACTIVITY_SPAN - _seconds(rng, 86_400, 400 * 86_400))
+    return PhoneNumber(random_id(rng, "PN", 8), random_e164(rng), name, members, created)
+
+
+def _conversation(
+    rng: random.Random,
+    conversation_id: str,
+    no_activity: bool,
+    numbers: list[PhoneNumber],
+    users: list[str],
+    now: datetime,
+) -> Conversation:
+    activity = None if no_activity else utc(now - _seconds(rng, 60, ACTIVITY_SPAN.total_seconds()))
+    anchor = activity or utc(now - _seconds(rng, 60, ACTIVITY_SPAN.total_seconds()))
+    created = utc(anchor - _seconds(rng, 0, 60 * 86_400))
+    updated = utc(anchor + _seconds(rng, 0, min(2 * 86_400, (now - anchor).total_seconds())))
+    return Conversation(
+        id=conversation_id,
+        phone_number_id=rng.choice(numbers).id,
+        participants=[random_e164(rng) for _ in range(1 if rng.random() < 0.85 else rng.randint(2, 3))],
+        created_at=created,
+        updated_at=updated,
+        last_activity_at=activity,
+        last_activity_id=random_id(rng, "AC", 30) if activity else None,
+        assigned_to=rng.choice([*users, None, None]),
+        name=f"Chat with {rng.choice(_FIRST_NAMES)}" if rng.random() < 0.1 else None,
+    )

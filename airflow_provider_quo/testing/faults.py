@@ -120,16 +120,6 @@ class FaultPlan:
             with self._lock:
                 self._scripts.append(_Scripted(kind, n, path_contains))
 
-    def pending(self) -> int:
-        """Scripted faults not yet used."""
-        with self._lock:
-            return sum(script.remaining for script in self._scripts)
-
-    def clear(self) -> None:
-        """Forget every scripted fault."""
-        with self._lock:
-            self._scripts.clear()
-
     def choose(self, faults: Faults, raw_path: str, path: str) -> str | None:
         """The fault kind for one request, or ``None`` to answer it normally.
 

@@ -14,7 +14,9 @@ from airflow_provider_quo.testing.data import Conversation, PhoneNumber, parse_d
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
-E164 = re.compile(r"\+[1-9]\d{1,14}")
+#: The spec's patterns for ``phoneNumbers`` items, with JavaScript semantics (``\d`` is ASCII, ``.`` is not a line end).
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+PHONE_NUMBER_ID = re.compile("PN[^\n\r\u2028\u2029]*")
 _DATE_PARAMS = ("createdAfter", "createdBefore", "updatedAfter", "updatedBefore")
 _PAGING_PARAMS = ("maxResults", "pageToken")
 
@@ -83,21 +85,27 @@ def _page_size(values: list[str], errors: list[dict[str, Any]]) -> int:
 
 
 def _phone_numbers(
-    values: list[str], numbers: Sequence[PhoneNumber], errors: list[dict[str, Any]]
+    params: dict[str, list[str]], numbers: Sequence[PhoneNumber], errors: list[dict[str, Any]]
 ) -> tuple[frozenset[str] | None, list[str]]:
-    """The ``PN…`` ids to filter on, and the well-formed values that are not workspace numbers."""
+    """The ``PN…`` ids to filter on, and the well-formed values that are not workspace numbers.
+
+    ``phoneNumbers`` takes 1-100 items; the deprecated ``phoneNumber`` adds to them without counting
+    towards that limit (they are two parameters of the spec).
+    """
+    values = params.get("phoneNumbers", []) + params.get("phoneNumber", [])
     if not values:
         return None, []
-    if len(values) > MAX_PAGE_SIZE:
+    if len(params.get("phoneNumbers", [])) > MAX_PAGE_SIZE:
         schema = {"type": "array", "minItems": 1, "maxItems": MAX_PAGE_SIZE}
-        errors.append(field_error("phoneNumbers", "Expected array length to be less or equal to 100", values, schema))
+        message = f"Expected array length to be less or equal to {MAX_PAGE_SIZE}"
+        errors.append(field_error("phoneNumbers", message, params["phoneNumbers"], schema))
     by_key = {n.id: n.id for n in numbers} | {n.number: n.id for n in numbers}
     ids: set[str] = set()
     foreign: list[str] = []
     for value in values:
         if value in by_key:
             ids.add(by_key[value])
-        elif value.startswith("PN") or E164.fullmatch(value):
+        elif PHONE_NUMBER_ID.fullmatch(value) or E164.fullmatch(value):
             foreign.append(value)
         else:
             message = "Expected a phone number in E.164 format (+15555555555) or a phone number id (PN...)"
@@ -118,8 +126,7 @@ def parse_list_query(query: Sequence[tuple[str, str]], numbers: Sequence[PhoneNu
     errors: list[dict[str, Any]] = []
     max_results = _page_size(params.get("maxResults", []), errors)
     token = params["pageToken"][-1] or None if "pageToken" in params else None  # an empty token: the first page
-    number_values = params.get("phoneNumbers", []) + params.get("phoneNumber", [])
-    phone_number_ids, foreign = _phone_numbers(number_values, numbers, errors)
+    phone_number_ids, foreign = _phone_numbers(params, numbers, errors)
     user_id = params["userId"][-1] if "userId" in params else None
     if user_id is not None and not re.fullmatch(r"US.*", user_id):
         errors.append(field_error("userId", "Expected string to match '^US(.*)$'", user_id, {"type": "string"}))

@@ -41,8 +41,3 @@ class TokenBuckets:
             allowed = tokens >= 1.0
             self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
             return allowed
-
-    def reset(self) -> None:
-        """Refill every bucket."""
-        with self._lock:
-            self._buckets.clear()

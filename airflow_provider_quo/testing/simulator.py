@@ -8,6 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from airflow_provider_quo.testing.admin import ActivityRates, AdminRoutes
 from airflow_provider_quo.testing.app import SimulatorApp
 from airflow_provider_quo.testing.faults import Faults
 from airflow_provider_quo.testing.inspection import SimulatorInspection
@@ -21,7 +22,8 @@ class QuoSimulator(SimulatorInspection, LivingWorkspace):
     """A fake Quo API on ``http://127.0.0.1:PORT`` for tests, demos and benchmarks (standard library only).
 
     Serves ``GET /v1/conversations``, ``POST /v1/conversations/{id}/mark-as-read|mark-as-done|mark-as-open``
-    and ``GET /v1/phone-numbers`` with the documented bodies, plus ``GET /_simulator/stats``. Use it as a
+    and ``GET /v1/phone-numbers`` with the documented bodies, plus ``GET /_simulator/stats`` and the admin
+    endpoints of :mod:`~airflow_provider_quo.testing.admin` (play days of activity, move the clock). Use it as a
     context manager or call :meth:`start` and :meth:`stop`. Its workspace lives: set or advance its clock,
     deliver messages, snooze conversations or play days of activity (:class:`LivingWorkspace`), and ask
     which conversations are unread or stale at any instant.
@@ -37,6 +39,7 @@ class QuoSimulator(SimulatorInspection, LivingWorkspace):
     :param port: the port to listen on (0: a free port).
     :param host: the address to bind (default ``127.0.0.1``).
     :param log_requests: print one line per request to stderr.
+    :param activity: what ``POST /_simulator/activity`` plays per simulated day by default.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class QuoSimulator(SimulatorInspection, LivingWorkspace):
         port: int = 0,
         host: str = "127.0.0.1",
         log_requests: bool = False,
+        activity: ActivityRates | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
@@ -69,6 +73,7 @@ class QuoSimulator(SimulatorInspection, LivingWorkspace):
             seed=seed,
             log_requests=log_requests,
         )
+        self._app.admin = AdminRoutes(self, activity)
         self._server: SimulatorServer | None = None
         self._thread: threading.Thread | None = None
 

@@ -88,6 +88,9 @@ def test_every_example_dag_file_parses_without_network(dagbag: Any) -> None:
     for dag in dagbag.dags.values():
         assert "quo" in dag.tags
         assert dag.doc_md, f"{dag.dag_id} has no doc_md"
+        # Copied into a running Airflow, none runs before someone unpauses it (an unpaused @daily DAG
+        # starts its latest interval at once, and with a real key marks the inbox read).
+        assert dag.is_paused_upon_creation is True, dag.dag_id
 
 
 def test_stale_cleanup_marks_only_stale_live_conversations(run_dag: Any) -> None:
@@ -252,7 +255,10 @@ def test_bulk_mapped_marks_every_stale_id_once_in_throttled_batches(run_dag: Any
         per_batch = xcoms(dag_run, "mark_read_batch")
         assert [per_batch[i]["marked_count"] for i in range(batches)] == [len(chunk) for chunk in chunks]
         assert all(s["marked"] == [] for s in per_batch.values()), "include_marked_ids=False keeps summaries small"
-        assert xcom(dag_run, "total") == {
+        totals = xcom(dag_run, "total")
+        assert totals == xcom(dag_run, "total", "summary"), "under the one key 'summary' too"
+        assert {key: value for key, value in totals.items() if key != "elapsed_seconds"} == {
+            "action": "read",
             "dry_run": False,
             "batches": batches,
             "failed_batches": [],
@@ -261,8 +267,12 @@ def test_bulk_mapped_marks_every_stale_id_once_in_throttled_batches(run_dag: Any
             "not_found_count": 0,
             "failed_count": 0,
             "not_attempted_count": 0,
+            "invalid_count": 0,
+            "marked": [],
             "not_found": [],
             "failed": {},
+            "failed_detail": {},
+            "invalid": [],
         }
 
 
@@ -288,24 +298,24 @@ def test_bulk_mapped_failed_batch_is_totalled_and_fails_the_run(run_dag: Any) ->
         assert {key for key, state in states.items() if state != "success"} == {("mark_read_batch", 1), ("total", -1)}
         assert (states[("mark_read_batch", 1)], states[("total", -1)]) == ("failed", "failed")
 
-        # Every other batch's return value is counted, and the failed batch's pushed summary too.
+        # Every batch pushed its summary under "summary", the failed one too; all are counted.
         assert set(xcoms(dag_run, "mark_read_batch")) == set(range(len(chunks))) - {1}
-        assert set(xcoms(dag_run, "mark_read_batch", "summary")) == {1}
+        assert set(xcoms(dag_run, "mark_read_batch", "summary")) == set(range(len(chunks)))
         assert xcoms(dag_run, "total") == {}, "no return value: total failed"
         totals = xcom(dag_run, "total", "summary")
         assert list(totals["failed"]) == [victim]
         assert "500" in totals["failed"][victim]
-        assert {key: value for key, value in totals.items() if key != "failed"} == {
-            "dry_run": False,
+        assert totals["failed_detail"] == {victim: {"kind": "5xx", "status": 500, "retryable": True}}
+        counts = ("batches", "failed_batches", "requested", "marked_count", "failed_count", "not_attempted_count")
+        assert {key: totals[key] for key in counts} == {
             "batches": len(chunks),
             "failed_batches": [1],
             "requested": len(expected),
             "marked_count": len(expected) - 1,
-            "not_found_count": 0,
             "failed_count": 1,
             "not_attempted_count": 0,
-            "not_found": [],
         }
+        assert (totals["dry_run"], totals["not_found"]) == (False, [])
 
 
 def test_bulk_mapped_dry_run_sends_no_post(run_dag: Any) -> None:
@@ -375,7 +385,7 @@ def test_bulk_mapped_batch_failing_without_summary_counts_its_ids_as_failed(
         dag_run = run_dag("example_quo_bulk_mapped", sim, {"older_than_days": 30, "batch_size": 4, "dry_run": True})
 
         assert dag_run.state == "failed"
-        assert xcoms(dag_run, "mark_read_batch", "summary") == {}, "the batch pushed nothing"
+        assert 0 not in xcoms(dag_run, "mark_read_batch", "summary"), "the crashed batch pushed nothing"
         totals = xcom(dag_run, "total", "summary")
         assert (totals["failed_batches"], totals["requested"]) == ([0], len(expected))
         assert totals["failed_count"] == len(first)

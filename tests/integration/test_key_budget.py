@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_quo.hooks.throttle import key_digest
+from airflow_provider_quo.hooks.throttles.process import key_digest
 from airflow_provider_quo.testing import QuoSimulator
 from benchmarks._taskproc import run_task_processes
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 from urllib.parse import unquote
 
 import pytest
@@ -107,7 +108,7 @@ def check_operator(sim: QuoSimulator, row: Row) -> None:
     operator = MarkConversationReadOperator(task_id="bad_input", conversation_ids=row.value)
     if row.operator == REJECT:
         with pytest.raises(QuoInvalidConversationIdError) as raised:
-            operator.execute({"ti": None})
+            operator.execute({"ti": mock.MagicMock(name="ti")})
         assert isinstance(raised.value, QuoError)
         message = str(raised.value)
         for name in row.expected_names():
@@ -116,7 +117,7 @@ def check_operator(sim: QuoSimulator, row: Row) -> None:
         assert message.isprintable(), "no raw newline or control character reaches the log"
         assert len(sim.requests) == before, "rejected before any request"
         return
-    summary = operator.execute({"ti": None})
+    summary = operator.execute({"ti": mock.MagicMock(name="ti")})
     sent = sim.requests[before:]
     assert len(sent) == len(row.operator), "one request per distinct id"
     assert [unquote(segment(r.raw_path)) for r in sent] == row.operator

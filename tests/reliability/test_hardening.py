@@ -17,6 +17,7 @@ import threading
 import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -116,7 +117,7 @@ def test_one_dripping_id_fails_while_the_others_are_marked(
         sim.fail_next(2, "drip", path_contains=ids[3])
         op = MarkConversationReadOperator(task_id="drip", conversation_ids=ids, fail_on_error=False)
 
-        summary, error = run_bounded(lambda: op.execute({"ti": None}), HANG_BOUND)
+        summary, error = run_bounded(lambda: op.execute({"ti": mock.MagicMock(name="ti")}), HANG_BOUND)
 
         assert error is None
         assert list(summary["failed"]) == [ids[3]]
@@ -363,7 +364,9 @@ def test_ids_with_control_or_separator_characters_are_refused_not_stripped(
         connect(sim)
 
         with pytest.raises(QuoInvalidConversationIdError, match="nothing was sent"):
-            MarkConversationReadOperator(task_id="ids", conversation_ids=["CN1", bad]).execute({"ti": None})
+            MarkConversationReadOperator(task_id="ids", conversation_ids=["CN1", bad]).execute(
+                {"ti": mock.MagicMock(name="ti")}
+            )
 
         assert sim.requests == []
         assert sim.state("CN1")["read"] is False

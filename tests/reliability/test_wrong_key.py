@@ -54,6 +54,7 @@ def test_wrong_key_fails_the_run_after_at_most_two_requests(
         message = str(raised.value)
         assert "check the API key" in message
         assert "401" in message
+        assert "Unauthorized: Unauthorized" not in message, "the title is said once"
         assert WRONG_KEY not in message
         assert RIGHT_KEY not in message
         summary = pushed_xcoms(context)["summary"]

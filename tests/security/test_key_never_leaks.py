@@ -257,7 +257,7 @@ def test_no_log_record_holds_the_key_even_at_debug(
 
     records = caplog.records
     assert any(r.name.startswith("urllib3") and r.levelno == logging.DEBUG for r in records), "urllib3 debug captured"
-    assert any(r.name == "airflow_provider_quo.hooks.retry" for r in records), "retry warnings captured"
+    assert any(r.name == "airflow_provider_quo.hooks.request_retries" for r in records), "retry warnings captured"
     for record in records:
         text = " ".join([record.getMessage(), repr(record.args), repr(record.__dict__)])
         if record.exc_info and record.exc_info[1] is not None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.hooks.throttle import RateLimiter
+from airflow_provider_quo.hooks.throttles.process import ProcessThrottle
 
 #: The fake throttle's rate: high, and not the 1e5/s of ``quo_conn``, so a test can tell which limiter a hook used.
 UNTHROTTLED_RATE = 1e6
@@ -41,7 +41,7 @@ def unthrottle(clock: FakeClock) -> Callable[[QuoHook], QuoHook]:
     """Give a hook its own fast throttle on the test's ``clock``; every throttle wait lands in ``clock.sleeps``."""
 
     def install(hook: QuoHook) -> QuoHook:
-        hook.rate_limiter = RateLimiter(UNTHROTTLED_RATE, clock=clock, sleep=clock.sleep)  # type: ignore[misc]
+        hook.rate_limiter = ProcessThrottle(UNTHROTTLED_RATE, clock=clock, sleep=clock.sleep)  # type: ignore[misc]
         return hook
 
     return install
@@ -68,6 +68,7 @@ def summary_keys() -> list[str]:
         "marked",
         "not_found",
         "failed",
+        "failed_detail",
         "invalid",
         "elapsed_seconds",
     ]

@@ -166,6 +166,20 @@ def test_empty_503(fail):
     assert str(error) == "Quo API 503 Service Unavailable: empty response body"
 
 
+@pytest.mark.parametrize(
+    ("title", "message", "expected"),
+    [
+        ("Unauthorized", "Unauthorized: the key is wrong", "Quo API 401 Unauthorized: the key is wrong"),
+        ("Unauthorized", "unauthorized : the key is wrong", "Quo API 401 Unauthorized: the key is wrong"),
+        ("Unauthorized", "Unauthorized", "Quo API 401 Unauthorized"),
+        ("Unauthorized", "Unauthorized access: no key", "Quo API 401 Unauthorized: Unauthorized access: no key"),
+        ("Unauthorized", "Invalid key: Unauthorized", "Quo API 401 Unauthorized: Invalid key: Unauthorized"),
+    ],
+)
+def test_a_title_repeated_at_the_start_of_the_message_is_said_once(title, message, expected):
+    assert str(QuoAPIError(status=401, title=title, message=message)) == expected
+
+
 @pytest.mark.parametrize("body", [b'["a", "b"]', b'"just a string"', b"42", b"null", b"{not json", b"\xff\xfe\x80"])
 def test_json_non_object_and_undecodable_bodies(fail, body):
     error = fail(status_code=500, content=body, reason="Internal Server Error")

@@ -41,7 +41,7 @@ def bulk_error(*errors: BaseException, killed: bool = False) -> QuoBulkMarkError
     for n, error in enumerate(errors):
         summary.record(f"CN{n}", error)
     prefix = "Task killed" if killed else "mark-as-read"
-    return QuoBulkMarkError(f"{prefix}: {summary.line()}", summary.as_dict())
+    return QuoBulkMarkError(f"{prefix}: {summary.line()}", summary.as_dict(), killed=killed)
 
 
 PERMANENT = [

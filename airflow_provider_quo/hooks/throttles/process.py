@@ -10,7 +10,7 @@ from collections.abc import Callable
 from airflow_provider_quo.hooks.throttles.pacing import PacedThrottle, Pacing
 
 
-class RateLimiter(PacedThrottle):
+class ProcessThrottle(PacedThrottle):
     """Spaces calls to at most ``rate`` per second across all threads that share it.
 
     Each :meth:`acquire` reserves the next free slot (slots ``1 / rate`` apart) under a lock and
@@ -58,7 +58,7 @@ class RateLimiter(PacedThrottle):
             self._pacing.slow_down(self._clock())
 
 
-_shared: dict[tuple[str, float], RateLimiter] = {}
+_shared: dict[tuple[str, float], ProcessThrottle] = {}
 _shared_lock = threading.Lock()
 
 
@@ -71,7 +71,7 @@ def key_digest(api_key: str, base_url: str) -> str:
     return hashlib.sha256(f"{base_url}\0{api_key}".encode()).hexdigest()
 
 
-def shared_rate_limiter(api_key: str, base_url: str, rate: float) -> RateLimiter:
+def shared_process_throttle(api_key: str, base_url: str, rate: float) -> ProcessThrottle:
     """The process-wide limiter for one API key and host, so every hook using that key shares one budget.
 
     The key is only hashed, never stored.
@@ -84,5 +84,5 @@ def shared_rate_limiter(api_key: str, base_url: str, rate: float) -> RateLimiter
     with _shared_lock:
         limiter = _shared.get((digest, rate))
         if limiter is None:
-            limiter = _shared[(digest, rate)] = RateLimiter(rate)
+            limiter = _shared[(digest, rate)] = ProcessThrottle(rate)
         return limiter

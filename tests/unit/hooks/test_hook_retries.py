@@ -25,7 +25,7 @@ from airflow_provider_quo.exceptions import (
     QuoRateLimitError,
     QuoServerError,
 )
-from airflow_provider_quo.hooks import retry
+from airflow_provider_quo.hooks import request_retries as retry
 from airflow_provider_quo.hooks.quo import QuoHook
 
 KEY = "test-key-Zq81xQ"

@@ -9,9 +9,11 @@ from unittest import mock
 
 import pytest
 
+from airflow_provider_quo.exceptions import QuoPermissionError
 from airflow_provider_quo.operators import watermark_variable
+from airflow_provider_quo.operators._summary import failure_detail
 from airflow_provider_quo.operators.list_stale_conversations import ListStaleConversationsOperator
-from tests.unit.test_operator_list_stale import END, PAGE_1, PAGE_2, context, conv, query, serve_pages
+from tests.unit.operators.test_operator_list_stale import END, PAGE_1, PAGE_2, context, conv, query, serve_pages
 
 WATERMARK = "2026-10-31T00:00:00+00:00"
 BEFORE = "2026-10-30T00:00:00+00:00"
@@ -63,10 +65,10 @@ def variables(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return FakeVariable.values
 
 
-def history(summary: Any = CLEAN, run_state: str = "success", key: str = "return_value") -> mock.MagicMock:
-    """A task instance for which run ``day30``'s marking left ``summary`` (under ``key``) and ended ``run_state``."""
+def history(summary: Any = CLEAN, run_state: str = "success") -> mock.MagicMock:
+    """A task instance for which run ``day30``'s marking left ``summary`` (XCom ``summary``) and ended ``run_state``."""
     ti = mock.MagicMock()
-    left = {("day30", key): summary}
+    left = {("day30", "summary"): summary}
     ti.xcom_pull.side_effect = lambda task_ids, key="return_value", run_id=None, **kw: left.get((run_id, key))
     ti.get_dagrun_state.side_effect = lambda dag_id, run_id: run_state if run_id == "day30" else "running"
     return ti
@@ -106,7 +108,12 @@ def test_an_incremental_run_starts_where_the_last_good_run_ended(pages: Any, var
     ids, summary = run(ti)
 
     assert ids == ["CNcrossed", "CNstale3"], "CNstale3 was idle 30 days at 2026-10-31T23:59:59.999Z"
-    assert ti.xcom_pull.call_args_list[0].kwargs == {"task_ids": "mark_read", "run_id": "day30", "map_indexes": -1}
+    assert ti.xcom_pull.call_args_list[0].kwargs == {
+        "task_ids": "mark_read",
+        "key": "summary",
+        "run_id": "day30",
+        "map_indexes": -1,
+    }
     assert summary["window"] == {"from": WATERMARK, "to": END.isoformat()}
     assert summary["watermark_origin"] == (
         "since 2026-10-31 00:00 UTC, committed by run day30, up to 2026-11-01 00:00 UTC"
@@ -120,19 +127,12 @@ def test_an_incremental_run_starts_where_the_last_good_run_ended(pages: Any, var
     ]
 
 
-@pytest.mark.parametrize(
-    ("summary", "key"),
-    [
-        (None, "return_value"),
-        (CLEAN | {"dry_run": True}, "return_value"),
-        (CLEAN | {"failed": {"CN9": "500"}}, "summary"),
-    ],
-)
+@pytest.mark.parametrize("summary", [None, CLEAN | {"dry_run": True}, CLEAN | {"failed": {"CN9": "500"}}])
 def test_a_run_that_ended_without_marking_everything_is_selected_again(
-    pages: Any, variables: dict[str, str], summary: Any, key: str
+    pages: Any, variables: dict[str, str], summary: Any
 ) -> None:
     variables[KEY] = stored()
-    ids, result = run(history(summary, run_state="failed", key=key))
+    ids, result = run(history(summary, run_state="failed"))
     assert result["window"]["from"] == BEFORE, "day30's range is this run's again"
     assert "again what run(s) day30 left unmarked" in result["watermark_origin"]
     assert ids == ["CNcrossed", "CNstale3"]
@@ -158,8 +158,13 @@ def test_a_retry_selects_what_its_first_try_claimed(pages: Any, variables: dict[
 
 def test_a_marking_whose_only_failures_are_403s_commits(pages: Any, variables: dict[str, str]) -> None:
     variables[KEY] = stored()
-    forbidden = CLEAN | {"failed_count": 1, "failed": {"CNx": "Quo API 403 Not Phone Number User: not yours"}}
-    _, summary = run(history(forbidden, run_state="failed", key="summary"))
+    error = QuoPermissionError(status=403, title="Not Phone Number User", message="not yours")
+    forbidden = CLEAN | {
+        "failed_count": 1,
+        "failed": {"CNx": str(error)},
+        "failed_detail": {"CNx": failure_detail(error)},
+    }
+    _, summary = run(history(forbidden, run_state="failed"))
     assert summary["window"]["from"] == WATERMARK
     assert "committed by run day30" in summary["watermark_origin"]
 

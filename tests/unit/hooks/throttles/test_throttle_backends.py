@@ -12,12 +12,11 @@ import pytest
 import redis
 
 from airflow_provider_quo.exceptions import QuoNotSentError
-from airflow_provider_quo.hooks import throttle
-from airflow_provider_quo.hooks.throttle import CappedThrottle, build_throttle, key_digest
-from airflow_provider_quo.hooks.throttles import pacing
+from airflow_provider_quo.hooks import throttles as throttle
+from airflow_provider_quo.hooks.throttles import CappedThrottle, build_throttle, pacing
 from airflow_provider_quo.hooks.throttles.host import HostThrottle
 from airflow_provider_quo.hooks.throttles.pacing import Pacing
-from airflow_provider_quo.hooks.throttles.process import RateLimiter
+from airflow_provider_quo.hooks.throttles.process import ProcessThrottle, key_digest
 from airflow_provider_quo.hooks.throttles.redis import RedisThrottle
 
 KEY = "sk-budget-secret-4Fq9"
@@ -70,7 +69,7 @@ def test_429s_close_together_count_once_and_the_share_has_a_floor() -> None:
 
 
 def test_slow_down_widens_the_spacing_of_later_slots(clock: Clock) -> None:
-    limiter = RateLimiter(10, clock=clock, sleep=clock.sleep)
+    limiter = ProcessThrottle(10, clock=clock, sleep=clock.sleep)
     limiter.acquire()
     limiter.slow_down()
     starts = []
@@ -84,7 +83,7 @@ def test_slow_down_widens_the_spacing_of_later_slots(clock: Clock) -> None:
 
 
 def test_a_set_stop_event_sends_nothing_and_reserves_nothing(clock: Clock) -> None:
-    limiter = RateLimiter(10, clock=clock, sleep=clock.sleep)
+    limiter = ProcessThrottle(10, clock=clock, sleep=clock.sleep)
     stop = threading.Event()
     stop.set()
     with pytest.raises(QuoNotSentError, match="not sent"):
@@ -99,14 +98,14 @@ def test_a_stop_during_the_wait_ends_it_without_a_slot(clock: Clock) -> None:
         stop.set()  # a 401 arrives elsewhere while this caller waits
         clock.sleep(seconds)
 
-    limiter = RateLimiter(10, clock=clock, sleep=sleep)
+    limiter = ProcessThrottle(10, clock=clock, sleep=sleep)
     limiter.acquire()
     with pytest.raises(QuoNotSentError):
         limiter.acquire(stop)
 
 
 def test_the_real_wait_ends_as_soon_as_the_stop_is_set() -> None:
-    limiter = RateLimiter(0.001)  # the second slot is 1,000 s away
+    limiter = ProcessThrottle(0.001)  # the second slot is 1,000 s away
     limiter.acquire()
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -170,7 +169,7 @@ def test_a_state_far_in_the_future_is_a_leftover_and_ignored(clock: Clock, tmp_p
 
 def test_a_task_cap_spaces_the_task_and_takes_from_the_key(clock: Clock, tmp_path: Path) -> None:
     key = host(clock, tmp_path, rate=10)
-    capped = CappedThrottle(key, RateLimiter(2, clock=clock, sleep=clock.sleep))
+    capped = CappedThrottle(key, ProcessThrottle(2, clock=clock, sleep=clock.sleep))
     assert capped.rate == 2
     capped.acquire()
     assert capped.acquire() == pytest.approx(0.5)
@@ -257,5 +256,5 @@ def test_an_unwritable_state_directory_falls_back_to_the_process_with_a_warning(
     monkeypatch.setenv("QUO_THROTTLE_DIR", str(blocker / "throttle"))  # cannot be created under a file
     with caplog.at_level(logging.WARNING):
         built = build_throttle("key-unwritable-dir", "https://api.quo.com", 10)
-    assert isinstance(built, RateLimiter)
+    assert isinstance(built, ProcessThrottle)
     assert any("sharing it only within this process" in r.getMessage() for r in caplog.records)

@@ -278,8 +278,6 @@ def test_phone_numbers(sim: QuoSimulator) -> None:
         ("GET", "/v1/nothing"),
         ("GET", "/"),
         ("GET", "/v2/conversations"),
-        ("GET", "/v1/conversations/CN1/mark-as-read"),
-        ("POST", "/v1/conversations"),
         ("POST", "/v1/conversations/CN1/mark-as-unread"),
         ("POST", "/v1/conversations/CN1/x/mark-as-read"),
         ("DELETE", "/v1/conversations/CN1"),

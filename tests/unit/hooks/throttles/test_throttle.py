@@ -1,4 +1,4 @@
-"""RateLimiter with a fake clock and sleep, and the process-wide shared_rate_limiter."""
+"""ProcessThrottle with a fake clock and sleep, and the process-wide shared_process_throttle."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from airflow_provider_quo.hooks.throttle import RateLimiter, shared_rate_limiter
 from airflow_provider_quo.hooks.throttles import process as throttle
+from airflow_provider_quo.hooks.throttles.process import ProcessThrottle, shared_process_throttle
 
 KEY = "test-key-Zq81xQ"
 
@@ -37,8 +37,8 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def limiter(rate: float, clock: FakeClock) -> RateLimiter:
-    return RateLimiter(rate, clock=clock, sleep=clock.sleep)
+def limiter(rate: float, clock: FakeClock) -> ProcessThrottle:
+    return ProcessThrottle(rate, clock=clock, sleep=clock.sleep)
 
 
 def test_first_acquire_does_not_sleep(clock):
@@ -61,7 +61,7 @@ def test_spacing_with_a_clock_that_follows_sleep():
         clock.sleeps.append(seconds)
         clock.advance(seconds)
 
-    rl = RateLimiter(4, clock=clock, sleep=sleep)
+    rl = ProcessThrottle(4, clock=clock, sleep=sleep)
     starts = []
     for _ in range(6):
         rl.acquire()
@@ -164,7 +164,7 @@ def test_waiting_threads_do_not_hold_the_lock(clock):
         entered.set()
         release.wait(timeout=10)
 
-    rl = RateLimiter(10, clock=clock, sleep=blocking_sleep)
+    rl = ProcessThrottle(10, clock=clock, sleep=blocking_sleep)
     rl.acquire()
     sleeper = threading.Thread(target=rl.acquire)
     sleeper.start()
@@ -180,7 +180,7 @@ def test_waiting_threads_do_not_hold_the_lock(clock):
 @pytest.mark.parametrize("rate", [0, -1, 0.0, float("nan")])
 def test_invalid_rate(rate):
     with pytest.raises(ValueError, match="requests_per_second must be a positive number"):
-        RateLimiter(rate)
+        ProcessThrottle(rate)
 
 
 def test_fractional_rate(clock):
@@ -190,13 +190,13 @@ def test_fractional_rate(clock):
 
 
 def test_repr():
-    assert repr(RateLimiter(10)) == "RateLimiter(rate=10/s)"
+    assert repr(ProcessThrottle(10)) == "ProcessThrottle(rate=10/s)"
 
 
 def test_shared_same_key_host_rate_is_same_object():
-    a = shared_rate_limiter(KEY, "https://api.quo.com", 10)
-    assert shared_rate_limiter(KEY, "https://api.quo.com", 10) is a
-    assert shared_rate_limiter(KEY, "https://api.quo.com", 10.0) is a
+    a = shared_process_throttle(KEY, "https://api.quo.com", 10)
+    assert shared_process_throttle(KEY, "https://api.quo.com", 10) is a
+    assert shared_process_throttle(KEY, "https://api.quo.com", 10.0) is a
     assert a.rate == 10
 
 
@@ -209,19 +209,19 @@ def test_shared_same_key_host_rate_is_same_object():
     ],
 )
 def test_shared_differs_by_key_host_or_rate(key, host, rate):
-    base = shared_rate_limiter(KEY, "https://api.quo.com", 10)
-    other = shared_rate_limiter(key, host, rate)
+    base = shared_process_throttle(KEY, "https://api.quo.com", 10)
+    other = shared_process_throttle(key, host, rate)
     assert other is not base
     assert other.rate == rate
 
 
 def test_shared_key_host_boundary_is_unambiguous():
-    assert shared_rate_limiter("b", "https://a", 10) is not shared_rate_limiter("", "https://ab", 10)
+    assert shared_process_throttle("b", "https://a", 10) is not shared_process_throttle("", "https://ab", 10)
 
 
 def test_shared_does_not_store_the_key():
     secret = "sk-very-secret-9f8e7d"
-    found = shared_rate_limiter(secret, "https://api.quo.com", 10)
+    found = shared_process_throttle(secret, "https://api.quo.com", 10)
     assert secret not in repr(throttle._shared)
     assert all(secret not in str(part) for key in throttle._shared for part in key)
     assert all(secret not in repr(value) for value in vars(found).values())
@@ -229,12 +229,12 @@ def test_shared_does_not_store_the_key():
 
 
 def test_shared_is_thread_safe():
-    results: list[RateLimiter] = []
+    results: list[ProcessThrottle] = []
     barrier = threading.Barrier(16, timeout=10)
 
     def get() -> None:
         barrier.wait()
-        results.append(shared_rate_limiter("race-key", "https://api.quo.com", 10))
+        results.append(shared_process_throttle("race-key", "https://api.quo.com", 10))
 
     threads = [threading.Thread(target=get) for _ in range(16)]
     for thread in threads:
@@ -247,14 +247,14 @@ def test_shared_is_thread_safe():
 
 def test_shared_rejects_invalid_rate():
     with pytest.raises(ValueError, match="positive"):
-        shared_rate_limiter(KEY, "https://api.quo.com", 0)
+        shared_process_throttle(KEY, "https://api.quo.com", 0)
 
 
 def test_pause_during_a_wait_sends_the_waiting_caller_behind_the_pause() -> None:
     """A 429 seen by one thread holds back a thread that had already reserved an earlier slot."""
     clock = [0.0]
     sleeps: list[float] = []
-    limiter: RateLimiter
+    limiter: ProcessThrottle
 
     def sleep(seconds: float) -> None:
         sleeps.append(seconds)
@@ -262,7 +262,7 @@ def test_pause_during_a_wait_sends_the_waiting_caller_behind_the_pause() -> None
             limiter.pause(5.0)
         clock[0] += seconds
 
-    limiter = RateLimiter(10, clock=lambda: clock[0], sleep=sleep)
+    limiter = ProcessThrottle(10, clock=lambda: clock[0], sleep=sleep)
     limiter.acquire()  # slot 0.0
     limiter.acquire()  # slot 0.1: sleeps 0.1, a pause to 5.0 starts meanwhile, so it queues again
     assert clock[0] >= 5.0
@@ -273,7 +273,7 @@ def test_a_slot_already_after_the_pause_is_kept() -> None:
     """Only callers whose slot falls inside a new pause queue again; later slots are not wasted."""
     clock = [0.0]
     sleeps: list[float] = []
-    limiter: RateLimiter
+    limiter: ProcessThrottle
 
     def sleep(seconds: float) -> None:
         if not sleeps:
@@ -281,7 +281,7 @@ def test_a_slot_already_after_the_pause_is_kept() -> None:
         sleeps.append(seconds)
         clock[0] += seconds
 
-    limiter = RateLimiter(10, clock=lambda: clock[0], sleep=sleep)
+    limiter = ProcessThrottle(10, clock=lambda: clock[0], sleep=sleep)
     limiter.acquire()  # slot 0.0, no wait
     waited = limiter.acquire()  # slot 0.1, already after the pause: kept
     assert waited == pytest.approx(0.1)

@@ -1,4 +1,8 @@
-"""Retry policy for Quo requests: what is retried, how long to wait, and how each retry is logged."""
+"""How one Quo request is retried inside the hook: what is retried, how long to wait, how each retry is logged.
+
+(What a failed *task* does next is :class:`~airflow_provider_quo.retry_policy.QuoRetryPolicy`; what each
+failure means to both is :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`.)
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from typing import Any
 import tenacity
 from tenacity import RetryCallState
 
-from airflow_provider_quo.exceptions import QuoAPIError, QuoConnectionError, QuoRateLimitError, QuoServerError
-from airflow_provider_quo.hooks.transport import TRANSIENT_TRANSPORT_ERRORS
+from airflow_provider_quo.dispositions import disposition
+from airflow_provider_quo.exceptions import QuoAPIError
 
 log = logging.getLogger(__name__)
 
@@ -27,24 +31,22 @@ DEFAULT_MAX_RETRY_SECONDS = 300.0
 DEFAULT_RATE_LIMIT_WAIT_SECONDS = 60.0
 
 
-def sleep(seconds: float) -> None:
-    """The sleep used between attempts; tests replace this module attribute."""
-    time.sleep(seconds)
+def wait_between_attempts(seconds: float, stop: threading.Event | None) -> None:
+    """The wait before the next attempt; a bulk run's wait ends early once its ``stop`` is set.
 
-
-def sleep_unless_stopped(seconds: float, stop: threading.Event) -> None:
-    """The wait between attempts of a bulk run: it ends early once the run's ``stop`` is set.
-
-    Tests replace this module attribute too.
+    :param seconds: how long.
+    :param stop: the bulk run's stop event, if any.
     """
-    stop.wait(seconds)
+    if stop is None:
+        time.sleep(seconds)
+    else:
+        stop.wait(seconds)
 
 
 def is_retryable(error: BaseException) -> bool:
-    """Whether a failed attempt is worth repeating: network errors, timeouts, 429 and 5xx."""
-    if isinstance(error, QuoAPIError):
-        return error.retryable
-    return isinstance(error, (QuoConnectionError, *TRANSIENT_TRANSPORT_ERRORS))
+    """Whether a failed attempt is worth repeating (network errors, timeouts, 408, 429 and 5xx): the
+    ``retry_request`` of its :data:`~airflow_provider_quo.dispositions.DISPOSITIONS` row."""
+    return disposition(error).retry_request
 
 
 class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
@@ -68,8 +70,9 @@ class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
     def __call__(self, retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
-        if isinstance(error, (QuoRateLimitError, QuoServerError)) and error.retry_after is not None:
-            return min(error.retry_after, self.max_retry_after)
+        retry_after: float | None = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
         return float(self.backoff(retry_state))
 
 
@@ -101,7 +104,8 @@ class StopRetrying(tenacity.stop.stop_base):
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         outcome = retry_state.outcome
-        if outcome is not None and isinstance(outcome.exception(), QuoRateLimitError):
+        error = outcome.exception() if outcome is not None else None
+        if error is not None and disposition(error).waited_out:
             self.rate_limited += 1
         if self.retry_limit <= 1 or (self.stop is not None and self.stop.is_set()):
             return True
@@ -147,7 +151,7 @@ def build_retrying(
         "wait": WaitRetryAfterOrBackoff(),
         "stop": StopRetrying(retry_limit if retry_limit > 0 else 1, max_retry_seconds, stop),
         "before_sleep": log_retry,
-        "sleep": (lambda seconds: sleep(seconds)) if stop is None else (lambda s: sleep_unless_stopped(s, stop)),
+        "sleep": lambda seconds: wait_between_attempts(seconds, stop),
         "reraise": True,
     }
     kwargs.update(overrides or {})

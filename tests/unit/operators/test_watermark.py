@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_quo.exceptions import QuoConnectionError, QuoPermissionError, QuoServerError
 from airflow_provider_quo.operators._staleness import TICK, StalenessRule
+from airflow_provider_quo.operators._summary import failure_detail
 from airflow_provider_quo.operators.watermark import (
     DONE,
     DROPPED,
@@ -36,7 +38,12 @@ W = T - DAY  # the watermark: the previous run's time
 D = timedelta(days=30)
 CLEAN = {"dry_run": False, "failed_count": 0, "not_attempted_count": 0, "requested": 3, "failed": {}}
 SELECTION = {"older_than_seconds": D.total_seconds(), "phone_numbers": []}
-FORBIDDEN = "Quo API 403 Not Phone Number User: Not a phone number of this workspace's user (trace abc)"
+FORBIDDEN = QuoPermissionError(status=403, title="Not Phone Number User", message="Not a phone number of this user")
+
+
+def failed_with(error: BaseException) -> dict[str, Any]:
+    """CLEAN with one id failed by ``error``, as the marking summary records it (reason and detail)."""
+    return CLEAN | {"failed_count": 1, "failed": {"CN9": str(error)}, "failed_detail": {"CN9": failure_detail(error)}}
 
 
 def conversation(last: str | None, created: str | None = "2026-01-01T00:00:00Z", **fields: Any) -> dict[str, Any]:
@@ -237,15 +244,16 @@ def test_handled_ids_come_only_from_a_real_marking() -> None:
 
 def test_marking_succeeded_is_a_real_marking_whose_only_failures_are_403s() -> None:
     assert marking_succeeded(CLEAN)
-    assert marking_succeeded(CLEAN | {"failed_count": 1, "failed": {"CN9": FORBIDDEN}}), "a 403 cannot pass later"
+    assert marking_succeeded(failed_with(FORBIDDEN)), "a 403 cannot pass on a new try"
     for outcome in (
         None,  # the marking task never ran, or pushed nothing
         CLEAN | {"dry_run": True},
         CLEAN | {"dry_run": "false"},
         {k: v for k, v in CLEAN.items() if k != "dry_run"},
         {k: v for k, v in CLEAN.items() if k != "failed"},
-        CLEAN | {"failed_count": 1, "failed": {"CN9": "Quo API 503 Service Unavailable"}},
-        CLEAN | {"failed_count": 1, "failed": {"CN9": "QuoConnectionError: refused"}},
+        failed_with(QuoServerError(status=503, message="Service Unavailable")),
+        failed_with(QuoConnectionError("refused")),
+        CLEAN | {"failed_count": 1, "failed": {"CN9": str(FORBIDDEN)}},  # a reason without its detail: not trusted
         CLEAN | {"not_attempted_count": 2},
         ["CN1"],  # not a marking summary
     ):

@@ -17,8 +17,16 @@ FUTURE = "2026-12-01T00:00:00Z"
 PAST = "2026-10-15T00:00:00Z"
 
 
-def rule(**flags: bool) -> StalenessRule:
-    return StalenessRule(cutoff=CUTOFF, now=NOW, **flags)
+class VerdictRule(StalenessRule):
+    """The rule, with one word per conversation for these tables: ``"selected"`` if stale, else why not."""
+
+    def verdict(self, conversation: dict[str, Any]) -> str:
+        assessment = self.assess(conversation)
+        return "selected" if assessment.stale else assessment.verdict
+
+
+def rule(**flags: bool) -> VerdictRule:
+    return VerdictRule(cutoff=CUTOFF, now=NOW, **flags)
 
 
 def conv(last: str | None = OLD, created: str | None = "2026-01-01T00:00:00Z", **fields: Any) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def test_simulate_activity_checks_its_fractions(sim: QuoSimulator) -> None:
 
 @pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "PURGE"])
 def test_unsupported_methods_get_the_documented_json_error(sim: QuoSimulator, method: str) -> None:
-    response = requests.request(method, f"{sim.base_url}/v1/conversations", headers={"Authorization": KEY}, timeout=5)
+    response = requests.request(method, f"{sim.base_url}/v1/nothing", headers={"Authorization": KEY}, timeout=5)
     assert response.status_code == 404
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()

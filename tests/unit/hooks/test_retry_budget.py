@@ -12,10 +12,11 @@ from unittest import mock
 import pytest
 
 from airflow_provider_quo.exceptions import QuoNotSentError, QuoRateLimitError, QuoServerError
-from airflow_provider_quo.hooks import retry
+from airflow_provider_quo.hooks import request_retries as retry
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.hooks.settings import rate_limit_url, redact_url
+from airflow_provider_quo.hooks.settings import rate_limit_url
 from airflow_provider_quo.operators._summary import MarkSummary
+from airflow_provider_quo.redaction import redact_url
 
 OK = {"json": {"id": "CN1"}, "status_code": 200}
 TOO_MANY = {"status_code": 429, "json": {"message": "Too many requests", "status": 429}}

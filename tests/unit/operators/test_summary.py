@@ -7,7 +7,12 @@ import json
 import pytest
 
 from airflow_provider_quo.exceptions import QuoBadRequestError, QuoConnectionError, QuoNotFoundError
-from airflow_provider_quo.operators._summary import MarkSummary
+from airflow_provider_quo.operators._summary import (
+    MarkSummary,
+    commits_watermark,
+    retryable_failures,
+    total_of_batches,
+)
 
 
 def not_found() -> QuoNotFoundError:
@@ -33,6 +38,7 @@ def test_empty_summary(summary_keys: list[str]) -> None:
         "marked": [],
         "not_found": [],
         "failed": {},
+        "failed_detail": {},
         "invalid": [],
         "elapsed_seconds": 0.0,
     }
@@ -50,6 +56,7 @@ def test_every_outcome_is_counted_once() -> None:
     assert result["marked"] == ["CN1", "CN2"]
     assert result["not_found"] == ["CN3"]
     assert result["failed"] == {"CN4": "Quo API 400 Bad Request: bad id"}
+    assert result["failed_detail"] == {"CN4": {"kind": "400", "status": 400, "retryable": False}}, "status as data"
     assert (result["marked_count"], result["not_found_count"], result["failed_count"]) == (2, 1, 1)
     assert result["not_attempted_count"] == 2
     assert result["elapsed_seconds"] == 2.346
@@ -102,3 +109,31 @@ def test_line() -> None:
     s.record("CN3", not_found())
     s.record("CN4", RuntimeError("boom"))
     assert s.line() == "mark-as-done: 2 marked, 1 not found, 1 failed, 3 not attempted, of 7"
+
+
+def test_from_dict_reads_back_what_as_dict_gave() -> None:
+    s = summary(4)
+    s.record("CN1", None)
+    s.record("CN2", not_found())
+    s.record("CN3", QuoBadRequestError(status=400, title="Bad Request"))
+    data = s.as_dict(dry_run=False, elapsed_seconds=1.5)
+    assert MarkSummary.from_dict(data).as_dict() == data
+
+
+def test_total_of_batches_counts_every_id_and_names_the_failed_batches() -> None:
+    ok = summary(2)
+    ok.record("CN1", None)
+    ok.record("CN2", not_found())
+    bad = summary(2)
+    bad.record("CN3", QuoBadRequestError(status=400, title="Bad Request"))
+    dry = summary(1).as_dict(dry_run=True)
+    totals = total_of_batches(
+        [ok.as_dict(), bad.as_dict(), None, dry], [["CN1", "CN2"], ["CN3", "CN4"], ["CN5"], ["CN6"]], task_id="m"
+    )
+    assert (totals["batches"], totals["failed_batches"]) == (4, [1, 2]), "a dry batch left unsent did not fail"
+    assert (totals["requested"], totals["marked_count"], totals["not_found_count"]) == (6, 1, 1)
+    assert (totals["failed_count"], totals["not_attempted_count"]) == (2, 2)
+    assert totals["failed"]["CN5"] == "batch 2 failed without a summary: see the log of m[2]"
+    assert totals["failed_detail"]["CN3"]["status"] == 400
+    assert not commits_watermark(totals)
+    assert retryable_failures(totals) == ["CN5"], "a 400 is for good; a batch lost to an unknown error may pass"
