@@ -218,17 +218,16 @@ _CLASS_BY_STATUS: dict[int, type[QuoAPIError]] = {
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; ``None`` if absent/bad."""
-    if not value or not value.strip():
+    """Seconds to wait from a ``Retry-After`` header, per RFC 9110: delta-seconds (ASCII digits only) or an
+    HTTP-date; ``None`` if absent or anything else (``inf``, ``nan``, ``1e9``, ``1_0``, ``-5``, ``1.5``)."""
+    value = (value or "").strip()
+    if value.isascii() and value.isdigit():
+        return float(int(value)) if len(value) <= 12 else 1e12  # a huge delay stays huge (and is then capped)
+    if not value or not value[0].isalpha():  # an HTTP-date starts with a day name
         return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 

@@ -69,8 +69,9 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "requests_per_second": {
                         "label": "Requests per second",
-                        "description": "This API key's budget (Quo's default limit is 10), shared by every "
-                        "task using the key on this host, or on every host with a rate limit URL.",
+                        "description": "A ceiling on this API key's budget, shared by every task using the key "
+                        "on this host, or on every host with a rate limit URL. Empty: the limit Quo states "
+                        "(10 until it says).",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
                     "rate_limit_url": {

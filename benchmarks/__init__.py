@@ -13,6 +13,7 @@ Modules, one per benchmark (each has ``run(context) -> dict``):
 - :mod:`benchmarks.listing`: conversations listed per second;
 - :mod:`benchmarks.incremental`: requests and key budget of a daily cleanup run as history grows.
 - :mod:`benchmarks.keywide`: 1-8 task processes sharing one key (host and Redis): efficiency, 429s, CPU.
+- :mod:`benchmarks.stated`: the key's budget as the server states it: another client, raised and lowered limits.
 
 The simulator runs in its own process (:mod:`benchmarks._simproc`) and every client measurement in a
 spawned child (:mod:`benchmarks._common`), so neither's CPU is counted as the other's.
@@ -21,6 +22,6 @@ spawned child (:mod:`benchmarks._common`), so neither's CPU is counted as the ot
 from __future__ import annotations
 
 #: Benchmark ids in the order they run (``--only`` takes these).
-BENCHMARKS = ("ceiling", "overhead", "memory", "alternatives", "listing", "incremental", "keywide")
+BENCHMARKS = ("ceiling", "overhead", "memory", "alternatives", "listing", "incremental", "keywide", "stated")
 
 __all__ = ["BENCHMARKS"]

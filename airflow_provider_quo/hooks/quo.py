@@ -25,6 +25,7 @@ from airflow_provider_quo.exceptions import (
 )
 from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
+from airflow_provider_quo.hooks.ratelimit_headers import read_rate_limit
 from airflow_provider_quo.hooks.request_retries import DEFAULT_MAX_RETRY_AFTER, build_retrying
 from airflow_provider_quo.hooks.responses import follow_pages, json_object, marked_conversation_problem
 from airflow_provider_quo.hooks.settings import QuoSettings
@@ -146,6 +147,7 @@ class QuoHook(BaseHook):
             settings.requests_per_second,
             rate_limit_url=settings.rate_limit_url,
             task_rate=settings.task_requests_per_second,
+            ceiling=settings.requests_per_second_set,
         )
 
     def url(self, *segments: str) -> str:
@@ -172,6 +174,9 @@ class QuoHook(BaseHook):
             raise transport_error(error, label, url) from None
         failed = response.status_code >= 300  # a redirect would turn a POST into a GET: treat it as an error
         read_body(response, label=label, deadline=deadline, read_timeout=timeout[1], truncate=failed)
+        stated = read_rate_limit(response.headers)  # the key's budget as the server states it, if it does
+        if stated is not None:
+            self.rate_limiter.observe(stated, counted=response.status_code != 429)
         if failed:
             api_error = error_from_response(response, redact=self.settings.api_key)
             if disposition(api_error).slows_key:  # a 429

@@ -129,6 +129,8 @@ class QuoSettings:
     task_requests_per_second: float | None = None
     #: Redis URL that shares the budget across hosts; its password is masked in ``repr()``.
     rate_limit_url: str | None = field(default=None, repr=False)
+    #: Whether the connection sets ``requests_per_second`` (a ceiling); if not, the server's statement rules.
+    requests_per_second_set: bool = True
 
     @property
     def rate_limit_url_shown(self) -> str | None:
@@ -178,4 +180,5 @@ class QuoSettings:
                 overrides.get("requests_per_second"), f"Connection {conn_id!r}: requests_per_second"
             ),
             rate_limit_url=rate_limit_url(extras.get("rate_limit_url"), conn_id),
+            requests_per_second_set=extras.get("requests_per_second") not in (None, "", "None"),
         )

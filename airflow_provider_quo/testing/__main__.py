@@ -12,6 +12,7 @@ from types import FrameType
 
 from airflow_provider_quo.testing.admin import ActivityRates, parse_start
 from airflow_provider_quo.testing.faults import ALL_KINDS, ERROR_BODIES, HOSTILE_KINDS, Faults
+from airflow_provider_quo.testing.ratelimit import WINDOW_KINDS
 from airflow_provider_quo.testing.simulator import QuoSimulator
 
 #: Not 8080: that is Airflow's own API server, which a user testing DAGs often has running.
@@ -43,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--new-per-day", type=int, default=3, help="conversations started per simulated day (default 3)")
     add("--snooze-fraction", type=float, default=0.005, help="share of conversations snoozed per simulated day")
     add("--rate-limit", type=float, default=None, help="requests/second per key, 429 beyond (default: none)")
+    add("--rate-limit-window", default="bucket", choices=WINDOW_KINDS, help="token bucket or fixed 1 s windows")
+    add("--other-client", type=float, default=0.0, help="requests/second another client spends of the key's budget")
+    add("--no-rate-limit-headers", action="store_true", help="state no RateLimit-Policy/RateLimit header fields")
     add("--latency", type=float, default=0.0, help="seconds added to every response")
     add("--error-rate", type=float, default=0.0, help="fraction of requests answered by a fault")
     add("--kinds", default="500,502,503,429,drop", help=f"comma-separated fault kinds from {','.join(ALL_KINDS)}")
@@ -67,7 +71,7 @@ def simulator_from_args(args: argparse.Namespace) -> QuoSimulator:
         slow_seconds=args.slow_seconds,
         hostile=args.hostile,
     )
-    return QuoSimulator(
+    simulator = QuoSimulator(
         api_key=args.api_key,
         conversations=args.conversations,
         phone_numbers=args.phone_numbers,
@@ -79,8 +83,12 @@ def simulator_from_args(args: argparse.Namespace) -> QuoSimulator:
         port=args.port,
         host=args.host,
         log_requests=args.verbose,
+        rate_limit_window=args.rate_limit_window,
+        other_client=args.other_client,
         activity=ActivityRates(args.active_fraction, args.new_per_day, args.snooze_fraction),
     )
+    simulator.rate_limit_headers = not args.no_rate_limit_headers
+    return simulator
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from airflow_provider_quo.testing.bodies import (
     rate_limited,
 )
 from airflow_provider_quo.testing.faults import FaultPlan, Faults
-from airflow_provider_quo.testing.ratelimit import TokenBuckets
+from airflow_provider_quo.testing.ratelimit import FixedWindows, TokenBuckets, key_budgets
 from airflow_provider_quo.testing.store import MARK_ACTIONS, ConversationStore
 
 STATS_PATH = "/_simulator/stats"
@@ -100,6 +100,8 @@ class SimulatorApp:
     :param latency: seconds added to every API response.
     :param seed: seed of the fault draws.
     :param log_requests: print one line per request to stderr.
+    :param rate_limit_window: ``"bucket"`` (token bucket) or ``"fixed"`` (one-second windows).
+    :param other_client: requests per second another client of the key spends of its budget.
     """
 
     def __init__(
@@ -112,11 +114,16 @@ class SimulatorApp:
         latency: float,
         seed: int,
         log_requests: bool = False,
+        rate_limit_window: str = "bucket",
+        other_client: float = 0.0,
     ) -> None:
         self.store = store
         self.api_key = api_key
         self.faults = faults or Faults()
-        self.buckets = TokenBuckets(rate_limit)
+        self.buckets: TokenBuckets | FixedWindows = key_budgets(rate_limit, rate_limit_window, other_client)
+        #: The rate-limit header fields on every response: stated from the budget (``True``), none
+        #: (``False``), or these exact fields instead (e.g. malformed ones, for tests).
+        self.rate_limit_headers: bool | dict[str, str] = True
         self.latency = latency
         self.plan = FaultPlan(seed)
         self.log_requests = log_requests
@@ -210,7 +217,15 @@ class SimulatorApp:
                 self._records.append(record)
         if self.log_requests:
             print(f"{method} {target} -> {record.status or 'dropped'} {fault or ''}".rstrip(), file=sys.stderr)
+        if response is not None:
+            response.headers.update(self._stated_headers())
         return response
+
+    def _stated_headers(self) -> dict[str, str]:
+        """The key's budget as Quo states it on every response, errors included."""
+        if self.rate_limit_headers is True:
+            return self.buckets.stated(self.api_key)
+        return dict(self.rate_limit_headers or {})
 
     def _answer(
         self, method: str, raw_path: str, path: str, query: Sequence[tuple[str, str]], authorized: bool

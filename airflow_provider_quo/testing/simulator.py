@@ -13,7 +13,7 @@ from airflow_provider_quo.testing.app import SimulatorApp
 from airflow_provider_quo.testing.faults import Faults
 from airflow_provider_quo.testing.inspection import SimulatorInspection
 from airflow_provider_quo.testing.living import LivingWorkspace
-from airflow_provider_quo.testing.ratelimit import TokenBuckets
+from airflow_provider_quo.testing.ratelimit import key_budgets
 from airflow_provider_quo.testing.server import SimulatorServer
 from airflow_provider_quo.testing.store import ConversationStore
 
@@ -33,12 +33,17 @@ class QuoSimulator(SimulatorInspection, LivingWorkspace):
     :param phone_numbers: number of workspace phone numbers.
     :param seed: seed of the data and of the random fault draws.
     :param now: the instant (UTC) the data's ages are relative to and the clock starts at; default: real now.
-    :param rate_limit: requests per second per API key (token bucket, capacity ``max(rate, 1)``), 429 beyond.
+    :param rate_limit: requests per second per API key (token bucket, capacity ``max(rate, 1)``), 429 beyond;
+        stated on every response in the ``RateLimit-Policy`` and ``RateLimit`` header fields, as Quo does.
     :param latency: seconds added to every API response.
     :param faults: the :class:`Faults` to inject (default: none).
     :param port: the port to listen on (0: a free port).
     :param host: the address to bind (default ``127.0.0.1``).
     :param log_requests: print one line per request to stderr.
+    :param rate_limit_window: ``"bucket"`` (the token bucket) or ``"fixed"``: at most ``rate_limit``
+        requests in each one-second window, exactly what the header fields state.
+    :param other_client: requests per second another client of the key spends of its budget (a CRM
+        sync, say), evenly spaced; 0 for none.
     :param activity: what ``POST /_simulator/activity`` plays per simulated day by default.
     """
 
@@ -56,6 +61,8 @@ class QuoSimulator(SimulatorInspection, LivingWorkspace):
         port: int = 0,
         host: str = "127.0.0.1",
         log_requests: bool = False,
+        rate_limit_window: str = "bucket",
+        other_client: float = 0.0,
         activity: ActivityRates | None = None,
     ) -> None:
         if not api_key:
@@ -72,6 +79,8 @@ class QuoSimulator(SimulatorInspection, LivingWorkspace):
             latency=latency,
             seed=seed,
             log_requests=log_requests,
+            rate_limit_window=rate_limit_window,
+            other_client=other_client,
         )
         self._app.admin = AdminRoutes(self, activity)
         self._server: SimulatorServer | None = None
@@ -158,7 +167,40 @@ class QuoSimulator(SimulatorInspection, LivingWorkspace):
 
     @rate_limit.setter
     def rate_limit(self, rate: float | None) -> None:
-        self._app.buckets = TokenBuckets(rate)
+        self._set_budget(rate=rate)
+
+    @property
+    def rate_limit_window(self) -> str:
+        """``"bucket"`` or ``"fixed"``; assigning starts the budget afresh."""
+        return self._app.buckets.kind
+
+    @rate_limit_window.setter
+    def rate_limit_window(self, window: str) -> None:
+        self._set_budget(window=window)
+
+    @property
+    def other_client(self) -> float:
+        """Requests per second another client of the key spends; assigning starts the budget afresh."""
+        return self._app.buckets.other_rate
+
+    @other_client.setter
+    def other_client(self, rate: float) -> None:
+        self._set_budget(other_rate=rate)
+
+    def _set_budget(self, **changes: object) -> None:
+        budget = self._app.buckets
+        settings: dict[str, object] = {"rate": budget.rate, "window": budget.kind, "other_rate": budget.other_rate}
+        self._app.buckets = key_budgets(**{**settings, **changes})  # type: ignore[arg-type]
+
+    @property
+    def rate_limit_headers(self) -> bool | dict[str, str]:
+        """``True``: every response states the key's budget (``RateLimit-Policy``, ``RateLimit``); ``False``:
+        no such fields; a dict: exactly these fields instead (e.g. malformed ones). Assignable."""
+        return self._app.rate_limit_headers
+
+    @rate_limit_headers.setter
+    def rate_limit_headers(self, headers: bool | dict[str, str]) -> None:
+        self._app.rate_limit_headers = headers
 
     @property
     def latency(self) -> float:

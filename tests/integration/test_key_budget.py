@@ -88,8 +88,11 @@ def test_four_processes_share_the_key_through_redis(
     assert sorted(key.decode() for key in client.keys("*")) == [
         f"quo:throttle:{digest}",
         f"quo:throttle:{digest}:hosts",
+        f"quo:throttle:{digest}:stated",  # what the server stated about the key's budget
     ]
+    assert client.zcard(f"quo:throttle:{digest}:hosts") == PROCESSES  # one state directory each: four hosts
     stored = repr(client.hgetall(f"quo:throttle:{digest}")) + repr(client.zrange(f"quo:throttle:{digest}:hosts", 0, -1))
+    stored += repr(client.hgetall(f"quo:throttle:{digest}:stated"))
     assert KEY not in stored
 
 

@@ -11,6 +11,8 @@ Backends, one module each:
 :mod:`.pacing` holds what they share: the slot arithmetic, the 429 back-off and the interruptible wait.
 
 A task's ``requests_per_second`` caps its share in front of the key's budget (:class:`CappedThrottle`).
+The key's budget follows what the server states in its rate-limit header fields (:meth:`Throttle.observe`;
+:mod:`.stated`), under the connection's ``requests_per_second`` if set.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import threading
 from typing import Protocol
 
 from airflow_provider_quo.exceptions import QuoError
+from airflow_provider_quo.hooks.ratelimit_headers import Reading
 from airflow_provider_quo.hooks.throttles.process import ProcessThrottle, key_digest, shared_process_throttle
 from airflow_provider_quo.redaction import redact_url
 
@@ -30,10 +33,13 @@ log = logging.getLogger(__name__)
 class Throttle(Protocol):
     """What the hook needs from a throttle, whatever keeps its state."""
 
-    #: The budget in requests per second.
-    rate: float
-    #: ``1 / rate``: the spacing of slots at full speed.
-    interval: float
+    @property
+    def rate(self) -> float:
+        """The budget now, in requests per second."""
+
+    @property
+    def interval(self) -> float:
+        """``1 / rate``: the spacing of slots at full speed."""
 
     def acquire(self, stop: threading.Event | None = None) -> float:
         """Block until one request may be sent; return the seconds waited.
@@ -51,6 +57,13 @@ class Throttle(Protocol):
     def slow_down(self) -> None:
         """Lower the key's effective rate after a 429; it recovers gradually."""
 
+    def observe(self, reading: Reading, *, counted: bool = True) -> None:
+        """Learn from what a response stated about the key's budget (its limit, what is left).
+
+        :param reading: the response's rate-limit fields.
+        :param counted: whether the server counted that request (not a 429).
+        """
+
 
 class CappedThrottle:
     """A task's own cap (``requests_per_second`` on an operator) in front of the key's shared budget.
@@ -62,8 +75,16 @@ class CappedThrottle:
     def __init__(self, key: Throttle, cap: ProcessThrottle) -> None:
         self.key = key
         self.cap = cap
-        self.rate = min(cap.rate, key.rate)
-        self.interval = 1.0 / self.rate
+
+    @property
+    def rate(self) -> float:
+        """The lower of the task's cap and the key's budget."""
+        return min(self.cap.rate, self.key.rate)
+
+    @property
+    def interval(self) -> float:
+        """``1 / rate``."""
+        return 1.0 / self.rate
 
     def acquire(self, stop: threading.Event | None = None) -> float:
         """Wait for this task's next slot, then for the key's; return the seconds waited.
@@ -83,15 +104,23 @@ class CappedThrottle:
         """Slow the key's budget down (every task using it)."""
         self.key.slow_down()
 
+    def observe(self, reading: Reading, *, counted: bool = True) -> None:
+        """Let the key's budget learn from a response (the task's cap is the task's own).
+
+        :param reading: the response's rate-limit fields.
+        :param counted: whether the server counted that request.
+        """
+        self.key.observe(reading, counted=counted)
+
     def __repr__(self) -> str:
         return f"CappedThrottle(cap={self.cap.rate:g}/s, key={self.key!r})"
 
 
-_throttles: dict[tuple[str, str, float, str], Throttle] = {}
+_throttles: dict[tuple[str, str, float, bool, str], Throttle] = {}
 _throttles_lock = threading.Lock()
 
 
-def _redis_throttle(rate: float, digest: str, url: str) -> Throttle:
+def _redis_throttle(rate: float, digest: str, url: str, ceiling: bool) -> Throttle:
     try:
         import redis
 
@@ -101,14 +130,14 @@ def _redis_throttle(rate: float, digest: str, url: str) -> Throttle:
             f"rate_limit_url {redact_url(url)!r} needs the redis package: pip install 'airflow-provider-quo[redis]'"
         ) from None
     client = redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT)
-    return RedisThrottle(rate, digest, client, shown_url=redact_url(url))
+    return RedisThrottle(rate, digest, client, shown_url=redact_url(url), ceiling=ceiling)
 
 
-def _host_throttle(rate: float, digest: str) -> Throttle:
+def _host_throttle(rate: float, digest: str, ceiling: bool) -> Throttle:
     try:
         from airflow_provider_quo.hooks.throttles.host import HostThrottle  # POSIX only (fcntl)
 
-        throttle = HostThrottle(rate, digest)
+        throttle = HostThrottle(rate, digest, ceiling=ceiling)
         throttle.remembered_hosts()  # opens the state file now, so a read-only or full disk shows here
     except (OSError, ImportError) as error:  # ImportError: no fcntl (not POSIX)
         log.warning(
@@ -116,7 +145,7 @@ def _host_throttle(rate: float, digest: str) -> Throttle:
             type(error).__name__,
             error,
         )
-        return ProcessThrottle(rate)
+        return ProcessThrottle(rate, ceiling=ceiling)
     return throttle
 
 
@@ -127,6 +156,7 @@ def build_throttle(
     *,
     rate_limit_url: str | None = None,
     task_rate: float | None = None,
+    ceiling: bool = True,
 ) -> Throttle:
     """The throttle for one key: shared by every hook in this process that uses the same key, base URL,
     rate and backend, and through the backend by other processes (and hosts, with Redis).
@@ -140,6 +170,8 @@ def build_throttle(
     :param rate_limit_url: ``redis://`` or ``rediss://`` URL of a Redis server to share the budget
         across hosts; ``None`` for the host backend.
     :param task_rate: this task's cap, if lower than the budget.
+    :param ceiling: whether the user set ``rate`` (a ceiling no server statement lifts); if not, ``rate`` is
+        the budget only until the server states the key's limit.
     """
     if not rate > 0:
         raise ValueError(f"requests_per_second must be a positive number, got {rate!r}")
@@ -147,10 +179,14 @@ def build_throttle(
     backend = "redis" if rate_limit_url else "host"
     url_digest = hashlib.sha256((rate_limit_url or "").encode()).hexdigest()
     with _throttles_lock:
-        shared = _throttles.get((backend, digest, rate, url_digest))
+        key = (backend, digest, rate, ceiling, url_digest)
+        shared = _throttles.get(key)
         if shared is None:
-            shared = _redis_throttle(rate, digest, rate_limit_url) if rate_limit_url else _host_throttle(rate, digest)
-            _throttles[(backend, digest, rate, url_digest)] = shared
-    if task_rate is not None and task_rate < rate:
+            if rate_limit_url:
+                shared = _redis_throttle(rate, digest, rate_limit_url, ceiling)
+            else:
+                shared = _host_throttle(rate, digest, ceiling)
+            _throttles[key] = shared
+    if task_rate is not None and (task_rate < rate or not ceiling):  # the server may raise the key's budget
         return CappedThrottle(shared, shared_process_throttle(api_key, base_url, task_rate))
     return shared

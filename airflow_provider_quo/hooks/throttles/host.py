@@ -21,13 +21,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from airflow_provider_quo.hooks.ratelimit_headers import Reading
 from airflow_provider_quo.hooks.throttles.pacing import PacedThrottle, Pacing
+from airflow_provider_quo.hooks.throttles.stated import StatedBudget
 
 #: Environment variable naming the directory of the state files (default: a per-user temp directory).
 STATE_DIR_ENV = "QUO_THROTTLE_DIR"
 #: A slot or pause further ahead than this is a leftover from an earlier clock, and is forgotten.
 STALE_AHEAD_SECONDS = 3600.0
 _STATE = struct.Struct("<5d")  # next_slot, paused_until, share, share_at, hosts (a cache of the Redis backend)
+#: After the pacing: this host's identity for the Redis backend's host count (8 random bytes), then the
+#: :class:`~airflow_provider_quo.hooks.throttles.stated.StatedBudget`.
+_HOST_ID_AT, _HOST_ID_SIZE = _STATE.size, 8
+_STATED_AT = _HOST_ID_AT + _HOST_ID_SIZE
 
 
 def state_dir() -> Path:
@@ -54,6 +60,7 @@ class HostThrottle(PacedThrottle):
     :param clock: the host's monotonic clock (injectable for tests).
     :param sleep: a fake sleep for tests.
     :param directory: where the state file lives (default :func:`state_dir`).
+    :param ceiling: whether ``rate`` was set by the user (a ceiling) or is a default the server may raise.
     """
 
     def __init__(
@@ -64,8 +71,9 @@ class HostThrottle(PacedThrottle):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
         directory: Path | None = None,
+        ceiling: bool = True,
     ) -> None:
-        super().__init__(rate, sleep=sleep)
+        super().__init__(rate, sleep=sleep, ceiling=ceiling)
         folder = directory or state_dir()
         name = f"{digest[:32]}-{_boot_id()[:8]}"
         self.path = folder / f"{name}.state"
@@ -112,13 +120,37 @@ class HostThrottle(PacedThrottle):
             change(pacing, now)
             self._write(pacing, hosts)
 
+    def _budget_now(self) -> float:
+        return self._clock()
+
+    def _read_stated(self) -> StatedBudget:
+        return StatedBudget.unpack(os.pread(self._descriptor(), StatedBudget.SIZE, _STATED_AT))
+
     def _reserve(self) -> tuple[float, float]:
         with self._locked():
             now = self._clock()
             pacing, hosts = self._read(now)
-            slot = pacing.reserve(now, self.interval)
+            self._stated = self._read_stated()
+            slot = pacing.reserve(now, 1.0 / self.rate_at(now))
             self._write(pacing, hosts)
             return slot, now
+
+    def _learn(self, reading: Reading, counted: bool) -> tuple[StatedBudget, float]:
+        with self._locked():
+            stated = self._read_stated()
+            pause = stated.observe(reading, self._clock(), counted=counted)
+            os.pwrite(self._descriptor(), stated.pack(), _STATED_AT)
+            return stated, pause
+
+    def host_id(self) -> str:
+        """This host's identity, as the host budget knows it: random bytes kept in the state file, so every
+        process sharing the file (this host's budget) has the same one, and no other host has it."""
+        with self._locked():
+            raw = os.pread(self._descriptor(), _HOST_ID_SIZE, _HOST_ID_AT)
+            if len(raw) < _HOST_ID_SIZE or not any(raw):  # zeros before it read as a fresh pacing
+                raw = os.urandom(_HOST_ID_SIZE)
+                os.pwrite(self._descriptor(), raw, _HOST_ID_AT)
+            return raw.hex()
 
     def _keeps(self, slot: float) -> bool:
         with self._locked():
@@ -131,6 +163,9 @@ class HostThrottle(PacedThrottle):
         :param seconds: how long no request may start.
         """
         self._update(lambda pacing, now: pacing.pause(now, seconds))
+
+    def _rewind(self) -> None:
+        self._update(lambda pacing, now: pacing.rewind(now))
 
     def slow_down(self) -> None:
         """Lower the effective rate of every process on this host after a 429; it recovers gradually."""

@@ -8,6 +8,7 @@ decrease, on the state every user of the key shares.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -16,6 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from airflow_provider_quo.exceptions import QuoNotSentError
+from airflow_provider_quo.hooks.ratelimit_headers import Reading
+from airflow_provider_quo.hooks.throttles.stated import StatedBudget
+
+log = logging.getLogger(__name__)
 
 #: After a 429 the effective rate is multiplied by this ...
 DECREASE = 0.5
@@ -23,6 +28,8 @@ DECREASE = 0.5
 MIN_SHARE = 0.2
 #: ... and climbs back by this share of the budget per second.
 RECOVERY_PER_SECOND = 0.05
+#: A caller whose slot was reserved at a rate that has since fallen by more than this share queues again.
+RESCHEDULE_ON_DROP = 0.25
 #: 429s closer together than this count as one (the requests already under way when the first arrived).
 DEBOUNCE_SECONDS = 2.0
 
@@ -59,6 +66,10 @@ class Pacing:
             self.paused_until = until
             self.next_slot = max(self.next_slot, until)
 
+    def rewind(self, now: float) -> None:
+        """Give up the slots reserved ahead (their callers queue again, at a rate that has fallen)."""
+        self.next_slot = min(self.next_slot, max(now, self.paused_until))
+
     def slow_down(self, now: float) -> None:
         """Lower the effective rate after a 429 (once per :data:`DEBOUNCE_SECONDS`)."""
         if now - self.share_at >= DEBOUNCE_SECONDS:
@@ -72,17 +83,95 @@ class PacedThrottle(ABC):
     Subclasses say where the state lives: :meth:`_reserve` takes a slot atomically, :meth:`_keeps`
     tells whether a pause that began while the caller waited covers its slot (then it queues again).
 
-    :param rate: the key's budget in requests per second; must be positive.
+    The rate follows what the server states (:meth:`observe`, shared like the pacing; see
+    :mod:`.stated`): its limit, less what other clients of the key spend.
+
+    :param rate: the connection's ``requests_per_second`` (or the default); must be positive.
     :param sleep: a fake sleep for tests; by default the wait is real and ends early when the caller's
         ``stop`` event is set.
+    :param ceiling: whether the user set ``rate``: then it is a ceiling no statement lifts; otherwise it is
+        the budget only until the server states one.
     """
 
-    def __init__(self, rate: float, *, sleep: Callable[[float], None] | None = None) -> None:
+    def __init__(self, rate: float, *, sleep: Callable[[float], None] | None = None, ceiling: bool = True) -> None:
         if not rate > 0:
             raise ValueError(f"requests_per_second must be a positive number, got {rate!r}")
-        self.rate = float(rate)
-        self.interval = 1.0 / self.rate
+        self.configured = float(rate)
+        self.ceiling = ceiling
         self._sleep = sleep
+        #: This process's copy of the shared :class:`StatedBudget` (refreshed by each backend).
+        self._stated = StatedBudget()
+        self._announced = 0.0
+
+    def _budget_now(self) -> float:
+        """Now, in the clock of the backend's shared state."""
+        return time.monotonic()
+
+    def rate_at(self, now: float) -> float:
+        """The key's rate at ``now`` (backend clock) from the last known statement.
+
+        :param now: the backend's clock.
+        """
+        return self._stated.key_rate(now, configured=self.configured, ceiling=self.ceiling)
+
+    @property
+    def rate(self) -> float:
+        """The key's budget now, in requests per second."""
+        return self.rate_at(self._budget_now())
+
+    @property
+    def interval(self) -> float:
+        """``1 / rate``: the spacing of slots at full speed."""
+        return 1.0 / self.rate
+
+    @abstractmethod
+    def _learn(self, reading: Reading, counted: bool) -> tuple[StatedBudget, float]:
+        """Apply ``reading`` to the shared :class:`StatedBudget` atomically; return it and the pause it asks.
+
+        :param reading: what a response stated.
+        :param counted: whether the server counted that request.
+        """
+
+    def observe(self, reading: Reading, *, counted: bool = True) -> None:
+        """Learn from what a response stated about the key's budget (shared with every user of the key).
+
+        :param reading: the response's rate-limit fields.
+        :param counted: whether the server counted that request (not a 429).
+        """
+        before = self.rate
+        self._stated, pause = self._learn(reading, counted)
+        if self.rate < before * (1 - RESCHEDULE_ON_DROP):
+            self._rewind()  # the callers waiting for those slots queue again (see acquire)
+        if pause > 0:
+            self.pause(pause)
+        stated = reading.policy.rate if reading.policy is not None else 0.0
+        if stated and stated != self._announced:
+            self._announced = stated
+            self._announce(stated)
+
+    def _announce(self, stated: float) -> None:
+        if stated == self.configured:
+            return
+        if not self.ceiling:
+            log.warning(
+                "Quo states this key's limit as %g requests/s, not the %g/s assumed: pacing at the server's "
+                "(the connection sets no requests_per_second)",
+                stated,
+                self.configured,
+            )
+        elif stated > self.configured:
+            log.warning(
+                "Quo states this key's limit as %g requests/s; the connection's requests_per_second (%g) caps it",
+                stated,
+                self.configured,
+            )
+        else:
+            log.warning(
+                "Quo states this key's limit as %g requests/s, below the connection's requests_per_second (%g): "
+                "pacing at the server's",
+                stated,
+                self.configured,
+            )
 
     @abstractmethod
     def _reserve(self) -> tuple[float, float]:
@@ -100,6 +189,10 @@ class PacedThrottle(ABC):
         """
 
     @abstractmethod
+    def _rewind(self) -> None:
+        """Give up the slots reserved ahead, in the shared state (:meth:`Pacing.rewind`)."""
+
+    @abstractmethod
     def slow_down(self) -> None:
         """Lower the effective rate for every user of the key after a 429; it recovers gradually."""
 
@@ -115,9 +208,12 @@ class PacedThrottle(ABC):
             slot, now = self._reserve()
             if slot <= now:  # no wait: no pause can have begun since the reservation
                 return waited
+            reserved_rate = self.rate
             self._wait(slot - now, stop)
             waited += slot - now
-            if self._keeps(slot):
+            # Queue again if a pause began meanwhile, or the key's rate fell (a lowered limit, another
+            # client): the slots queued at the old rate are given up rather than sent too fast.
+            if self._keeps(slot) and self.rate >= reserved_rate * (1 - RESCHEDULE_ON_DROP):
                 _raise_if_stopped(stop)
                 return waited
 
@@ -130,7 +226,7 @@ class PacedThrottle(ABC):
             time.sleep(seconds)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(rate={self.rate:g}/s)"
+        return f"{type(self).__name__}(rate={self.configured:g}/s)"
 
 
 def _raise_if_stopped(stop: threading.Event | None) -> None:

@@ -7,7 +7,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from airflow_provider_quo.hooks.ratelimit_headers import Reading
 from airflow_provider_quo.hooks.throttles.pacing import PacedThrottle, Pacing
+from airflow_provider_quo.hooks.throttles.stated import StatedBudget
 
 
 class ProcessThrottle(PacedThrottle):
@@ -21,6 +23,7 @@ class ProcessThrottle(PacedThrottle):
     :param rate: requests per second; must be positive.
     :param clock: monotonic clock in seconds (injectable for tests).
     :param sleep: sleep function (injectable for tests); by default a real wait that a stop event ends.
+    :param ceiling: whether ``rate`` was set by the user (a ceiling) or is a default the server may raise.
     """
 
     def __init__(
@@ -29,16 +32,25 @@ class ProcessThrottle(PacedThrottle):
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
+        ceiling: bool = True,
     ) -> None:
-        super().__init__(rate, sleep=sleep)
+        super().__init__(rate, sleep=sleep, ceiling=ceiling)
         self._clock = clock
         self._lock = threading.Lock()
         self._pacing = Pacing()
 
+    def _budget_now(self) -> float:
+        return self._clock()
+
     def _reserve(self) -> tuple[float, float]:
         with self._lock:
             now = self._clock()
-            return self._pacing.reserve(now, self.interval), now
+            return self._pacing.reserve(now, 1.0 / self.rate_at(now)), now
+
+    def _learn(self, reading: Reading, counted: bool) -> tuple[StatedBudget, float]:
+        with self._lock:
+            pause = self._stated.observe(reading, self._clock(), counted=counted)
+            return self._stated, pause
 
     def _keeps(self, slot: float) -> bool:
         with self._lock:
@@ -51,6 +63,10 @@ class ProcessThrottle(PacedThrottle):
         """
         with self._lock:
             self._pacing.pause(self._clock(), seconds)
+
+    def _rewind(self) -> None:
+        with self._lock:
+            self._pacing.rewind(self._clock())
 
     def slow_down(self) -> None:
         """Lower the effective rate after a 429; it climbs back to ``rate`` within seconds."""

@@ -3,7 +3,9 @@
 One Lua script does each step atomically on the server, in the server's clock (``TIME``), so hosts need
 no synchronised clocks: reserve a slot, check a pause, pause, slow down. Keys are
 ``quo:throttle:<sha256 of base URL and key>`` (a hash, expiring when idle) and ``...:hosts`` (hosts
-seen in the last 30 s, as digests of their names); the API key is never sent to Redis.
+seen in the last 30 s, each by the random identity its host budget keeps in its state file, so hosts
+that share a name, such as containers, still count apart) and ``...:stated`` (what the server states
+about the key's budget, :mod:`.stated`); the API key is never sent to Redis.
 
 If Redis fails (refused, gone, or slower than :data:`SOCKET_TIMEOUT`), the throttle logs one warning
 and falls back to the host backend at the key's budget divided by the number of hosts last seen
@@ -24,6 +26,7 @@ from typing import Any
 
 import redis
 
+from airflow_provider_quo.hooks.ratelimit_headers import Reading
 from airflow_provider_quo.hooks.throttles.host import HostThrottle
 from airflow_provider_quo.hooks.throttles.pacing import (
     DEBOUNCE_SECONDS,
@@ -32,6 +35,7 @@ from airflow_provider_quo.hooks.throttles.pacing import (
     RECOVERY_PER_SECOND,
     PacedThrottle,
 )
+from airflow_provider_quo.hooks.throttles.stated import StatedBudget
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +67,15 @@ if op == 'reserve' then
   redis.call('ZADD', KEYS[2], now, ARGV[8])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[9]))
   redis.call('EXPIRE', KEYS[2], ttl)
-  return {tostring(slot), tostring(now), redis.call('ZCARD', KEYS[2])}
+  return {tostring(slot), tostring(now), redis.call('ZCARD', KEYS[2]), redis.call('HGETALL', KEYS[3])}
 elseif op == 'pause' then
   if now + value > paused then
     redis.call('HSET', KEYS[1], 'paused', tostring(now + value), 'next', tostring(math.max(nxt, now + value)))
     redis.call('EXPIRE', KEYS[1], ttl)
+  end
+elseif op == 'rewind' then
+  if nxt > math.max(now, paused) then
+    redis.call('HSET', KEYS[1], 'next', tostring(math.max(now, paused)))
   end
 elseif op == 'slow' then
   if now - share_at >= debounce then
@@ -88,6 +96,7 @@ class RedisThrottle(PacedThrottle):
     :param shown_url: the URL with its password masked, for log lines.
     :param clock: monotonic clock for the retry schedule (injectable for tests).
     :param sleep: a fake sleep for tests.
+    :param ceiling: whether ``rate`` was set by the user (a ceiling) or is a default the server may raise.
     """
 
     def __init__(
@@ -99,18 +108,22 @@ class RedisThrottle(PacedThrottle):
         shown_url: str,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
+        ceiling: bool = True,
     ) -> None:
-        super().__init__(rate, sleep=sleep)
+        super().__init__(rate, sleep=sleep, ceiling=ceiling)
         self.digest = digest
         self.shown_url = shown_url
-        self._keys = [f"quo:throttle:{digest}", f"quo:throttle:{digest}:hosts"]
-        self._host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:16]
+        self._stated_key = f"quo:throttle:{digest}:stated"
+        self._keys = [f"quo:throttle:{digest}", f"quo:throttle:{digest}:hosts", self._stated_key]
+        self._client = client
         self._script = client.register_script(SCRIPT)
         self._clock = clock
         self._lock = threading.Lock()
-        self._local = HostThrottle(rate, digest, clock=clock, sleep=sleep)
+        self._local = HostThrottle(rate, digest, clock=clock, sleep=sleep, ceiling=ceiling)
+        self._host = _host_identity(self._local)
         self._fallback: HostThrottle | None = None
         self._retry_at = -math.inf
+        self._offset = 0.0  # Redis TIME minus this process's monotonic clock
         self.hosts = 0
 
     def _call(self, op: str, value: float) -> list[Any]:
@@ -118,10 +131,52 @@ class RedisThrottle(PacedThrottle):
         result: list[Any] = self._script(keys=self._keys, args=[*args, self._host, HOSTS_WINDOW_SECONDS])
         return result
 
+    def _budget_now(self) -> float:
+        return self._clock() + self._offset
+
     def _reserve(self) -> tuple[float, float]:
-        slot, now, hosts = self._call("reserve", self.interval)
+        """Reserve a slot at the rate last known; the reply brings the shared statement back for the next."""
+        slot, now, hosts, *stated = self._call("reserve", self.interval)
+        if stated:
+            pairs = stated[0]
+            self._stated = StatedBudget.from_fields(_decoded(dict(zip(pairs[::2], pairs[1::2], strict=True))))
+        self._offset = float(now) - self._clock()
         self._redis_answered(int(hosts))
         return float(slot), float(now)
+
+    def _learn(self, reading: Reading, counted: bool) -> tuple[StatedBudget, float]:
+        """Update the shared record in one optimistic transaction (retried if another worker wrote first)."""
+        with self._client.pipeline() as pipe:
+            for _ in range(5):
+                try:
+                    pipe.watch(self._stated_key)
+                    seconds, micros = pipe.time()
+                    now = seconds + micros / 1e6
+                    stated = StatedBudget.from_fields(_decoded(pipe.hgetall(self._stated_key)))
+                    pause = stated.observe(reading, now, counted=counted)
+                    pipe.multi()
+                    pipe.hset(self._stated_key, mapping=stated.as_fields())
+                    pipe.expire(self._stated_key, KEY_TTL_SECONDS)
+                    pipe.execute()
+                except redis.WatchError:
+                    continue
+                self._offset = now - self._clock()
+                return stated, pause
+        return self._stated, 0.0  # too busy: this sample is dropped
+
+    def observe(self, reading: Reading, *, counted: bool = True) -> None:
+        """Learn from a response through Redis (nothing is learnt while falling back: the fallback keeps its
+        share of the key's last known rate).
+
+        :param reading: the response's rate-limit fields.
+        :param counted: whether the server counted that request.
+        """
+        if self._fallback_now() is not None:
+            return
+        try:
+            super().observe(reading, counted=counted)
+        except REDIS_ERRORS as error:
+            self._fall_back(error)
 
     def _keeps(self, slot: float) -> bool:
         paused, _ = self._call("check", 0.0)
@@ -178,6 +233,9 @@ class RedisThrottle(PacedThrottle):
         """
         self._on_server_or_fallback("pause", seconds)
 
+    def _rewind(self) -> None:
+        self._call("rewind", 0.0)
+
     def slow_down(self) -> None:
         """Lower the effective rate of every worker after a 429; it recovers gradually."""
         self._on_server_or_fallback("slow", 0.0)
@@ -194,3 +252,21 @@ class RedisThrottle(PacedThrottle):
             fallback.pause(seconds)
         else:
             fallback.slow_down()
+
+
+def _decoded(fields: dict[Any, Any]) -> dict[str, str]:
+    """A Redis hash's names and values as strings."""
+
+    def text(value: Any) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    return {text(name): text(value) for name, value in fields.items()}
+
+
+def _host_identity(local: HostThrottle) -> str:
+    """This host as the host budget knows it (its state file's random id); the host name's digest if the
+    state file cannot be used."""
+    try:
+        return local.host_id()
+    except OSError:
+        return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:16]

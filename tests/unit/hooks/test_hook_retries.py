@@ -83,11 +83,15 @@ def test_429_without_usable_retry_after_uses_backoff(hook, url, requests_mock, n
         assert 0 <= wait <= 0.5 * 2**attempt
 
 
-def test_negative_retry_after_means_zero(hook, url, requests_mock):
-    requests_mock.post(url, [{**error(429), "headers": {"Retry-After": "-5"}}, OK])
+@pytest.mark.parametrize("value", ["-5", "inf", "nan", "1e9", "1_0"])
+def test_a_retry_after_that_is_not_digits_or_a_date_is_ignored(hook, url, requests_mock, no_retry_sleep, value):
+    """RFC 9110: delta-seconds or an HTTP-date, nothing else (``float()`` would wait 60 s on ``inf``)."""
+    requests_mock.post(url, [{**error(429), "headers": {"Retry-After": value}}, OK])
     with pytest.raises(QuoRateLimitError) as caught:
         hook.request("POST", "v1", "conversations", "CN1", "mark-as-read", retries=False)
-    assert caught.value.retry_after == 0.0
+    assert caught.value.retry_after is None
+    assert hook.mark_conversation_as_read("CN1") == {"id": "CN1"}
+    assert no_retry_sleep == []  # the request succeeded at once: nothing waited
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])

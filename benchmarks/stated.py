@@ -1,0 +1,125 @@
+"""8. The key's budget as the server states it: another client of the key, a raised limit, a lowered one.
+
+The simulator (own process) enforces exactly what it states in its ``RateLimit-Policy`` / ``RateLimit``
+header fields: a fixed one-second window per key, 60 ms latency. The operator runs in a client process
+with the provider's default configuration (no ``requests_per_second`` in the connection). Scenarios:
+
+- ``other_client``: the key's limit is 10/s and another client of the key spends 5/s of it, evenly;
+- ``raised``: the key's limit is 30/s (the provider assumes 10/s until the server says otherwise);
+- ``lowered``: the key's limit is 4/s.
+
+Efficiency = marks / (operator wall time x what is left for the task: the limit, less the other client's
+rate). The 429s are counted at the simulator. Each scenario gets a fresh simulator (a fresh base URL, so
+nothing learnt in one scenario carries into the next).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks._common import Context, client_process, figure, run_mark_operator
+from benchmarks._simproc import SimulatorProcess
+
+TITLE = "The key's budget as the server states it: another client, raised and lowered limits"
+LATENCY = 0.06
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    limit: float
+    other_client: float
+    ids: int
+    what: str
+
+    @property
+    def left(self) -> float:
+        return self.limit - self.other_client
+
+
+FULL = (
+    Scenario("other_client", 10, 5, 150, "limit 10/s, another client spends 5/s"),
+    Scenario("raised", 30, 0, 450, "limit raised to 30/s"),
+    Scenario("lowered", 4, 0, 80, "limit lowered to 4/s"),
+)
+QUICK = (
+    Scenario("other_client", 10, 5, 25, "limit 10/s, another client spends 5/s"),
+    Scenario("raised", 30, 0, 60, "limit raised to 30/s"),
+    Scenario("lowered", 4, 0, 12, "limit lowered to 4/s"),
+)
+
+
+def _run_scenario(context: Context, scenario: Scenario) -> dict[str, Any]:
+    with (
+        SimulatorProcess(conversations=int(scenario.ids * 1.1) + 20) as sim,
+        client_process(context, f"stated-{scenario.name}") as client,
+    ):
+        ids = sim.call("conversation_ids", deleted=False)[: scenario.ids]
+        sim.set("rate_limit_window", "fixed")
+        sim.set("other_client", scenario.other_client)
+        sim.configure(latency=LATENCY, rate_limit=scenario.limit)  # a fresh budget, requests forgotten
+        outcome = client.call(run_mark_operator, sim.connection_json({}), ids)
+        posts = [r for r in sim.get("requests") if r.method == "POST"]
+    too_many = sum(1 for r in posts if r.status == 429)
+    rate = outcome["marked"] / outcome["elapsed"]
+    return {**outcome, "rate": rate, "efficiency": rate / scenario.left, "posts": len(posts), "http_429": too_many}
+
+
+def run(context: Context) -> dict[str, Any]:
+    scenarios = QUICK if context.quick else FULL
+    figures: list[dict[str, Any]] = []
+    for scenario in scenarios:
+        run_ = _run_scenario(context, scenario)
+        context.progress(
+            f"  stated {scenario.name}: {run_['marked']}/{scenario.ids} marked in {run_['elapsed']:.2f}s = "
+            f"{run_['rate']:.2f}/s of {scenario.left:g}/s left (efficiency {run_['efficiency']:.3f}), "
+            f"{run_['http_429']} x 429 of {run_['posts']}"
+        )
+        params = {
+            "limit_rps": scenario.limit,
+            "other_client_rps": scenario.other_client,
+            "ids": scenario.ids,
+            "latency_s": LATENCY,
+        }
+        prefix = f"stated.{scenario.name}"
+        figures += [
+            figure(
+                f"{prefix}.efficiency",
+                f"marks/s over what is left ({scenario.what})",
+                [run_["efficiency"]],
+                "ratio",
+                target=(">=", 0.95),
+                params=params,
+                note=f"{run_['rate']:.2f}/s of {scenario.left:g}/s",
+            ),
+            figure(
+                f"{prefix}.http_429_share",
+                f"share of requests answered 429 ({scenario.what})",
+                [run_["http_429"] / max(1, run_["posts"])],
+                "ratio",
+                target=("<=", 0.01),
+                params=params,
+                note=f"{run_['http_429']} of {run_['posts']}",
+            ),
+            figure(
+                f"{prefix}.failed",
+                f"ids failed ({scenario.what})",
+                [float(run_["failed"])],
+                "count",
+                target=("==", 0),
+                params=params,
+            ),
+        ]
+    return {
+        "id": "stated",
+        "title": TITLE,
+        "command": "make bench  # or: .venv/bin/python -m benchmarks --only stated",
+        "figures": figures,
+        "notes": [
+            f"Server: a fixed one-second window per key, stated in every response's RateLimit-Policy/RateLimit "
+            f"fields; {LATENCY * 1000:g} ms latency. Client: MarkConversationReadOperator, connection without "
+            "requests_per_second (the default configuration). One run per scenario.",
+            "Efficiency counts the run's fill (the first id goes alone, and teaches the limit) and drain.",
+        ],
+    }
