@@ -16,7 +16,7 @@ OLD_AIRFLOW_TESTS := $(addprefix test-airflow-,$(OLD_AIRFLOWS))
 AIRFLOW_PINS_3.2 := 'fastapi<0.137' 'svcs<26'
 
 .PHONY: demo test lint typecheck unit docs docs-serve bench dist dist-check test-airflows $(OLD_AIRFLOW_TESTS) \
-	test-min-airflow clean redis-server
+	test-min-airflow clean redis-server postgresql test-postgres
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,19 @@ redis-server:
 unit: $(STAMP) redis-server
 	$(BIN)/pytest
 
+# Production deployments keep Airflow's metadata DB on PostgreSQL: the tests whose outcome depends on the
+# metadata DB (the incremental cleanup's month and concurrency tests, the example DAG runs) run on a
+# throwaway PostgreSQL server too (tests/postgres_server.py: initdb + pg_ctl on a free 127.0.0.1 port).
+# Debian's postgresql package keeps initdb off the PATH, in /usr/lib/postgresql/<version>/bin.
+POSTGRES_TESTS := tests/integration/test_metadata_db.py tests/integration/test_incremental_cleanup.py \
+	tests/integration/test_example_dags.py
+postgresql:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| (apt-get update && apt-get install -y postgresql)
+
+test-postgres: $(STAMP) postgresql
+	QUO_TEST_DB=postgres $(BIN)/pytest -q $(POSTGRES_TESTS)
+
 # The docs site (mkdocs.yml) into the git-ignored site/; any warning (a broken link or anchor, a
 # docstring mkdocstrings cannot read) fails the build, and so does a link that would not open from the
 # file system (scripts/check_site_links.py).
@@ -54,7 +67,7 @@ docs: $(STAMP)
 docs-serve: $(STAMP)
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
-test: lint typecheck unit docs
+test: lint typecheck unit test-postgres docs
 
 # The suite on the newest 3.1 and 3.2 releases, less the real-scheduler test and the rate-bound key-budget
 # tests, which never touch Airflow (both run in `make test`).

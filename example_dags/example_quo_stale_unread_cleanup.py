@@ -15,6 +15,11 @@ whole history. The first run, and any run triggered with `full_sweep`, marks eve
    default). Its success commits the window: the next run starts where this one ended. A failed,
    partly failed or dry run commits nothing, so the next run covers its window again.
 
+The watermark lives in the Airflow Variable
+`quo_watermark__example_quo_stale_unread_cleanup__list_stale_conversations` (Admin > Variables);
+delete it to make the next run a full sweep. Runs triggered without a logical date, dry runs and
+re-runs all keep the chain.
+
 A conversation someone marked *unread by hand* in the Quo app, without new activity, is picked up
 only by a full sweep: trigger one now and then (see `docs/stale-cleanup.md` for a weekly pattern).
 
@@ -38,7 +43,8 @@ with DAG(
     # Paused when Airflow first sees it: unpausing starts the latest interval's run at once (catchup=False
     # still runs it), and with a real key that run marks the idle inbox read.
     is_paused_upon_creation=True,
-    # One run at a time: a run reads the watermark the previous one committed.
+    # One run at a time keeps each run's marks to its own day; overlapping runs would still leave no gap
+    # (each leaves the others' claimed windows to them).
     max_active_runs=1,
     # Templates render to Python objects (a list stays a list, False stays False), not strings.
     render_template_as_native_obj=True,

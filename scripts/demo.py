@@ -104,12 +104,8 @@ def run_day(dag_file: Path, run_time: datetime) -> tuple[Any, dict[str, Any], di
 
 def report(sim: QuoSimulator, selection: dict[str, Any], summary: dict[str, Any]) -> None:
     """Print what the run selected, why, and what it marked."""
-    window = selection["window"]
-    start = window["from"] or "the beginning (first run: a full sweep)"
-    print(f"Window: conversations that became stale after {start}, up to {window['to']}")
-    print(f"  watermark: {selection['watermark_origin']}")
     reasons = {key.removeprefix("selected_"): n for key, n in selection.items() if key.startswith("selected_")}
-    skipped = [f"{key.removeprefix('skipped_')} {n}" for key, n in selection.items() if key.startswith("skipped_")]
+    skipped = [f"{n} {key.removeprefix('skipped_')}" for key, n in selection.items() if key.startswith("skipped_")]
     print(f"Listed {selection['scanned']} conversations created before the cutoff {selection['cutoff']}:")
     print(f"  selected {selection['selected']} ({', '.join(f'{k} {n}' for k, n in reasons.items() if n)})")
     print(f"  skipped: {', '.join(skipped) or 'none'}")

@@ -25,9 +25,6 @@ ANSI_ESCAPE = re.compile(rb"\x1b\[[0-9;]*m")
 SHOWN_LOGGER = "airflow_provider_quo"
 #: Levels shown from any logger.
 SHOWN_LEVELS = frozenset({"error", "critical", "exception", "fatal"})
-#: Errors Airflow logs in a healthy run, kept only in the file: the first run's look-up of an earlier
-#: run's watermark finds no XCom, which Airflow's task client logs as an error.
-EXPECTED_ERRORS = ("XCom not found",)
 
 
 def terminal_line(line: str) -> str | None:
@@ -42,7 +39,7 @@ def terminal_line(line: str) -> str | None:
     if SHOWN_LOGGER in match["logger"]:
         prefix = "" if level == "info" else f"{level.upper()} "
         return f"  {match['time']} {prefix}{match['event']}\n"
-    if level in SHOWN_LEVELS and not match["event"].startswith(EXPECTED_ERRORS):
+    if level in SHOWN_LEVELS:
         return f"  {match['time']} {level.upper()} {match['event']} [{match['logger']}]\n"
     return None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import base64
 import gc
 import json
 import os
@@ -15,7 +17,19 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "example_dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+# QUO_TEST_DB=postgres (``make test-postgres``): the metadata DB on a throwaway PostgreSQL server instead.
+if os.environ.get("QUO_TEST_DB") == "postgres":
+    from tests.postgres_server import PostgresServer
+
+    _POSTGRES = PostgresServer().start()
+    atexit.register(_POSTGRES.stop)
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = _POSTGRES.url
+elif os.environ.get("QUO_TEST_DB", "sqlite") != "sqlite":
+    raise RuntimeError(f"QUO_TEST_DB={os.environ['QUO_TEST_DB']!r}: use sqlite (the default) or postgres")
 os.environ.pop("AIRFLOW_CONN_QUO_DEFAULT", None)
+# One Fernet key for the session and the processes it starts (each would otherwise make its own and fail
+# to read the Variables another wrote), as every component of a deployment shares one.
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = base64.urlsafe_b64encode(os.urandom(32)).decode()
 # The host throttle's state files: per test session, so parallel runs on one machine never share a budget.
 os.environ["QUO_THROTTLE_DIR"] = tempfile.mkdtemp(prefix="quo-throttle-")
 
@@ -65,7 +79,7 @@ def dagbag_class() -> type:
 
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
-    """A migrated SQLite metadata DB for dag.test() (about a second)."""
+    """A migrated metadata DB for dag.test() (SQLite, about a second; or PostgreSQL with QUO_TEST_DB=postgres)."""
     from airflow.utils import db
 
     db.resetdb()

@@ -31,12 +31,9 @@ def test_airflow_info_goes_only_to_the_file() -> None:
     assert terminal_line(AIRFLOW_INFO) is None
 
 
-def test_the_first_runs_missing_watermark_xcom_goes_only_to_the_file() -> None:
-    line = "2026-12-02T18:41:24.000000Z [error    ] XCom not found [airflow.sdk.api.client] dag_id=x\n"
-    assert terminal_line(line) is None
-
-
 def test_airflow_errors_and_plain_output_are_shown() -> None:
     assert terminal_line(AIRFLOW_ERROR) == "  18:02:21 ERROR Task failed with exception [task]\n"
+    xcom = "2026-12-02T18:41:24.000000Z [error    ] XCom not found [airflow.sdk.api.client] dag_id=x\n"
+    assert terminal_line(xcom) == "  18:41:24 ERROR XCom not found [airflow.sdk.api.client]\n", "a healthy run has none"
     assert terminal_line("=== Check against the simulator\n") == "=== Check against the simulator\n"
     assert terminal_line('  File "x.py", line 1, in <module>\n') == '  File "x.py", line 1, in <module>\n'

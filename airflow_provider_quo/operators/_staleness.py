@@ -52,7 +52,7 @@ class StalenessRule:
     A conversation with no ``lastActivityAt`` falls back to its ``createdAt``; with neither it is
     never stale. A snooze (or, with ``include_muted=False``, a mute) holds it back until it ends, so
     it became stale at ``max(last activity + idle age + 1 µs, snoozedUntil)``: the instant the
-    incremental window (:mod:`~airflow_provider_quo.operators._window`) compares with its bounds.
+    incremental window (:mod:`~airflow_provider_quo.operators.watermark`) compares with its bounds.
 
     :param cutoff: last activity strictly before this instant makes a conversation stale.
     :param now: the run's reference time, to tell whether snoozes and mutes are still running.

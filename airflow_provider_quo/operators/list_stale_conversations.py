@@ -12,25 +12,18 @@ from airflow.sdk import BaseOperator
 from airflow_provider_quo.conversation_ids import conversation_id_problem, describe_value
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_duration, as_optional_int, as_string_list
-from airflow_provider_quo.operators._staleness import STALE_REASONS, TICK, StalenessRule, tally
+from airflow_provider_quo.operators._selection import IN_WINDOW, selection_line, selection_summary
+from airflow_provider_quo.operators._staleness import TICK, StalenessRule
 from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY
-from airflow_provider_quo.operators._window import (
-    WINDOW_XCOM_KEY,
-    Candidate,
-    Watermark,
-    Window,
-    earliest,
-    watermark_after,
-    window_record,
-)
+from airflow_provider_quo.operators.watermark import Point, up_to
+from airflow_provider_quo.operators.watermark_variable import WatermarkVariable
+from airflow_provider_quo.operators.watermark_window import Candidate, Plan, Window, earliest, plan, when
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["ListStaleConversationsOperator"]
 
-#: The verdict of a conversation that became stale in the window (every other verdict is a skip).
-IN_WINDOW = "in_window"
 #: How many ids the listing names in its log when it skips them as invalid.
 MAX_LOGGED_IDS = 20
 
@@ -42,11 +35,7 @@ def _plain_utc(value: datetime) -> datetime:
     return datetime.combine(utc.date(), utc.time(), tzinfo=timezone.utc)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _collect(candidates: Iterable[Candidate], limit: int | None) -> tuple[list[str], Counter[str], Watermark | None]:
+def _collect(candidates: Iterable[Candidate], limit: int | None) -> tuple[list[str], Counter[str], Point | None]:
     """The selected ids, how many were selected for each reason, and where a ``limit`` cut the window."""
     if limit is None:  # keep ids only: a first sweep may select a workspace's whole history
         ids, reasons = [], Counter[str]()
@@ -54,50 +43,8 @@ def _collect(candidates: Iterable[Candidate], limit: int | None) -> tuple[list[s
             ids.append(candidate.conversation_id)
             reasons[candidate.reason] += 1
         return ids, reasons, None
-    kept, carried_from = earliest(candidates, limit)
-    return [c.conversation_id for c in kept], Counter(c.reason for c in kept), carried_from
-
-
-def selection_summary(
-    rule: StalenessRule,
-    window: Window,
-    origin: str,
-    verdicts: Counter[str],
-    reasons: Counter[str],
-    next_watermark: Watermark,
-    limit_reached: bool,
-) -> dict[str, Any]:
-    """The listing's XCom ``summary``: the window, where its start came from, and every count.
-
-    :param rule: the staleness rule of the run.
-    :param window: the window the run handled.
-    :param origin: where the window's start came from.
-    :param verdicts: the listed conversations by verdict (``in_window`` for the candidates).
-    :param reasons: the selected conversations by reason.
-    :param next_watermark: the watermark once the marking succeeds.
-    :param limit_reached: whether a ``limit`` left conversations of the window to the next run.
-    """
-    skipped = Counter({verdict: n for verdict, n in verdicts.items() if verdict != IN_WINDOW})
-    return {
-        "cutoff": rule.cutoff.isoformat(),
-        "window": {"from": _iso(window.start), "to": _iso(window.end)},
-        "watermark_origin": origin,
-        "full_sweep": window.full_sweep,
-        "scanned": sum(verdicts.values()),
-        "in_window": verdicts[IN_WINDOW],
-        "selected": sum(reasons.values()),
-        **{f"selected_{reason}": reasons[reason] for reason in STALE_REASONS},
-        "limit_reached": limit_reached,
-        "next_watermark": _iso(next_watermark.at),
-        **tally(skipped),
-    }
-
-
-def _window(watermark: Watermark, now: datetime) -> Window:
-    """The run's window: from the watermark (never past the run's time) to the run's time."""
-    if watermark.at is not None and watermark.at >= now:
-        return Window(start=now, end=now)
-    return Window(start=watermark.at, end=now, start_id=watermark.last_id)
+    kept, cut = earliest(candidates, limit)
+    return [c.conversation_id for c in kept], Counter(c.reason for c in kept), cut
 
 
 def reference_time(context: Context) -> datetime:
@@ -118,20 +65,22 @@ class ListStaleConversationsOperator(BaseOperator):
     Quo has no unread flag, so "stale unread" cleanup marks conversations idle for too long. With
     ``marked_by`` set (the task that marks the returned ids), the cleanup is **incremental**: a run
     selects only the conversations that became stale in its window, between the watermark (how far
-    the last run whose marking fully succeeded got) and the run's time. A conversation became stale
+    the last run whose marking fully succeeded got) and the run's time, less what other runs still
+    hold. The watermark and each run's claim live in the Airflow Variable
+    ``quo_watermark__<dag_id>__<task_id>`` (delete it to start over). A conversation became stale
     when its idle age passed ``older_than``, or when a snooze on an idle conversation ended. The first
     run, a run with ``full_sweep``, a run whose selection settings differ from the last run's, and every
     run without ``marked_by`` select everything stale. A marking whose only failures are 403s (a phone
     number the key's user may not use) still moves the watermark on.
-    See ``docs/stale-cleanup.md`` for why the watermark never leaves a gap.
+    See ``docs/stale-cleanup.md`` for why no way of starting a run leaves a gap.
 
-    Age is measured from the DAG run's time (data interval end, else logical date), not the wall
+    Age is measured from the DAG run's time (data interval end, else logical date, else ``run_after``), not the wall
     clock, so retries and re-runs select the same conversations. Deleted and snoozed conversations
     are left alone by default. Listing asks the server only for conversations created before the
     cutoff (always safe: a newer one cannot be idle that long).
 
     Returns the selected ids (XCom ``return_value``), ready for ``MarkConversationReadOperator``;
-    counts and the window go to the XCom key ``"summary"``, the watermark record to ``"window"``.
+    counts, the window and what the run claimed go to the XCom key ``"summary"``.
 
     :param older_than: minimum idle time: a timedelta, a number of days, or an ISO 8601 duration such
         as ``"P30D"`` or ``"PT36H"``. (templated)
@@ -208,21 +157,48 @@ class ListStaleConversationsOperator(BaseOperator):
         limit = as_optional_int(self.limit, "limit")
         phone_numbers = as_string_list(self.phone_numbers, "phone_numbers")
         selection = self._selection(rule, older_than, phone_numbers)
-        watermark, origin = self._watermark(context, selection)
-        window = _window(watermark, now)
-        self.log.info("Window: stale since after %s up to %s (watermark %s)", window.start, now, origin)
+        state = self._state(context, selection)
+        window_plan = self._plan(state, context, now)
+        where = f" (watermark: Airflow Variable {state.key})" if state else ""
+        self.log.info("Window: %s%s", window_plan.origin, where)
         verdicts: Counter[str] = Counter()
-        listed = self._list(phone_numbers, rule.cutoff, window, older_than)
-        selected_ids, reasons, carried = _collect(self._candidates(listed, rule, window, verdicts), limit)
-        next_watermark = carried or Watermark(now)
-        summary = selection_summary(rule, window, origin, verdicts, reasons, next_watermark, carried is not None)
-        self.log.info(
-            "Selected %d stale conversation(s) of %d listed: %s", summary["selected"], summary["scanned"], summary
-        )
-        record = window_record(window, next_watermark, context.get("run_id"), selection)
+        selected_ids: list[str] = []
+        reasons: Counter[str] = Counter()
+        cut = None
+        if window_plan.window.spans:
+            listed = self._list(phone_numbers, rule.cutoff, window_plan.window, older_than)
+            candidates = self._candidates(listed, rule, window_plan.window, verdicts)
+            selected_ids, reasons, cut = _collect(candidates, limit)
+        claimed = up_to(window_plan.window.spans, cut)
+        if state is not None:
+            state.claim(claimed)
+        summary = selection_summary(rule, window_plan, verdicts, reasons, claimed, cut)
+        self.log.info("Selection: %s", selection_line(summary))
         context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
-        context["ti"].xcom_push(key=WINDOW_XCOM_KEY, value=record)
         return selected_ids
+
+    def _state(self, context: Context, selection: dict[str, Any]) -> WatermarkVariable | None:
+        """The watermark state of this task, or ``None`` when the listing is not incremental."""
+        if not self.marked_by:
+            return None
+        self._check_marked_by()
+        return WatermarkVariable(
+            ti=context["ti"],
+            dag_id=self.dag_id,
+            task_id=self.task_id,
+            marked_by=self.marked_by,
+            run_id=str(context.get("run_id")),
+            selection=selection,
+        )
+
+    def _plan(self, state: WatermarkVariable | None, context: Context, now: datetime) -> Plan:
+        """The run's window: a full sweep, or what the watermark state leaves to this run."""
+        if state is None:
+            return Plan(Window.everything(now), f"not incremental (marked_by is not set): full sweep up to {when(now)}")
+        resolved, dropped, fresh = state.open()
+        if as_bool(self.full_sweep, "full_sweep"):
+            return Plan(Window.everything(now), f"full sweep requested, up to {when(now)}")
+        return plan(resolved, state.run_id, now, dropped, fresh)
 
     def _rule(self, now: datetime, older_than: timedelta) -> StalenessRule:
         return StalenessRule(
@@ -245,22 +221,6 @@ class ListStaleConversationsOperator(BaseOperator):
             "updated_before_cutoff": bool(self.updated_before_cutoff),
         }
 
-    def _watermark(self, context: Context, selection: dict[str, Any]) -> tuple[Watermark, str]:
-        """The watermark this run starts from, and where it comes from (see ``_window``)."""
-        if as_bool(self.full_sweep, "full_sweep"):
-            return Watermark(None), "ignored: full sweep requested"
-        if not self.marked_by:
-            return Watermark(None), "none: not incremental (marked_by is not set)"
-        self._check_marked_by()
-        ti = context["ti"]
-        # This task's own XComs are cleared when it starts: the newest record is an earlier run's.
-        record = ti.xcom_pull(task_ids=self.task_id, key=WINDOW_XCOM_KEY, include_prior_dates=True, map_indexes=-1)
-        outcome = None
-        if isinstance(record, dict) and record.get("run_id"):
-            run_id = record["run_id"]
-            outcome = ti.xcom_pull(task_ids=self.marked_by, key=SUMMARY_XCOM_KEY, run_id=run_id, map_indexes=-1)
-        return watermark_after(record, outcome, selection)
-
     def _check_marked_by(self) -> None:
         dag = getattr(self, "_dag", None)  # None when the operator runs outside a DAG (unit tests)
         if dag is None:
@@ -273,13 +233,14 @@ class ListStaleConversationsOperator(BaseOperator):
     def _list(
         self, phone_numbers: list[str], cutoff: datetime, window: Window, older_than: timedelta
     ) -> Iterator[dict[str, Any]]:
-        narrow = self.updated_after_window and window.start is not None
+        start = window.start
+        narrow = self.updated_after_window and start is not None
         return QuoHook(quo_conn_id=self.quo_conn_id).iter_conversations(
             phone_numbers=phone_numbers or None,
             user_id=(self.user_id or None),
             created_before=cutoff,
             updated_before=cutoff if self.updated_before_cutoff else None,
-            updated_after=window.start - older_than - TICK if narrow and window.start else None,
+            updated_after=start - older_than - TICK if narrow and start else None,
         )
 
     def _candidates(
@@ -303,6 +264,8 @@ class ListStaleConversationsOperator(BaseOperator):
                 verdicts[assessment.verdict] += 1
             elif not window.holds(assessment.stale_since, conversation_id):
                 verdicts["before_window"] += 1
+            elif window.handled_before(assessment.stale_since, conversation_id):
+                verdicts["marked_by_failed_run"] += 1
             else:
                 verdicts[IN_WINDOW] += 1
                 yield Candidate(assessment.stale_since, conversation_id, assessment.verdict)

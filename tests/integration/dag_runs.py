@@ -52,8 +52,9 @@ def task_states(dag_run: Any) -> Counter[tuple[str, str]]:
 
 
 def forget_runs(dag_id: str) -> None:
-    """Delete every run of ``dag_id`` and its XComs: the next run starts with no history (no watermark)."""
+    """Delete every run of ``dag_id``, its XComs and its watermark Variables: the next run starts with no history."""
     from airflow.models.dagrun import DagRun
+    from airflow.models.variable import Variable
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import delete
@@ -61,3 +62,4 @@ def forget_runs(dag_id: str) -> None:
     with create_session() as session:
         session.execute(delete(XComModel).where(XComModel.dag_id == dag_id))
         session.execute(delete(DagRun).where(DagRun.dag_id == dag_id))
+        session.execute(delete(Variable).where(Variable.key.startswith(f"quo_watermark__{dag_id}__")))

@@ -112,7 +112,9 @@ def test_a_limit_learnt_by_one_process_paces_another_on_the_host(tmp_path: Path)
         sim.rate_limit_headers = False
         sim.reset_stats()
         mark(sim, tmp_path, ids[1:])
-        assert answered_429(sim) == 0  # at the 10/s assumed it would draw about 6
+        # At the 10/s assumed it would draw about 6. One is a window edge crossed late on a loaded machine:
+        # without headers the second process cannot see where the server's windows start.
+        assert answered_429(sim) <= 1
 
 
 def test_a_limit_learnt_by_one_host_paces_another_through_redis(tmp_path: Path, redis_server: Any) -> None:
@@ -125,4 +127,4 @@ def test_a_limit_learnt_by_one_host_paces_another_through_redis(tmp_path: Path, 
         sim.rate_limit_headers = False
         sim.reset_stats()
         mark(sim, tmp_path / "b", ids[1:], extra)  # another host: its own state directory, empty
-        assert answered_429(sim) == 0
+        assert answered_429(sim) <= 1  # about 6 at the 10/s assumed (see the host test above)

@@ -99,12 +99,12 @@ def test_a_killed_try_resumes_and_the_watermark_commits(
         assert checkpoints(dag_run) == [], "a successful task leaves no checkpoint: clearing it re-runs every id"
 
         # The next run's listing starts from the watermark the resumed run committed.
-        window = xcom(dag_run, "list_stale_conversations", "window")
+        window = xcom(dag_run, "list_stale_conversations", "summary")["window"]
         sim.set_now(START + timedelta(days=1))
         sim.reset_stats()
         next_run = (
             dagbag_class(dag_folder=DAGS / f"{DAG_ID}.py").get_dag(DAG_ID).test(logical_date=START + timedelta(days=1))
         )
         assert next_run.state == "success"
-        next_window = xcom(next_run, "list_stale_conversations", "window")
-        assert next_window["from"] == window["next_watermark"] is not None
+        next_window = xcom(next_run, "list_stale_conversations", "summary")["window"]
+        assert next_window["from"] == window["to"] is not None

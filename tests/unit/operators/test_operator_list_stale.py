@@ -92,7 +92,8 @@ def test_selects_stale_and_pushes_a_summary_with_skip_counts(two_pages: Any) -> 
     assert summary == {
         "cutoff": "2026-10-02T00:00:00+00:00",
         "window": {"from": None, "to": "2026-11-01T00:00:00+00:00"},
-        "watermark_origin": "none: not incremental (marked_by is not set)",
+        "ranges": [{"from": None, "from_id": None, "to": "2026-11-01T00:00:00+00:00", "to_id": None}],
+        "watermark_origin": "not incremental (marked_by is not set): full sweep up to 2026-11-01 00:00 UTC",
         "full_sweep": True,
         "scanned": 8,
         "in_window": 4,
@@ -101,7 +102,7 @@ def test_selects_stale_and_pushes_a_summary_with_skip_counts(two_pages: Any) -> 
         "selected_snooze_ended": 0,
         "selected_mute_ended": 0,
         "limit_reached": False,
-        "next_watermark": "2026-11-01T00:00:00+00:00",
+        "covered": [{"from": None, "from_id": None, "to": "2026-11-01T00:00:00+00:00", "to_id": None}],
         "skipped_deleted": 1,
         "skipped_no_activity": 1,
         "skipped_recent": 1,
@@ -234,16 +235,18 @@ def test_limit_keeps_those_stale_first_and_carries_the_rest(two_pages: Any) -> N
     assert two_pages.call_count == 2, "the earliest-stale can be on any page: every page is read"
     assert summary["limit_reached"] is True
     assert (summary["selected"], summary["in_window"], summary["scanned"]) == (2, 4, 8)
-    # The watermark stops at the last one kept: CNmuted, stale since OLD + 30 days + 1 µs; CNstale1, stale
-    # at the same instant with a later id, is carried to the next run.
-    assert summary["next_watermark"] == "2026-10-01T08:00:00.000001+00:00"
+    # What the run covers stops at the last one kept: CNmuted, stale since OLD + 30 days + 1 µs; CNstale1,
+    # stale at the same instant with a later id, is left to the next run.
+    assert summary["covered"] == [
+        {"from": None, "from_id": None, "to": "2026-10-01T08:00:00.000001+00:00", "to_id": "CNmuted"}
+    ]
 
 
 def test_templated_limit_reaching_into_the_second_page(two_pages: Any) -> None:
     ids, summary, _ = run(limit="3")
     assert ids == ["CNstale2", "CNmuted", "CNstale1"]
     assert summary["limit_reached"] is True
-    assert summary["next_watermark"] == "2026-10-01T08:00:00.000001+00:00"  # CNstale1's, the last kept
+    assert summary["covered"][-1]["to_id"] == "CNstale1", "the last kept"
 
 
 def test_limit_above_the_selection_is_not_reached(two_pages: Any) -> None:
