@@ -180,11 +180,26 @@ class QuoHook(BaseHook):
         if failed:
             api_error = error_from_response(response, redact=self.settings.api_key)
             if disposition(api_error).slows_key:  # a 429
-                pause = getattr(api_error, "retry_after", None) or self.rate_limiter.interval * 5
-                self.rate_limiter.pause(min(pause, DEFAULT_MAX_RETRY_AFTER))  # the same cap as the retry wait
-                self.rate_limiter.slow_down()  # and every user of the key slows down, recovering gradually
+                self._back_off(api_error, explained=stated is not None and stated.window_spent)
             raise api_error
         return json_object(response, redact=self.settings.api_key)
+
+    def _back_off(self, error: QuoError, *, explained: bool) -> None:
+        """Hold the key back after a 429: for its ``Retry-After``, and, unless the server's own statement
+        explains it (the window is spent; :meth:`~.throttles.Throttle.observe` already paused the key until
+        it resets), for five slots while every user of the key slows down, recovering gradually.
+
+        :param error: the 429.
+        :param explained: whether the response stated the window spent and when it resets.
+        """
+        retry_after = getattr(error, "retry_after", None)
+        if explained:
+            if retry_after:
+                self.rate_limiter.pause(min(retry_after, DEFAULT_MAX_RETRY_AFTER))
+            return
+        pause = retry_after or self.rate_limiter.interval * 5
+        self.rate_limiter.pause(min(pause, DEFAULT_MAX_RETRY_AFTER))  # the same cap as the retry wait
+        self.rate_limiter.slow_down()
 
     def request(
         self,

@@ -68,6 +68,12 @@ class Reading:
     remaining: float | None = None
     reset: float | None = None
 
+    @property
+    def window_spent(self) -> bool:
+        """Whether it states the window spent (``r = 0``) and when it resets: a 429 it explains needs only
+        the pause until then, not the back-off for a server that states nothing."""
+        return self.remaining is not None and self.remaining <= 0 and self.reset is not None
+
 
 @dataclass(frozen=True)
 class _Item:

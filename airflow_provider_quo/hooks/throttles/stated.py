@@ -10,8 +10,9 @@ process, the host's state file, or Redis), in that backend's clock:
   the response's own; the rest was spent by another client. These samples (and the time they span)
   are summed with an exponential decay (:data:`OTHERS_TAU_SECONDS`), so the estimate follows another
   client that starts or stops within seconds. Responses that arrive out of order within a window cancel
-  out (the count only ever takes the window's lowest ``r``); a rise in ``r`` or the window's end starts
-  a new window, whose first observation is not a sample;
+  out (the count only ever takes the window's lowest ``r``); the window's end, or a rise in ``r`` past
+  :data:`REORDER_SLACK` or to ``q - 1`` (what a new window shows after one request: with a small quota a
+  rise by one is no reorder) starts a new window, whose first observation is not a sample;
 - **an empty window**: ``r = 0`` pauses the key until the window resets: ``t`` seconds, or sooner when
   the window is known to end sooner (the windows' edges are learnt as they pass).
 
@@ -30,11 +31,12 @@ from airflow_provider_quo.hooks.ratelimit_headers import Reading
 LIMIT_TTL_SECONDS = 300.0
 #: Time constant of the estimate of what other clients spend.
 OTHERS_TAU_SECONDS = 3.0
-#: The estimate needs samples spanning this long before it counts.
-OTHERS_MIN_SPAN_SECONDS = 0.3
+#: The estimate needs samples spanning this long (a window) before it counts: shorter ones are mostly noise
+#: (our own requests in flight), and until then ``r = 0`` stops the key in time.
+OTHERS_MIN_SPAN_SECONDS = 1.0
 #: Pace at this share of the server's rate (less what others spend): exactly a fixed window's limit still
 #: draws 429s, as requests drift across the window's edge.
-SAFETY = 0.98
+SAFETY = 0.99
 #: Never pace below this share of the stated limit (so the estimate keeps being corrected).
 MIN_SHARE = 0.05
 #: An ``r`` at most this much higher than the window's lowest is a reordered response, not a new window.
@@ -115,8 +117,7 @@ class StatedBudget:
             return 0.0
         window = reading.policy.window if reading.policy is not None else math.inf
         decay = math.exp(-max(0.0, now - self.seen_at) / OTHERS_TAU_SECONDS) if self.seen_at > -math.inf else 0.0
-        same_window = self.lowest >= 0 and now < self.window_end and remaining <= self.lowest + REORDER_SLACK
-        if same_window:
+        if self._same_window(reading, remaining, now):
             spent = self.lowest - min(self.lowest, remaining)
             self.others = max(0.0, self.others * decay + spent - (1.0 if counted else 0.0))
             self.span = self.span * decay + (now - self.seen_at)
@@ -128,6 +129,17 @@ class StatedBudget:
         if remaining <= 0 and reading.reset:
             return max(0.0, min(reading.reset, self.window_end - now))
         return 0.0
+
+    def _same_window(self, reading: Reading, remaining: float, now: float) -> bool:
+        """Whether ``remaining`` belongs to the window seen last: it has not ended, ``r`` did not rise by
+        more than :data:`REORDER_SLACK` (a reordered response), and ``r`` is below ``q - 1``: that is what
+        a new window shows after one request (with a small quota a rise by one is no reorder, and two
+        responses cannot both show it in one window)."""
+        if self.lowest < 0 or now >= self.window_end:
+            return False
+        if reading.policy is not None and remaining >= reading.policy.quota - 1:
+            return False
+        return remaining <= self.lowest + REORDER_SLACK
 
     def _next_window_end(self, now: float, reset: float | None, window: float) -> float:
         """The latest the window seen first at ``now`` can end: ``now + t`` (``t`` is rounded up to whole

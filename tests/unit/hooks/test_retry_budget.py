@@ -92,6 +92,26 @@ def test_a_429_slows_the_shared_budget_down(hook, quo_conn, requests_mock):
     slow_down.assert_called_once_with()
 
 
+def test_a_429_that_states_the_window_spent_only_pauses_until_it_resets(hook, quo_conn, requests_mock):
+    spent = {**TOO_MANY, "headers": {"RateLimit-Policy": '"s";q=10;w=1', "RateLimit": '"s";r=0;t=1'}}
+    requests_mock.post(quo_conn + PATH, [spent, OK])
+    with (
+        mock.patch.object(hook.rate_limiter, "slow_down") as slow_down,
+        mock.patch.object(hook.rate_limiter, "pause") as pause,
+    ):
+        hook.mark_conversation_as_read("CN1")
+    slow_down.assert_not_called()  # the server's statement explains it: no back-off on top
+    assert pause.call_args_list == [mock.call(1.0)]  # observe()'s, until the window resets: nothing more
+
+
+def test_a_429_with_a_stated_window_not_spent_still_slows_down(hook, quo_conn, requests_mock):
+    odd = {**TOO_MANY, "headers": {"RateLimit-Policy": '"s";q=10;w=1', "RateLimit": '"s";r=3;t=1'}}
+    requests_mock.post(quo_conn + PATH, [odd, OK])
+    with mock.patch.object(hook.rate_limiter, "slow_down") as slow_down:
+        hook.mark_conversation_as_read("CN1")
+    slow_down.assert_called_once_with()
+
+
 # -- stopping ------------------------------------------------------------------------------------------
 
 

@@ -104,6 +104,36 @@ def test_out_of_order_responses_in_a_window_cancel_out() -> None:
     assert budget.others_rate() < 0.5
 
 
+def test_with_a_small_quota_a_rise_by_one_is_a_new_window_not_a_reorder() -> None:
+    budget = StatedBudget()
+    budget.observe(stated(4, 3), now=0.0)  # the first window's end is known only as "by 1.0"
+    budget.observe(stated(4, 2), now=0.25)
+    budget.observe(stated(4, 3), now=0.5)  # q - 1: a new window began (after one of ours), the first ended
+    assert budget.window_end == pytest.approx(1.5)
+    budget.observe(stated(4, 2), now=0.75)
+    budget.observe(stated(4, 1), now=1.0)
+    # r = 0 within the window begun at 0.5: pause until it ends, not a whole window more
+    assert budget.observe(stated(4, 0), now=1.25) == pytest.approx(0.25)
+
+
+def test_q_minus_one_twice_is_a_new_window() -> None:
+    budget = StatedBudget()
+    budget.observe(stated(30, 29), now=0.0)  # the first id alone: its window ends by 1.0
+    budget.observe(stated(30, 29), now=0.1)  # so does this one's: it began after the first, ends by 1.1
+    assert budget.window_end == pytest.approx(1.1)
+    for step in range(28):
+        budget.observe(stated(30, 28 - step), now=0.13 + step * 0.033)
+    # r = 0 at 1.05 is the second window's, not a third's: pause until 1.1, not a whole window
+    assert budget.observe(stated(30, 0), now=1.05) == pytest.approx(0.05)
+
+
+def test_a_rise_by_one_below_q_minus_one_is_still_a_reorder() -> None:
+    budget = StatedBudget()
+    budget.observe(stated(10, 7), now=0.0)
+    budget.observe(stated(10, 8), now=0.1)  # answered out of order: same window
+    assert (budget.lowest, budget.window_end) == (7, 1.0)
+
+
 def test_an_empty_window_pauses_until_it_resets() -> None:
     budget = StatedBudget()
     assert budget.observe(stated(10, 3, reset=1), now=5.0) == 0
