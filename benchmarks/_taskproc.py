@@ -74,6 +74,41 @@ def _wait_ready(child: subprocess.Popen[str]) -> bool:
     return any(line.strip() == "ready" for line in child.stdout)
 
 
+def _start_children(jobs: list[dict[str, Any]], logs: list[Path], go: Path) -> list[subprocess.Popen[str]]:
+    """Start one task process per job, its stderr to its log; each waits for ``go`` to exist."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    children = []
+    for job, log_path in zip(jobs, logs, strict=True):
+        with log_path.open("w") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks._taskproc"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                cwd=REPO,
+                env={**env, **job.get("env", {})},
+                text=True,
+            )
+        assert child.stdin is not None
+        child.stdin.write(json.dumps({**job, "go": str(go)}))
+        child.stdin.close()
+        children.append(child)
+    return children
+
+
+def _collect(child: subprocess.Popen[str], log_path: Path, timeout: float) -> dict[str, Any]:
+    """Wait for a task process; its result line plus its ``stderr`` (the log is then removed) and return code."""
+    assert child.stdout is not None
+    out = child.stdout.read()
+    child.wait(timeout=timeout)
+    lines = [line for line in out.splitlines() if line.startswith('{"marked"')]
+    result: dict[str, Any] = json.loads(lines[-1]) if lines else {"marked": [], "failed": {}, "warnings": []}
+    result["stderr"] = log_path.read_text()
+    log_path.unlink()
+    result["returncode"] = child.returncode
+    return result
+
+
 def run_task_processes(
     jobs: list[dict[str, Any]],
     workdir: Path,
@@ -90,24 +125,8 @@ def run_task_processes(
     :param timeout: seconds each child may take.
     """
     go = workdir / f"go-{uuid.uuid4().hex}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    children = []
     logs = [workdir / f"{go.name}-{n}.stderr" for n in range(len(jobs))]
-    for job, log_path in zip(jobs, logs, strict=True):
-        with log_path.open("w") as log:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks._taskproc"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                cwd=REPO,
-                env={**env, **job.get("env", {})},
-                text=True,
-            )
-        assert child.stdin is not None
-        child.stdin.write(json.dumps({**job, "go": str(go)}))
-        child.stdin.close()
-        children.append(child)
+    children = _start_children(jobs, logs, go)
     for number, child in enumerate(children):
         if not _wait_ready(child):  # Airflow may log to stdout first
             for other in children:
@@ -116,16 +135,6 @@ def run_task_processes(
     go.touch()
     if during is not None:
         during()
-    results = []
-    for child, log_path in zip(children, logs, strict=True):
-        assert child.stdout is not None
-        out = child.stdout.read()
-        child.wait(timeout=timeout)
-        lines = [line for line in out.splitlines() if line.startswith('{"marked"')]
-        result: dict[str, Any] = json.loads(lines[-1]) if lines else {"marked": [], "failed": {}, "warnings": []}
-        result["stderr"] = log_path.read_text()
-        log_path.unlink()
-        result["returncode"] = child.returncode
-        results.append(result)
+    results = [_collect(child, log_path, timeout) for child, log_path in zip(children, logs, strict=True)]
     go.unlink(missing_ok=True)
     return results

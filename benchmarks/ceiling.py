@@ -10,7 +10,7 @@ spaced once the pool runs ((n - 2) / (last arrival - second arrival) / limit).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks._common import Context, client_process, figure, run_mark_operator
@@ -60,6 +60,75 @@ def _model(scenario: Scenario) -> float:
     return n / (elapsed * rate)
 
 
+@dataclass
+class Samples:
+    """One scenario's measurements, one entry per repeat."""
+
+    efficiency: list[float] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)
+    steady: list[float] = field(default_factory=list)
+    throttled: list[float] = field(default_factory=list)
+
+
+def _measure(context: Context, sim: SimulatorProcess, client: Any, ids: list[str], scenario: Scenario) -> Samples:
+    """Run the operator ``scenario.repeats`` times on the scenario's ids against a fresh server limit."""
+    sample_ids = ids[: scenario.ids]
+    conn_json = sim.connection_json({"requests_per_second": scenario.limit})
+    samples = Samples()
+    for repeat in range(scenario.repeats):
+        sim.configure(latency=scenario.latency, rate_limit=scenario.limit)  # buckets start full
+        outcome = client.call(run_mark_operator, conn_json, sample_ids)
+        records = sim.get("requests")
+        arrivals = [r.started for r in records if r.method == "POST"]
+        too_many = sum(1 for r in records if r.status == 429)
+        rate = outcome["marked"] / outcome["elapsed"]
+        samples.efficiency.append(rate / scenario.limit)
+        samples.rates.append(rate)
+        samples.steady.append(_steady_rate(arrivals) / scenario.limit)
+        samples.throttled.append(float(too_many))
+        context.progress(
+            f"  ceiling {scenario.name} #{repeat + 1}: {outcome['marked']}/{scenario.ids} marked in "
+            f"{outcome['elapsed']:.2f}s = {rate:.2f}/s (efficiency {rate / scenario.limit:.3f}), "
+            f"{too_many} x 429"
+        )
+    return samples
+
+
+def _figures(scenario: Scenario, samples: Samples) -> list[dict[str, Any]]:
+    """The scenario's four figures: efficiency, marks/s, steady-state rate, 429s."""
+    params = {"limit_rps": scenario.limit, "latency_s": scenario.latency, "ids": scenario.ids}
+    prefix = f"ceiling.{scenario.name}"
+    where = f"{scenario.limit:g} rps, {scenario.latency * 1000:g} ms"
+    fill = f"fill/drain model {_model(scenario):.3f}"
+    return [
+        figure(
+            f"{prefix}.efficiency",
+            f"efficiency ({where}, {scenario.ids} ids)",
+            samples.efficiency,
+            "ratio",
+            target=(">=", 0.95) if scenario.headline else None,
+            params=params,
+            note=fill,
+        ),
+        figure(f"{prefix}.marks_per_second", f"marks/s ({where})", samples.rates, "1/s", params=params),
+        figure(
+            f"{prefix}.steady_efficiency",
+            f"steady-state request rate / limit ({where})",
+            samples.steady,
+            "ratio",
+            params=params,
+        ),
+        figure(
+            f"{prefix}.http_429",
+            f"429 responses ({where})",
+            samples.throttled,
+            "count",
+            target=("==", 0),
+            params=params,
+        ),
+    ]
+
+
 def run(context: Context) -> dict[str, Any]:
     scenarios = QUICK if context.quick else FULL
     largest = max(s.ids for s in scenarios)
@@ -67,59 +136,7 @@ def run(context: Context) -> dict[str, Any]:
     with SimulatorProcess(conversations=int(largest * 1.1) + 20) as sim, client_process(context, "ceiling") as client:
         ids = sim.call("conversation_ids", deleted=False)
         for scenario in scenarios:
-            sample_ids = ids[: scenario.ids]
-            conn_json = sim.connection_json({"requests_per_second": scenario.limit})
-            efficiency: list[float] = []
-            rates: list[float] = []
-            steady: list[float] = []
-            throttled: list[float] = []
-            for repeat in range(scenario.repeats):
-                sim.configure(latency=scenario.latency, rate_limit=scenario.limit)  # buckets start full
-                outcome = client.call(run_mark_operator, conn_json, sample_ids)
-                records = sim.get("requests")
-                arrivals = [r.started for r in records if r.method == "POST"]
-                too_many = sum(1 for r in records if r.status == 429)
-                rate = outcome["marked"] / outcome["elapsed"]
-                efficiency.append(rate / scenario.limit)
-                rates.append(rate)
-                steady.append(_steady_rate(arrivals) / scenario.limit)
-                throttled.append(float(too_many))
-                context.progress(
-                    f"  ceiling {scenario.name} #{repeat + 1}: {outcome['marked']}/{scenario.ids} marked in "
-                    f"{outcome['elapsed']:.2f}s = {rate:.2f}/s (efficiency {rate / scenario.limit:.3f}), "
-                    f"{too_many} x 429"
-                )
-            params = {"limit_rps": scenario.limit, "latency_s": scenario.latency, "ids": scenario.ids}
-            prefix = f"ceiling.{scenario.name}"
-            where = f"{scenario.limit:g} rps, {scenario.latency * 1000:g} ms"
-            fill = f"fill/drain model {_model(scenario):.3f}"
-            figures += [
-                figure(
-                    f"{prefix}.efficiency",
-                    f"efficiency ({where}, {scenario.ids} ids)",
-                    efficiency,
-                    "ratio",
-                    target=(">=", 0.95) if scenario.headline else None,
-                    params=params,
-                    note=fill,
-                ),
-                figure(f"{prefix}.marks_per_second", f"marks/s ({where})", rates, "1/s", params=params),
-                figure(
-                    f"{prefix}.steady_efficiency",
-                    f"steady-state request rate / limit ({where})",
-                    steady,
-                    "ratio",
-                    params=params,
-                ),
-                figure(
-                    f"{prefix}.http_429",
-                    f"429 responses ({where})",
-                    throttled,
-                    "count",
-                    target=("==", 0),
-                    params=params,
-                ),
-            ]
+            figures += _figures(scenario, _measure(context, sim, client, ids, scenario))
     return {
         "id": "ceiling",
         "title": TITLE,

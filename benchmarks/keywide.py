@@ -66,6 +66,48 @@ def _run_once(
     }
 
 
+def _figures(mode: str, n: int, ids: int, headline: bool, run_: dict[str, Any]) -> list[dict[str, Any]]:
+    """One point's four figures: efficiency, share of 429s, CPU per process, ids failed."""
+    share_429 = run_["http_429"] / max(1, run_["posts"])
+    params = {"mode": mode, "processes": n, "ids": ids, "limit_rps": LIMIT, "latency_s": LATENCY}
+    where = f"{mode}, {n} process{'es' if n > 1 else ''}"
+    prefix = f"keywide.{mode}.{n}p"
+    return [
+        figure(
+            f"{prefix}.efficiency",
+            f"key-wide efficiency ({where})",
+            [run_["efficiency"]],
+            "ratio",
+            target=(">=", 0.95) if headline else None,
+            params=params,
+        ),
+        figure(
+            f"{prefix}.http_429_share",
+            f"share of requests answered 429 ({where})",
+            [share_429],
+            "ratio",
+            target=("<=", 0.01) if headline else None,
+            params=params,
+            note=f"{run_['http_429']} of {run_['posts']}",
+        ),
+        figure(
+            f"{prefix}.cpu_per_process",
+            f"CPU seconds per process ({where})",
+            [run_["cpu_per_process"]],
+            "s",
+            params=params,
+        ),
+        figure(
+            f"{prefix}.failed",
+            f"ids failed ({where})",
+            [float(run_["failed"])],
+            "count",
+            target=("==", 0),
+            params=params,
+        ),
+    ]
+
+
 def run(context: Context) -> dict[str, Any]:
     plan = QUICK if context.quick else FULL
     figures: list[dict[str, Any]] = []
@@ -74,50 +116,12 @@ def run(context: Context) -> dict[str, Any]:
         for mode in plan.modes:
             for n in plan.processes:
                 run_ = _run_once(context, sim, redis, ids, mode, n)
-                share_429 = run_["http_429"] / max(1, run_["posts"])
                 context.progress(
                     f"  keywide {mode} x{n}: {run_['marked']}/{plan.ids} marked in {run_['wall']:.2f}s, efficiency "
                     f"{run_['efficiency']:.3f}, {run_['http_429']} x 429 of {run_['posts']}, "
                     f"CPU {run_['cpu_per_process']:.2f}s/process"
                 )
-                headline = n == max(plan.processes)
-                params = {"mode": mode, "processes": n, "ids": plan.ids, "limit_rps": LIMIT, "latency_s": LATENCY}
-                where = f"{mode}, {n} process{'es' if n > 1 else ''}"
-                prefix = f"keywide.{mode}.{n}p"
-                figures += [
-                    figure(
-                        f"{prefix}.efficiency",
-                        f"key-wide efficiency ({where})",
-                        [run_["efficiency"]],
-                        "ratio",
-                        target=(">=", 0.95) if headline else None,
-                        params=params,
-                    ),
-                    figure(
-                        f"{prefix}.http_429_share",
-                        f"share of requests answered 429 ({where})",
-                        [share_429],
-                        "ratio",
-                        target=("<=", 0.01) if headline else None,
-                        params=params,
-                        note=f"{run_['http_429']} of {run_['posts']}",
-                    ),
-                    figure(
-                        f"{prefix}.cpu_per_process",
-                        f"CPU seconds per process ({where})",
-                        [run_["cpu_per_process"]],
-                        "s",
-                        params=params,
-                    ),
-                    figure(
-                        f"{prefix}.failed",
-                        f"ids failed ({where})",
-                        [float(run_["failed"])],
-                        "count",
-                        target=("==", 0),
-                        params=params,
-                    ),
-                ]
+                figures += _figures(mode, n, plan.ids, n == max(plan.processes), run_)
     return {
         "id": "keywide",
         "title": TITLE,

@@ -56,6 +56,39 @@ def measure(conn_json: str, ids: list[str], include_marked_ids: bool) -> dict[st
     }
 
 
+def _figures(include_marked_ids: bool, size: int, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One configuration's three figures: peak RSS growth, XCom size, marks/s."""
+    name = "marked_ids" if include_marked_ids else "counts_only"
+    params = {"ids": size, "include_marked_ids": include_marked_ids, "server_limit": None}
+    figures = [
+        figure(
+            f"memory.{name}.peak_rss_growth_mb",
+            f"peak RSS growth, {size:,} ids, include_marked_ids={include_marked_ids}",
+            [result["growth_mib"] * MIB / 1e6],
+            "MB",
+            target=("<=", 100.0) if include_marked_ids else None,
+            params=params,
+        ),
+        figure(
+            f"memory.{name}.xcom_bytes",
+            f"XCom return_value JSON, {size:,} ids, include_marked_ids={include_marked_ids}",
+            [result["xcom_bytes"]],
+            "bytes",
+            params=params,
+        ),
+        figure(
+            f"memory.{name}.marks_per_second",
+            f"marks/s during the run ({size:,} ids, unthrottled)",
+            [result["marked"] / result["elapsed"]],
+            "1/s",
+            params=params,
+        ),
+    ]
+    if not result["peak_reset"]:
+        figures[0]["note"] = "peak RSS could not be reset: growth measured from the earlier peak"
+    return figures
+
+
 def run(context: Context) -> dict[str, Any]:
     count = 2_000 if context.quick else 100_000
     # round(5 %) of the seeded conversations are deleted (404): seed enough for `count` markable ids.
@@ -75,34 +108,7 @@ def run(context: Context) -> dict[str, Any]:
                 f"{result['elapsed']:.1f}s ({result['marked'] / result['elapsed']:.0f}/s), peak RSS growth "
                 f"{result['growth_mib']:.1f} MiB, XCom {result['xcom_bytes']:,} bytes"
             )
-            name = "marked_ids" if include_marked_ids else "counts_only"
-            params = {"ids": size, "include_marked_ids": include_marked_ids, "server_limit": None}
-            figures += [
-                figure(
-                    f"memory.{name}.peak_rss_growth_mb",
-                    f"peak RSS growth, {size:,} ids, include_marked_ids={include_marked_ids}",
-                    [result["growth_mib"] * MIB / 1e6],
-                    "MB",
-                    target=("<=", 100.0) if include_marked_ids else None,
-                    params=params,
-                ),
-                figure(
-                    f"memory.{name}.xcom_bytes",
-                    f"XCom return_value JSON, {size:,} ids, include_marked_ids={include_marked_ids}",
-                    [result["xcom_bytes"]],
-                    "bytes",
-                    params=params,
-                ),
-                figure(
-                    f"memory.{name}.marks_per_second",
-                    f"marks/s during the run ({size:,} ids, unthrottled)",
-                    [result["marked"] / result["elapsed"]],
-                    "1/s",
-                    params=params,
-                ),
-            ]
-            if not result["peak_reset"]:
-                figures[-3]["note"] = "peak RSS could not be reset: growth measured from the earlier peak"
+            figures += _figures(include_marked_ids, size, result)
     return {
         "id": "memory",
         "title": TITLE,

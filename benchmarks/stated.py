@@ -66,6 +66,45 @@ def _run_scenario(context: Context, scenario: Scenario) -> dict[str, Any]:
     return {**outcome, "rate": rate, "efficiency": rate / scenario.left, "posts": len(posts), "http_429": too_many}
 
 
+def _figures(scenario: Scenario, run_: dict[str, Any]) -> list[dict[str, Any]]:
+    """One scenario's three figures: efficiency over what is left, share of 429s, ids failed."""
+    params = {
+        "limit_rps": scenario.limit,
+        "other_client_rps": scenario.other_client,
+        "ids": scenario.ids,
+        "latency_s": LATENCY,
+    }
+    prefix = f"stated.{scenario.name}"
+    return [
+        figure(
+            f"{prefix}.efficiency",
+            f"marks/s over what is left ({scenario.what})",
+            [run_["efficiency"]],
+            "ratio",
+            target=(">=", 0.95),
+            params=params,
+            note=f"{run_['rate']:.2f}/s of {scenario.left:g}/s",
+        ),
+        figure(
+            f"{prefix}.http_429_share",
+            f"share of requests answered 429 ({scenario.what})",
+            [run_["http_429"] / max(1, run_["posts"])],
+            "ratio",
+            target=("<=", 0.01),
+            params=params,
+            note=f"{run_['http_429']} of {run_['posts']}",
+        ),
+        figure(
+            f"{prefix}.failed",
+            f"ids failed ({scenario.what})",
+            [float(run_["failed"])],
+            "count",
+            target=("==", 0),
+            params=params,
+        ),
+    ]
+
+
 def run(context: Context) -> dict[str, Any]:
     scenarios = QUICK if context.quick else FULL
     figures: list[dict[str, Any]] = []
@@ -76,41 +115,7 @@ def run(context: Context) -> dict[str, Any]:
             f"{run_['rate']:.2f}/s of {scenario.left:g}/s left (efficiency {run_['efficiency']:.3f}), "
             f"{run_['http_429']} x 429 of {run_['posts']}"
         )
-        params = {
-            "limit_rps": scenario.limit,
-            "other_client_rps": scenario.other_client,
-            "ids": scenario.ids,
-            "latency_s": LATENCY,
-        }
-        prefix = f"stated.{scenario.name}"
-        figures += [
-            figure(
-                f"{prefix}.efficiency",
-                f"marks/s over what is left ({scenario.what})",
-                [run_["efficiency"]],
-                "ratio",
-                target=(">=", 0.95),
-                params=params,
-                note=f"{run_['rate']:.2f}/s of {scenario.left:g}/s",
-            ),
-            figure(
-                f"{prefix}.http_429_share",
-                f"share of requests answered 429 ({scenario.what})",
-                [run_["http_429"] / max(1, run_["posts"])],
-                "ratio",
-                target=("<=", 0.01),
-                params=params,
-                note=f"{run_['http_429']} of {run_['posts']}",
-            ),
-            figure(
-                f"{prefix}.failed",
-                f"ids failed ({scenario.what})",
-                [float(run_["failed"])],
-                "count",
-                target=("==", 0),
-                params=params,
-            ),
-        ]
+        figures += _figures(scenario, run_)
     return {
         "id": "stated",
         "title": TITLE,

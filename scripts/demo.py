@@ -125,6 +125,64 @@ def check(label: str, checks: dict[str, bool]) -> bool:
     return all(checks.values())
 
 
+def day_one(sim: QuoSimulator, dag_file: Path, day1: datetime) -> tuple[bool, set[str]] | None:
+    """Day 1's run, a full sweep, and its checks: whether they passed and the ids expected; ``None`` if it failed."""
+    banner(f"Day 1: dag.test() of {DAG_ID}, older_than_days={OLDER_THAN_DAYS}")
+    expected = expected_selection(sim, day1)
+    first = run_day(dag_file, day1)
+    if first is None:
+        return None
+    report(sim, first[1], first[2])
+    posts = [r for r in sim.requests if r.method == "POST"]
+    passed = check(
+        "day 1",
+        {
+            "every stale, live, unsnoozed conversation was selected and marked": set(first[2]["marked"]) == expected,
+            "one mark-as-read call per id, all answered 200": len(posts) == len(expected)
+            and all(r.status == 200 and r.path.endswith("/mark-as-read") for r in posts),
+            "nothing stale is left unread": not sim.stale_unread_ids(OLDER_THAN_DAYS, at=day1),
+        },
+    )
+    return passed, expected
+
+
+def a_day_passes(sim: QuoSimulator, day2: datetime) -> tuple[set[str], int]:
+    """Play a day of activity; the ids day 2 must mark, and how many a full re-sweep would select."""
+    banner("A day passes in the workspace")
+    activity = sim.simulate_activity(day2 - sim.now(), active_fraction=0.03, new_conversations=3, snooze_fraction=0.02)
+    print(
+        f"  {activity['messages']} messages, {activity['new_conversations']} new conversations, "
+        f"{activity['snoozes']} snoozes"
+    )
+    needed = sim.stale_unread_ids(OLDER_THAN_DAYS, at=day2)
+    resweep = len(expected_selection(sim, day2))
+    sim.reset_stats()
+    return needed, resweep
+
+
+def day_two(sim: QuoSimulator, dag_file: Path, day2: datetime, needed: set[str], resweep: int) -> bool | None:
+    """Day 2's incremental run and its checks: whether they passed; ``None`` if the run failed."""
+    banner("Day 2: the same DAG, incremental from day 1's watermark")
+    second = run_day(dag_file, day2)
+    if second is None:
+        return None
+    report(sim, second[1], second[2])
+    passed = check(
+        "day 2",
+        {
+            f"marked exactly the {len(needed)} conversation(s) that became stale since day 1": set(second[2]["marked"])
+            == needed,
+            "nothing stale is left unread": not sim.stale_unread_ids(OLDER_THAN_DAYS, at=day2),
+        },
+    )
+    throttled = sim.request_count(status=429)
+    print(
+        f"  day 2 cost {len(sim.requests)} API requests ({throttled} answered 429); a full re-sweep would "
+        f"have sent {resweep} marks on top of its listing"
+    )
+    return passed
+
+
 def main() -> int:
     route_output_to_log(AIRFLOW_HOME / "demo.log")
     # Midnights: a daily DAG's data interval then ends exactly at the simulator's clock, so
@@ -144,57 +202,13 @@ def main() -> int:
 
         db.resetdb()
 
-        banner(f"Day 1: dag.test() of {DAG_ID}, older_than_days={OLDER_THAN_DAYS}")
-        expected = expected_selection(sim, day1)
-        first = run_day(dag_file, day1)
+        first = day_one(sim, dag_file, day1)
         if first is None:
             return 1
-        report(sim, first[1], first[2])
-        posts = [r for r in sim.requests if r.method == "POST"]
-        day1_ok = check(
-            "day 1",
-            {
-                "every stale, live, unsnoozed conversation was selected and marked": set(first[2]["marked"])
-                == expected,
-                "one mark-as-read call per id, all answered 200": len(posts) == len(expected)
-                and all(r.status == 200 and r.path.endswith("/mark-as-read") for r in posts),
-                "nothing stale is left unread": not sim.stale_unread_ids(OLDER_THAN_DAYS, at=day1),
-            },
-        )
-
-        banner("A day passes in the workspace")
-        activity = sim.simulate_activity(
-            day2 - sim.now(), active_fraction=0.03, new_conversations=3, snooze_fraction=0.02
-        )
-        print(
-            f"  {activity['messages']} messages, {activity['new_conversations']} new conversations, "
-            f"{activity['snoozes']} snoozes"
-        )
-        needed = sim.stale_unread_ids(OLDER_THAN_DAYS, at=day2)
-        resweep = len(expected_selection(sim, day2))
-        sim.reset_stats()
-
-        banner("Day 2: the same DAG, incremental from day 1's watermark")
-        second = run_day(dag_file, day2)
-        if second is None:
-            return 1
-        report(sim, second[1], second[2])
-        day2_ok = check(
-            "day 2",
-            {
-                f"marked exactly the {len(needed)} conversation(s) that became stale since day 1": set(
-                    second[2]["marked"]
-                )
-                == needed,
-                "nothing stale is left unread": not sim.stale_unread_ids(OLDER_THAN_DAYS, at=day2),
-            },
-        )
-        throttled = sim.request_count(status=429)
-        print(
-            f"  day 2 cost {len(sim.requests)} API requests ({throttled} answered 429); a full re-sweep would "
-            f"have sent {resweep} marks on top of its listing"
-        )
-        if not (day1_ok and day2_ok):
+        day1_ok, expected = first
+        needed, resweep = a_day_passes(sim, day2)
+        day2_ok = day_two(sim, dag_file, day2, needed, resweep)
+        if day2_ok is None or not (day1_ok and day2_ok):
             return 1
         print(f"\nDemo passed: {len(expected)} marked on day 1, {len(needed)} on day 2. Airflow home: {AIRFLOW_HOME}")
         return 0

@@ -5,41 +5,37 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import requests
 from airflow.sdk import BaseHook
 
 from airflow_provider_quo.compat import connection_form_behaviour, connection_form_widgets, mask_secret
-from airflow_provider_quo.conversation_ids import validate_conversation_id
 from airflow_provider_quo.dispositions import disposition
 from airflow_provider_quo.exceptions import (
     QuoAPIError,
     QuoError,
-    QuoUnexpectedResponseError,
     error_from_response,
 )
-from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
+from airflow_provider_quo.hooks.marking import MARK_ACTIONS, MarkAction, MarkingMixin
 from airflow_provider_quo.hooks.ratelimit_headers import read_rate_limit
 from airflow_provider_quo.hooks.request_retries import DEFAULT_MAX_RETRY_AFTER, build_retrying
-from airflow_provider_quo.hooks.responses import follow_pages, json_object, marked_conversation_problem
+from airflow_provider_quo.hooks.responses import follow_pages, json_object
 from airflow_provider_quo.hooks.settings import QuoSettings
 from airflow_provider_quo.hooks.throttles import Throttle, build_throttle
 from airflow_provider_quo.hooks.transport import build_session, read_body, transport_error
-from airflow_provider_quo.redaction import scrub
 
 TEST_CONNECTION_TIMEOUT = 10.0
 
-MarkAction = Literal["read", "done", "open"]
-MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
+__all__ = ["MARK_ACTIONS", "TEST_CONNECTION_TIMEOUT", "MarkAction", "QuoHook"]
 
 
-class QuoHook(BaseHook):
+class QuoHook(MarkingMixin, BaseHook):
     """Talks to the Quo (formerly OpenPhone) public API with one connection's API key.
 
     The key is read only from the connection's password; the base URL from its host (default
@@ -231,82 +227,6 @@ class QuoHook(BaseHook):
         return retrying(self._send_once, method, url, params, timeout, stop)
 
     # -- endpoints -------------------------------------------------------------------------------
-
-    def mark_conversation(
-        self, conversation_id: str, action: MarkAction = "read", *, stop: threading.Event | None = None
-    ) -> dict[str, Any]:
-        """``POST /v1/conversations/{id}/mark-as-{action}``; return the updated conversation.
-
-        :param conversation_id: a ``CN…`` id (validated before anything is sent).
-        :param action: ``"read"``, ``"done"`` or ``"open"``.
-        :param stop: a bulk run's stop event (see :meth:`request`).
-        :raises QuoUnexpectedResponseError: if the 200 is not the conversation with this id (empty body,
-            no ``id``, another id): the mark is not proven.
-        """
-        if action not in MARK_ACTIONS:
-            raise ValueError(f"action must be one of {MARK_ACTIONS}, got {action!r}")
-        conversation_id = validate_conversation_id(conversation_id)
-        path = ("v1", "conversations", conversation_id, f"mark-as-{action}")
-        result: dict[str, Any] = self.request("POST", *path, stop=stop)
-        problem = marked_conversation_problem(result, conversation_id)
-        if problem:  # a 200 must prove the mark: Quo returns the updated conversation
-            message = scrub(f"mark-as-{action} answered 200 {problem}", self.settings.api_key)
-            raise QuoUnexpectedResponseError(status=200, title="Unexpected response", message=message)
-        return result
-
-    def mark_conversation_as_read(self, conversation_id: str) -> dict[str, Any]:
-        """Clear a conversation's unread indicator; return the updated conversation.
-
-        :param conversation_id: a ``CN…`` id.
-        """
-        return self.mark_conversation(conversation_id, "read")
-
-    def mark_conversation_as_done(self, conversation_id: str) -> dict[str, Any]:
-        """Remove a conversation from the inbox without sending a message; return it.
-
-        :param conversation_id: a ``CN…`` id.
-        """
-        return self.mark_conversation(conversation_id, "done")
-
-    def mark_conversation_as_open(self, conversation_id: str) -> dict[str, Any]:
-        """Move a conversation back to the inbox; return it.
-
-        :param conversation_id: a ``CN…`` id.
-        """
-        return self.mark_conversation(conversation_id, "open")
-
-    def default_workers(self) -> int:
-        """Concurrent calls needed to keep the throttle busy at up to ~2 s of latency per request."""
-        return max(4, min(64, math.ceil(self.requests_per_second * 2)))
-
-    def mark_conversations(
-        self,
-        conversation_ids: Iterable[str],
-        action: MarkAction = "read",
-        *,
-        max_workers: int | None = None,
-        stop_taking: threading.Event | None = None,
-    ) -> Generator[Outcome[str, dict[str, Any]], None, None]:
-        """Mark many conversations concurrently at the throttle's rate, yielding each outcome as it lands.
-
-        One id's failure never stops the others: its exception is in ``Outcome.error``. Set
-        ``stop_taking`` to stop early while still receiving the outcomes of the calls already sent
-        (as the operator does on a 401, or when its first 20 outcomes are all 403s); an id taken but
-        still waiting for its throttle slot is then not sent, and its outcome is a
-        :class:`~airflow_provider_quo.exceptions.QuoNotSentError`.
-
-        :param conversation_ids: valid ``CN…`` ids (see ``parse_conversation_ids``).
-        :param action: ``"read"``, ``"done"`` or ``"open"``.
-        :param max_workers: concurrent requests (default :meth:`default_workers`).
-        :param stop_taking: set it to send no further ids; calls under way still finish and are yielded.
-        """
-        workers = max_workers or self.default_workers()
-        # Read the connection and build the session and throttle here, in the caller's thread: a missing
-        # key or bad extra raises once instead of failing every id, and worker threads share one session.
-        _ = self.session, self.rate_limiter
-        stop = stop_taking if stop_taking is not None else threading.Event()
-        mark = lambda cid: self.mark_conversation(cid, action, stop=stop)  # noqa: E731
-        return run_concurrently(mark, conversation_ids, workers=workers, stop_taking=stop)
 
     def iter_conversations(
         self,

@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 
 from airflow_provider_quo.exceptions import QuoAuthenticationError, QuoBulkMarkError
+from airflow_provider_quo.hooks import marking as marking_module
 from airflow_provider_quo.hooks import quo as quo_module
 from airflow_provider_quo.operators import _mark_base
 from airflow_provider_quo.operators._mark_base import BaseMarkConversationsOperator
@@ -173,13 +174,13 @@ def test_max_workers_reaches_the_pool(
     requests_mock: Any, quo_conn: str, monkeypatch: pytest.MonkeyPatch, max_workers: Any, expected: int
 ) -> None:
     seen: list[int] = []
-    real = quo_module.run_concurrently
+    real = marking_module.run_concurrently
 
     def spy(call: Any, items: Any, *, workers: int, **kwargs: Any) -> Any:
         seen.append(workers)
         return real(call, items, workers=workers, **kwargs)
 
-    monkeypatch.setattr(quo_module, "run_concurrently", spy)
+    monkeypatch.setattr(marking_module, "run_concurrently", spy)
     requests_mock.post(ANY_MARK, json=echo_conversation)
     summary = execute(
         MarkConversationReadOperator(task_id="t", conversation_ids="CN1 CN2 CN3", max_workers=max_workers)
