@@ -7,7 +7,9 @@ import base64
 import gc
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,6 +67,17 @@ def quo_conn(monkeypatch: pytest.MonkeyPatch) -> str:
     connection = {"conn_type": "quo", "password": TEST_API_KEY, "host": base_url, "extra": {"requests_per_second": 1e5}}
     monkeypatch.setenv("AIRFLOW_CONN_QUO_DEFAULT", json.dumps(connection))
     return base_url
+
+
+@pytest.fixture
+def airflow_home(tmp_path: Path) -> Iterator[Path]:
+    """A fresh AIRFLOW_HOME for a standalone Airflow (``tests/standalone_airflow.py``), removed afterwards
+    unless ``QUO_KEEP_HOME`` is set (to read the logs)."""
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    yield home
+    if os.environ.get("QUO_KEEP_HOME") is None:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
