@@ -45,8 +45,10 @@ def mark(sim: QuoSimulator, tmp_path: Path, ids: list[str], extra: dict[str, Any
     return result
 
 
-def answered_429(sim: QuoSimulator) -> int:
-    return sum(1 for r in sim.requests if r.status == 429)
+def answered_429(sim: QuoSimulator, *, after: float = 0.0) -> int:
+    """The requests answered 429, counting only those that arrived ``after`` seconds into the run."""
+    origin = min((r.started for r in sim.requests), default=0.0)
+    return sum(1 for r in sim.requests if r.status == 429 and r.started - origin >= after)
 
 
 def busiest_second(sim: QuoSimulator) -> int:
@@ -60,7 +62,11 @@ def test_another_client_of_the_key_leaves_room_and_the_task_takes_it_without_429
     """The other client spends 5 of the key's 10 per second: the task slows to what is left before any 429."""
     with simulator(10, other_client=5, ids=50) as sim:
         mark(sim, tmp_path, sim.conversation_ids(deleted=False)[:50])
-        assert answered_429(sim) <= 1  # at most 2%; on main, blind to the other client: 5%
+        # The first windows are paced at the stated limit while the estimate of the other client gathers a
+        # window's worth of samples (its r=0 pause stops the rest): a 429 or two may fall there. After it the
+        # task keeps to what is left; blind to the other client it drew 429s all along (5% of its requests).
+        assert answered_429(sim, after=3.0) == 0
+        assert answered_429(sim) <= 3
 
 
 def test_a_raised_limit_is_used_without_configuration(tmp_path: Path) -> None:
