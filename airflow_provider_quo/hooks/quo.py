@@ -160,7 +160,8 @@ class QuoHook(MarkingMixin, BaseHook):
     ) -> Any:
         self.rate_limiter.acquire(stop)
         label = f"{method} {url}"
-        deadline = time.monotonic() + sum(timeout)  # the attempt's total deadline: connect + read timeouts
+        sent_at = time.monotonic()
+        deadline = sent_at + sum(timeout)  # the attempt's total deadline: connect + read timeouts
         try:
             response = self.session.request(
                 method, url, params=params, timeout=timeout, allow_redirects=False, stream=True
@@ -172,7 +173,8 @@ class QuoHook(MarkingMixin, BaseHook):
         read_body(response, label=label, deadline=deadline, read_timeout=timeout[1], truncate=failed)
         stated = read_rate_limit(response.headers)  # the key's budget as the server states it, if it does
         if stated is not None:
-            self.rate_limiter.observe(stated, counted=response.status_code != 429)
+            in_flight = time.monotonic() - sent_at
+            self.rate_limiter.observe(stated, counted=response.status_code != 429, in_flight=in_flight)
         if failed:
             api_error = error_from_response(response, redact=self.settings.api_key)
             if disposition(api_error).slows_key:  # a 429
