@@ -22,11 +22,14 @@ from the first request's arrival to one slot (0.1 s) after the last's; 429s coun
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import types
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,8 @@ HOSTS = ("host-a", "host-b")
 CASES = {"local": "quo_local", "redis": "quo_redis"}
 WORKER_READY_TIMEOUT = 120
 RUN_TIMEOUT = 300
+#: The variable naming the host a worker plays (see :func:`worker_hostname`).
+HOST_ENV = "QUO_BENCH_HOST"
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class Setup:
 
 def _celery_env(base: dict[str, str], database_url: str, broker_url: str) -> dict[str, str]:
     """The standalone harness's environment, switched to the CeleryExecutor on PostgreSQL."""
-    result_backend = "db+" + database_url.replace("+psycopg2", "")
+    result_backend = "db+" + database_url  # keeps +psycopg2: SQLAlchemy would pick psycopg (3), not installed
     return {
         **base,
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
@@ -85,6 +90,11 @@ def _write_dags(dags: Path, batches: list[list[str]]) -> None:
     (dags / "quo_celery_spec.json").write_text(json.dumps({"batches": batches, "connections": CASES}))
 
 
+def worker_hostname() -> str:
+    """The host name a worker's tasks report (``[core] hostname_callable``): the host it plays."""
+    return os.environ.get(HOST_ENV) or socket.getfqdn()
+
+
 def _ready(worker: Any, host: str) -> bool:
     return f"{host}@quo-bench ready" in worker.tail(host, 400)
 
@@ -95,7 +105,13 @@ def _start_workers(home: Path, env: dict[str, str], workdir: Path, stack: ExitSt
 
     workers = []
     for host in HOSTS:
-        worker = Components(home, {**env, "QUO_THROTTLE_DIR": str(workdir / "throttle" / host)})
+        host_env = {
+            "QUO_THROTTLE_DIR": str(workdir / "throttle" / host),
+            HOST_ENV: host,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")])),
+        }
+        worker = Components(home, {**env, **host_env})
         stack.callback(worker.stop)
         worker.start(host, "celery", "worker", "--celery-hostname", f"{host}@quo-bench", "--skip-serve-logs")
         workers.append(worker)
@@ -133,11 +149,17 @@ def _start(context: Context, plan: Plan, stack: ExitStack) -> Setup:
     return Setup(sim=sim, budget_url=budget_url, api=api, workers=workers)
 
 
-def _task_hosts(setup: Setup, dag_id: str, run_id: str) -> dict[str, int]:
-    """How many of the run's task instances each host ran (the task instance's ``hostname``)."""
+def _task_instances(setup: Setup, dag_id: str, run_id: str) -> dict[str, Any]:
+    """How many of the run's task instances each host ran (their ``hostname``), and the seconds between the
+    first one's start and the last one's (how far they ran at once)."""
     response = setup.api.http.get(f"{setup.api.base}/dags/{dag_id}/dagRuns/{run_id}/taskInstances", timeout=30)
     response.raise_for_status()
-    return dict(Counter(instance.get("hostname") or "?" for instance in response.json()["task_instances"]))
+    instances = response.json()["task_instances"]
+    starts = [datetime.fromisoformat(ti["start_date"]) for ti in instances if ti.get("start_date")]
+    return {
+        "hosts": dict(Counter(ti.get("hostname") or "?" for ti in instances)),
+        "start_spread": (max(starts) - min(starts)).total_seconds() if starts else None,
+    }
 
 
 def _measure(setup: Setup, case: str) -> dict[str, Any]:
@@ -163,7 +185,7 @@ def _measure(setup: Setup, case: str) -> dict[str, Any]:
         "http_429": sum(1 for r in posts if r.status == 429),
         "span": span,
         "efficiency": len(accepted) / span / LIMIT,
-        "hosts": _task_hosts(setup, dag_id, run_id),
+        **_task_instances(setup, dag_id, run_id),
     }
 
 
@@ -218,7 +240,7 @@ def _run_cases(context: Context, plan: Plan, setup: Setup) -> tuple[list[dict[st
             context.progress(
                 f"  celery_hosts {case} #{repeat + 1}: {run_['state']}, {run_['accepted']} accepted in "
                 f"{run_['span']:.2f}s (efficiency {run_['efficiency']:.3f}), {run_['http_429']} x 429 of "
-                f"{run_['posts']}, tasks per host {run_['hosts']}"
+                f"{run_['posts']}, tasks per host {run_['hosts']}, started within {run_['start_spread']:.1f}s"
             )
     figures = [fig for case in CASES for fig in _figures(case, runs[case], plan)]
     splits = sorted({json.dumps(sorted(r["hosts"].values())) for case in CASES for r in runs[case]})
