@@ -55,7 +55,7 @@ class Plan:
     repeats: int
 
 
-FULL = Plan(tasks=4, ids_per_task=75, repeats=3)
+FULL = Plan(tasks=4, ids_per_task=75, repeats=5)
 QUICK = Plan(tasks=4, ids_per_task=15, repeats=1)
 
 
