@@ -30,6 +30,7 @@ from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,8 @@ WORKER_READY_TIMEOUT = 120
 RUN_TIMEOUT = 300
 #: The variable naming the host a worker plays (see :func:`worker_hostname`).
 HOST_ENV = "QUO_BENCH_HOST"
+#: Packages whose versions the result notes (beside the suite's usual ones).
+CELERY_PACKAGES = ("apache-airflow-providers-celery", "celery", "kombu")
 
 
 @dataclass(frozen=True)
@@ -271,5 +274,6 @@ def run(context: Context) -> dict[str, Any]:
             "Efficiency: requests accepted / (first request's arrival to 0.1 s after the last's) / the limit; "
             "it counts only the busy span, not Airflow's scheduling before the first request.",
             *notes,
+            "Celery: " + ", ".join(f"{name} {metadata.version(name)}" for name in CELERY_PACKAGES) + ".",
         ],
     }
