@@ -21,6 +21,7 @@ from the first request's arrival to one slot (0.1 s) after the last's; 429s coun
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -251,6 +252,8 @@ def _run_cases(context: Context, plan: Plan, setup: Setup) -> tuple[list[dict[st
 
 
 def run(context: Context) -> dict[str, Any]:
+    if importlib.util.find_spec("airflow.providers.celery") is None:
+        raise RuntimeError("celery_hosts needs the Celery provider: run `make bench-celery` (it builds .venv-celery)")
     plan = QUICK if context.quick else FULL
     with ExitStack() as stack:
         setup = _start(context, plan, stack)
