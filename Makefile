@@ -16,7 +16,7 @@ OLD_AIRFLOW_TESTS := $(addprefix test-airflow-,$(OLD_AIRFLOWS))
 AIRFLOW_PINS_3.2 := 'fastapi<0.137' 'svcs<26'
 
 .PHONY: demo test lint typecheck unit docs docs-serve bench dist dist-check test-airflows $(OLD_AIRFLOW_TESTS) \
-	test-min-airflow clean redis-server postgresql test-postgres
+	test-min-airflow clean redis-server postgresql test-postgres bench-celery
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -85,6 +85,20 @@ demo: $(STAMP)
 bench: $(STAMP) redis-server
 	$(BIN)/python -m benchmarks
 
+# Opt-in, not part of `make bench`: the key's budget across two hosts under a real CeleryExecutor
+# (benchmarks/celery_hosts.py: PostgreSQL metadata DB, Redis broker, two `airflow celery worker`s with
+# their own host budget). Its own venv, .venv-celery, adds the Celery provider to the same Airflow.
+CELERY_VENV := .venv-celery
+$(CELERY_VENV)/.installed: pyproject.toml | $(STAMP)
+	test -x $(CELERY_VENV)/bin/python || $(UV) venv --quiet --python $(BIN)/python $(CELERY_VENV)
+	$(UV) pip install --quiet --python $(CELERY_VENV)/bin/python "apache-airflow==$$($(BIN)/python -c \
+		'from importlib.metadata import version; print(version("apache-airflow"))')" \
+		apache-airflow-providers-celery -e '.[test,bench]'
+	touch $@
+
+bench-celery: $(CELERY_VENV)/.installed redis-server postgresql
+	$(CELERY_VENV)/bin/python -m benchmarks --only celery_hosts --output benchmarks/results/celery_hosts.json
+
 # Release artefacts: sdist and wheel in dist/, checked (metadata, wheel contents), then the wheel alone
 # installed into a fresh venv outside the source tree (scripts/check_wheel.py).
 dist: $(STAMP)
@@ -97,4 +111,4 @@ dist-check: dist
 	$(BIN)/python scripts/check_wheel.py dist/*.whl
 
 clean:
-	rm -rf $(VENV) .venv-airflow-* site dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-airflow-* $(CELERY_VENV) site dist .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,9 @@ Modules, one per benchmark (each has ``run(context) -> dict``):
 - :mod:`benchmarks.keywide`: 1-8 task processes sharing one key (host and Redis): efficiency, 429s, CPU.
 - :mod:`benchmarks.stated`: the key's budget as the server states it: another client, raised and lowered limits.
 
+Opt-in, never in the default run (``--only`` selects it): :mod:`benchmarks.celery_hosts`, the key's budget
+across two hosts under a real CeleryExecutor (``make bench-celery``, in its own venv with the Celery provider).
+
 The simulator runs in its own process (:mod:`benchmarks._simproc`) and every client measurement in a
 spawned child (:mod:`benchmarks._common`), so neither's CPU is counted as the other's.
 """
@@ -24,4 +27,7 @@ from __future__ import annotations
 #: Benchmark ids in the order they run (``--only`` takes these).
 BENCHMARKS = ("ceiling", "overhead", "memory", "alternatives", "listing", "incremental", "keywide", "stated")
 
-__all__ = ["BENCHMARKS"]
+#: Benchmarks run only when named with ``--only`` (they need more than ``.venv``).
+OPT_IN = ("celery_hosts",)
+
+__all__ = ["BENCHMARKS", "OPT_IN"]

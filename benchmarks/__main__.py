@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmarks import BENCHMARKS
+from benchmarks import BENCHMARKS, OPT_IN
 from benchmarks._common import COMMAND, RESULTS_FILE, Context, machine_info, make_context, stamp, versions
 
 SCHEMA_VERSION = 1
@@ -144,7 +144,9 @@ def run_all(context: Context, selected: list[str]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (smoke run, < 1 minute)")
-    parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only this benchmark (repeatable)")
+    parser.add_argument(
+        "--only", action="append", choices=BENCHMARKS + OPT_IN, help="run only this benchmark (repeatable)"
+    )
     parser.add_argument("--output", type=Path, help=f"result file (default: {RESULTS_FILE}; quick: a temp file)")
     parser.add_argument("--markdown", action="store_true", help="print the Markdown tables of the result file")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temporary directory (child logs)")
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print(markdown(json.loads(output.read_text())))
         return 0
-    selected = [name for name in BENCHMARKS if not args.only or name in args.only]
+    selected = [name for name in BENCHMARKS + OPT_IN if name in (args.only or BENCHMARKS)]
     workdir = Path(tempfile.mkdtemp(prefix="quo-bench-"))
     started = time.perf_counter()
 
