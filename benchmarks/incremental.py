@@ -85,8 +85,8 @@ class _TaskInstance:
 
 def _listing(history: RunHistory, run_id: str, when: datetime, **options: Any) -> tuple[list[str], Any]:
     """Run the listing operator for one run; return its ids and its context (the task instance holds its XComs)."""
-    from airflow_provider_quo.operators import watermark_variable
     from airflow_provider_quo.operators.list_stale_conversations import ListStaleConversationsOperator
+    from airflow_provider_quo.operators.watermark import variable as watermark_variable
 
     operator = ListStaleConversationsOperator(
         task_id="list_stale", older_than=OLDER_THAN_DAYS, marked_by="mark_read", **options

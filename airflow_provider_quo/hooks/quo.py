@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -15,27 +14,24 @@ import requests
 from airflow.sdk import BaseHook
 
 from airflow_provider_quo.compat import connection_form_behaviour, connection_form_widgets, mask_secret
-from airflow_provider_quo.dispositions import disposition
-from airflow_provider_quo.exceptions import (
-    QuoAPIError,
-    QuoError,
-    error_from_response,
-)
+from airflow_provider_quo.exceptions import QuoAPIError, QuoError
+from airflow_provider_quo.hooks import marking
+from airflow_provider_quo.hooks.attempt import send_once
+from airflow_provider_quo.hooks.bulk import Outcome
 from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
-from airflow_provider_quo.hooks.marking import MARK_ACTIONS, MarkAction, MarkingMixin
-from airflow_provider_quo.hooks.ratelimit_headers import read_rate_limit
-from airflow_provider_quo.hooks.request_retries import DEFAULT_MAX_RETRY_AFTER, build_retrying
-from airflow_provider_quo.hooks.responses import follow_pages, json_object
+from airflow_provider_quo.hooks.marking import MARK_ACTIONS, MarkAction
+from airflow_provider_quo.hooks.request_retries import build_retrying
+from airflow_provider_quo.hooks.responses import follow_pages
 from airflow_provider_quo.hooks.settings import QuoSettings
 from airflow_provider_quo.hooks.throttles import Throttle, build_throttle
-from airflow_provider_quo.hooks.transport import build_session, read_body, transport_error
+from airflow_provider_quo.hooks.transport import build_session
 
 TEST_CONNECTION_TIMEOUT = 10.0
 
 __all__ = ["MARK_ACTIONS", "TEST_CONNECTION_TIMEOUT", "MarkAction", "QuoHook"]
 
 
-class QuoHook(MarkingMixin, BaseHook):
+class QuoHook(BaseHook):
     """Talks to the Quo (formerly OpenPhone) public API with one connection's API key.
 
     The key is read only from the connection's password; the base URL from its host (default
@@ -150,55 +146,6 @@ class QuoHook(MarkingMixin, BaseHook):
         """The URL of a path under the base URL; each segment is percent-encoded as one segment."""
         return self.base_url + "".join("/" + quote(segment, safe="") for segment in segments)
 
-    def _send_once(
-        self,
-        method: str,
-        url: str,
-        params: Sequence[tuple[str, str]] | None,
-        timeout: tuple[float, float],
-        stop: threading.Event | None = None,
-    ) -> Any:
-        self.rate_limiter.acquire(stop)
-        label = f"{method} {url}"
-        sent_at = time.monotonic()
-        deadline = sent_at + sum(timeout)  # the attempt's total deadline: connect + read timeouts
-        try:
-            response = self.session.request(
-                method, url, params=params, timeout=timeout, allow_redirects=False, stream=True
-            )
-        except requests.RequestException as error:
-            # No chained cause: requests' exceptions hold the prepared request, Authorization header included.
-            raise transport_error(error, label, url) from None
-        failed = response.status_code >= 300  # a redirect would turn a POST into a GET: treat it as an error
-        read_body(response, label=label, deadline=deadline, read_timeout=timeout[1], truncate=failed)
-        stated = read_rate_limit(response.headers)  # the key's budget as the server states it, if it does
-        if stated is not None:
-            in_flight = time.monotonic() - sent_at
-            self.rate_limiter.observe(stated, counted=response.status_code != 429, in_flight=in_flight)
-        if failed:
-            api_error = error_from_response(response, redact=self.settings.api_key)
-            if disposition(api_error).slows_key:  # a 429
-                self._back_off(api_error, explained=stated is not None and stated.window_spent)
-            raise api_error
-        return json_object(response, redact=self.settings.api_key)
-
-    def _back_off(self, error: QuoError, *, explained: bool) -> None:
-        """Hold the key back after a 429: for its ``Retry-After``, and, unless the server's own statement
-        explains it (the window is spent; :meth:`~.throttles.Throttle.observe` already paused the key until
-        it resets), for five slots while every user of the key slows down, recovering gradually.
-
-        :param error: the 429.
-        :param explained: whether the response stated the window spent and when it resets.
-        """
-        retry_after = getattr(error, "retry_after", None)
-        if explained:
-            if retry_after:
-                self.rate_limiter.pause(min(retry_after, DEFAULT_MAX_RETRY_AFTER))
-            return
-        pause = retry_after or self.rate_limiter.interval * 5
-        self.rate_limiter.pause(min(pause, DEFAULT_MAX_RETRY_AFTER))  # the same cap as the retry wait
-        self.rate_limiter.slow_down()
-
     def request(
         self,
         method: str,
@@ -224,9 +171,9 @@ class QuoHook(MarkingMixin, BaseHook):
         url = self.url(*segments)
         timeout = timeout or (self.settings.connect_timeout, self.settings.read_timeout)
         if not retries:
-            return self._send_once(method, url, params, timeout, stop)
+            return send_once(self, method, url, params, timeout, stop)
         retrying = build_retrying(retry_limit=self.settings.retry_limit, overrides=self.retry_args, stop=stop)
-        return retrying(self._send_once, method, url, params, timeout, stop)
+        return retrying(send_once, self, method, url, params, timeout, stop)
 
     # -- endpoints -------------------------------------------------------------------------------
 
@@ -274,6 +221,69 @@ class QuoHook(MarkingMixin, BaseHook):
             lambda query: self.request("GET", "v1", "conversations", params=query), params, max_pages
         ):
             yield from page["data"]
+
+    def mark_conversation(
+        self, conversation_id: str, action: MarkAction = "read", *, stop: threading.Event | None = None
+    ) -> dict[str, Any]:
+        """``POST /v1/conversations/{id}/mark-as-{action}``; return the updated conversation.
+
+        :param conversation_id: a ``CN…`` id (validated before anything is sent).
+        :param action: ``"read"``, ``"done"`` or ``"open"``.
+        :param stop: a bulk run's stop event (see :meth:`request`).
+        :raises QuoUnexpectedResponseError: if the 200 is not the conversation with this id (empty body,
+            no ``id``, another id): the mark is not proven.
+        """
+        return marking.mark_conversation(self, conversation_id, action, stop=stop)
+
+    def mark_conversation_as_read(self, conversation_id: str) -> dict[str, Any]:
+        """Clear a conversation's unread indicator; return the updated conversation.
+
+        :param conversation_id: a ``CN…`` id.
+        """
+        return self.mark_conversation(conversation_id, "read")
+
+    def mark_conversation_as_done(self, conversation_id: str) -> dict[str, Any]:
+        """Remove a conversation from the inbox without sending a message; return it.
+
+        :param conversation_id: a ``CN…`` id.
+        """
+        return self.mark_conversation(conversation_id, "done")
+
+    def mark_conversation_as_open(self, conversation_id: str) -> dict[str, Any]:
+        """Move a conversation back to the inbox; return it.
+
+        :param conversation_id: a ``CN…`` id.
+        """
+        return self.mark_conversation(conversation_id, "open")
+
+    def default_workers(self) -> int:
+        """Concurrent calls needed to keep the throttle busy at up to ~2 s of latency per request."""
+        return marking.default_workers(self)
+
+    def mark_conversations(
+        self,
+        conversation_ids: Iterable[str],
+        action: MarkAction = "read",
+        *,
+        max_workers: int | None = None,
+        stop_taking: threading.Event | None = None,
+    ) -> Generator[Outcome[str, dict[str, Any]], None, None]:
+        """Mark many conversations concurrently at the throttle's rate, yielding each outcome as it lands.
+
+        One id's failure never stops the others: its exception is in ``Outcome.error``. Set
+        ``stop_taking`` to stop early while still receiving the outcomes of the calls already sent
+        (as the operator does on a 401, or when its first 20 outcomes are all 403s); an id taken but
+        still waiting for its throttle slot is then not sent, and its outcome is a
+        :class:`~airflow_provider_quo.exceptions.QuoNotSentError`.
+
+        :param conversation_ids: valid ``CN…`` ids (see ``parse_conversation_ids``).
+        :param action: ``"read"``, ``"done"`` or ``"open"``.
+        :param max_workers: concurrent requests (default :meth:`default_workers`).
+        :param stop_taking: set it to send no further ids; calls under way still finish and are yielded.
+        """
+        return marking.mark_conversations(
+            self, conversation_ids, action, max_workers=max_workers, stop_taking=stop_taking
+        )
 
     def test_connection(self) -> tuple[bool, str]:
         """One read-only ``GET /v1/phone-numbers`` with a short timeout and no retries."""

@@ -6,8 +6,7 @@ from collections import Counter
 from typing import Any
 
 from airflow_provider_quo.operators._staleness import STALE_REASONS, StalenessRule, tally
-from airflow_provider_quo.operators.watermark import Point, Span
-from airflow_provider_quo.operators.watermark_window import Plan
+from airflow_provider_quo.operators.watermark import Plan, Point, Span
 
 #: The verdict of a conversation that became stale in the window (every other verdict is a skip).
 IN_WINDOW = "in_window"

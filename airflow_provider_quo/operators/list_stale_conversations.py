@@ -15,9 +15,17 @@ from airflow_provider_quo.operators._params import as_bool, as_duration, as_opti
 from airflow_provider_quo.operators._selection import IN_WINDOW, selection_line, selection_summary
 from airflow_provider_quo.operators._staleness import TICK, StalenessRule
 from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY
-from airflow_provider_quo.operators.watermark import Point, up_to
-from airflow_provider_quo.operators.watermark_variable import WatermarkVariable
-from airflow_provider_quo.operators.watermark_window import Candidate, Plan, Window, earliest, plan, when
+from airflow_provider_quo.operators.watermark import (
+    Candidate,
+    Plan,
+    Point,
+    WatermarkVariable,
+    Window,
+    earliest,
+    plan,
+    up_to,
+    when,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -18,13 +18,18 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 #: The two ways a per-key budget is enforced.
 WINDOW_KINDS = ("bucket", "fixed")
 
+#: What a kind keeps per key.
+_PerKey = TypeVar("_PerKey")
 
-class _KeyBudgets:
-    """What both kinds share: the rate, the other client, the lock and the stated header fields."""
+
+class _KeyBudgets(Generic[_PerKey]):
+    """What both kinds share: the rate, the other client, the lock, what each key has spent (``_keys``),
+    :meth:`allow` and the stated header fields."""
 
     kind = ""
 
@@ -40,6 +45,7 @@ class _KeyBudgets:
         self._clock = clock
         self._origin = clock()
         self._lock = threading.Lock()
+        self._keys: dict[str, _PerKey] = {}
 
     def _other_events(self, since: float, until: float) -> int:
         """Requests the other client sends in ``[since, until)``: one every ``1 / other_rate`` seconds."""
@@ -54,6 +60,20 @@ class _KeyBudgets:
     def _state(self, key: str, now: float) -> tuple[float, float]:
         """``(remaining, seconds until reset)`` of ``key``'s budget at ``now`` (with the lock held)."""
         raise NotImplementedError
+
+    def _take(self, key: str, now: float) -> bool:
+        """Spend one request of ``key``'s budget at ``now`` if any is left (with the lock held)."""
+        raise NotImplementedError
+
+    def allow(self, key: str) -> bool:
+        """Spend one request of ``key``'s budget; ``False`` if it is spent (answer 429).
+
+        :param key: the API key.
+        """
+        if self.rate is None:
+            return True
+        with self._lock:
+            return self._take(key, self._clock())
 
     def stated(self, key: str) -> dict[str, str]:
         """The rate-limit header fields of ``key``'s budget now (none without a limit).
@@ -71,7 +91,7 @@ class _KeyBudgets:
         }
 
 
-class TokenBuckets(_KeyBudgets):
+class TokenBuckets(_KeyBudgets[tuple[float, float]]):
     """A token bucket per key: ``rate`` tokens per second, capacity ``max(rate, 1)``, starting full.
 
     :param rate: requests per second per key, or ``None`` for no limit.
@@ -79,13 +99,7 @@ class TokenBuckets(_KeyBudgets):
     :param other_rate: requests per second another client of the key spends.
     """
 
-    kind = "bucket"
-
-    def __init__(
-        self, rate: float | None, clock: Callable[[], float] = time.monotonic, other_rate: float = 0.0
-    ) -> None:
-        super().__init__(rate, clock, other_rate)
-        self._buckets: dict[str, tuple[float, float]] = {}
+    kind = "bucket"  # per key: (tokens, last seen)
 
     @property
     def capacity(self) -> float:
@@ -94,34 +108,27 @@ class TokenBuckets(_KeyBudgets):
 
     def _tokens(self, key: str, now: float) -> float:
         """Refill ``key``'s bucket to ``now`` and take what the other client spent meanwhile."""
-        tokens, last = self._buckets.get(key, (self.capacity, self._origin))
+        tokens, last = self._keys.get(key, (self.capacity, self._origin))
         tokens = min(self.capacity, tokens + max(0.0, now - last) * (self.rate or 0.0))
         for _ in range(self._other_events(last, now)):
             if tokens >= 1.0:
                 tokens -= 1.0
-        self._buckets[key] = (tokens, now)
+        self._keys[key] = (tokens, now)
         return tokens
 
     def _state(self, key: str, now: float) -> tuple[float, float]:
         tokens = self._tokens(key, now)
         return tokens, (self.capacity - tokens) / (self.rate or 1.0)
 
-    def allow(self, key: str) -> bool:
-        """Take one token from ``key``'s bucket; ``False`` if it is empty (answer 429).
-
-        :param key: the API key.
-        """
-        if self.rate is None:
-            return True
-        with self._lock:
-            now = self._clock()
-            tokens = self._tokens(key, now)
-            allowed = tokens >= 1.0
-            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
-            return allowed
+    def _take(self, key: str, now: float) -> bool:
+        """Take one token from ``key``'s bucket, unless it is empty."""
+        tokens = self._tokens(key, now)
+        allowed = tokens >= 1.0
+        self._keys[key] = (tokens - 1.0 if allowed else tokens, now)
+        return allowed
 
 
-class FixedWindows(_KeyBudgets):
+class FixedWindows(_KeyBudgets[tuple[int, float, float]]):
     """At most ``rate`` requests per key in each one-second window of the clock (windows start on whole
     seconds since the budget was made), the other client's included.
 
@@ -130,44 +137,31 @@ class FixedWindows(_KeyBudgets):
     :param other_rate: requests per second another client of the key spends.
     """
 
-    kind = "fixed"
-
-    def __init__(
-        self, rate: float | None, clock: Callable[[], float] = time.monotonic, other_rate: float = 0.0
-    ) -> None:
-        super().__init__(rate, clock, other_rate)
-        self._windows: dict[str, tuple[int, float, float]] = {}  # key: (window, spent by us, last seen)
+    kind = "fixed"  # per key: (window, spent in it, last seen)
 
     def _spent(self, key: str, now: float) -> tuple[int, float]:
         """``(window, requests spent in it)`` for ``key`` at ``now``, the other client's included."""
         window = math.floor(now - self._origin)
         start = self._origin + window
-        current, spent, last = self._windows.get(key, (window, 0.0, start))
+        current, spent, last = self._keys.get(key, (window, 0.0, start))
         if current != window:
             spent, last = 0.0, start
         for _ in range(self._other_events(max(last, start), now)):
             if spent < (self.rate or 0.0):
                 spent += 1
-        self._windows[key] = (window, spent, now)
+        self._keys[key] = (window, spent, now)
         return window, spent
 
     def _state(self, key: str, now: float) -> tuple[float, float]:
         window, spent = self._spent(key, now)
         return (self.rate or 0.0) - spent, self._origin + window + 1 - now
 
-    def allow(self, key: str) -> bool:
-        """Count one request of ``key`` in the current window; ``False`` if the window is spent (answer 429).
-
-        :param key: the API key.
-        """
-        if self.rate is None:
-            return True
-        with self._lock:
-            now = self._clock()
-            window, spent = self._spent(key, now)
-            allowed = spent + 1 <= self.rate
-            self._windows[key] = (window, spent + 1 if allowed else spent, now)
-            return allowed
+    def _take(self, key: str, now: float) -> bool:
+        """Count one request of ``key`` in the current window, unless the window is spent."""
+        window, spent = self._spent(key, now)
+        allowed = spent + 1 <= (self.rate or 0.0)
+        self._keys[key] = (window, spent + 1 if allowed else spent, now)
+        return allowed
 
 
 def key_budgets(rate: float | None, window: str = "bucket", other_rate: float = 0.0) -> TokenBuckets | FixedWindows:

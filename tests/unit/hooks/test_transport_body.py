@@ -165,7 +165,7 @@ def test_the_hook_gives_each_attempt_a_deadline_of_connect_plus_read_timeout(
         seen.append(kwargs)
         return real(resp, **kwargs)
 
-    monkeypatch.setattr("airflow_provider_quo.hooks.quo.read_body", spy)
+    monkeypatch.setattr("airflow_provider_quo.hooks.attempt.read_body", spy)
 
     before = time.monotonic()
     hook.request("GET", "v1", "phone-numbers", timeout=(2.0, 7.0))

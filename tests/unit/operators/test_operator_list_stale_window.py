@@ -10,9 +10,9 @@ from unittest import mock
 import pytest
 
 from airflow_provider_quo.exceptions import QuoPermissionError
-from airflow_provider_quo.operators import watermark_variable
 from airflow_provider_quo.operators._summary import failure_detail
 from airflow_provider_quo.operators.list_stale_conversations import ListStaleConversationsOperator
+from airflow_provider_quo.operators.watermark import variable as watermark_variable
 from tests.unit.operators.test_operator_list_stale import END, PAGE_1, PAGE_2, context, conv, query, serve_pages
 
 WATERMARK = "2026-10-31T00:00:00+00:00"

@@ -1,22 +1,6 @@
-"""The incremental cleanup's watermark and claims: which stale conversations a run is responsible for.
+"""Keys, spans, claims and the :class:`WatermarkState` of one listing task; how a run resolves the claims.
 
-Pure logic, no Airflow: :mod:`~airflow_provider_quo.operators.watermark_variable` reads and writes it.
-
-Every stale conversation has a **key**: the instant it became stale (see
-:meth:`~airflow_provider_quo.operators._staleness.StalenessRule.assess`) and its id, which orders the
-conversations that became stale at the same instant. A :class:`Span` ``(lo, hi]`` is a range of keys.
-
-The :class:`WatermarkState` of one listing task holds
-
-- the **watermark**: every key up to it was selected by runs whose marking succeeded;
-- **claims**: the spans each recent run selected, ``in_flight`` until its marking is known to have
-  succeeded (then ``done``), dropped when its run ended any other way;
-- the **selection** settings they were made with (other settings: a fresh state, a full sweep).
-
-A run at time ``T`` first :func:`resolves <resolve>` the claims, then selects
-``(watermark, T]`` less every ``done`` span and every span in flight in another run. A key nobody
-accounts for (a dropped claim, a lost write) is therefore selected again: a lost update can cost extra
-marks, never a gap. Done spans that touch the watermark move it on; it never moves back.
+Pure logic, no Airflow; the idea is told in :mod:`airflow_provider_quo.operators.watermark`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Where the watermark state lives: one Airflow Variable per listing task, read and written only here.
 
 The key is ``quo_watermark__<dag_id>__<task_id>`` (see :func:`variable_key`); the value is the JSON of
-:class:`~airflow_provider_quo.operators.watermark.WatermarkState`. Users see it in the UI (Admin >
+:class:`~airflow_provider_quo.operators.watermark.state.WatermarkState`. Users see it in the UI (Admin >
 Variables) and with ``airflow variables get``; deleting it starts the next run over with a full sweep.
 
 The outcome of another run's claim is read by that run's id, never by date: its marking task's summary
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY
-from airflow_provider_quo.operators.watermark import (
+from airflow_provider_quo.operators.watermark.state import (
     DONE,
     DROPPED,
     IN_FLIGHT,

@@ -18,19 +18,23 @@ from airflow_provider_quo.operators.watermark import (
     DROPPED,
     IN_FLIGHT,
     MAX_CLAIMS,
+    Candidate,
     Claim,
     Point,
     Span,
     WatermarkState,
+    Window,
+    earliest,
     handled_ids,
     marking_succeeded,
     normalized,
+    plan,
     resolve,
+    spans_text,
     subtract,
     up_to,
     with_claim,
 )
-from airflow_provider_quo.operators.watermark_window import Candidate, Window, earliest, plan, spans_text
 
 DAY = timedelta(days=1)
 T = datetime(2026, 11, 2, tzinfo=timezone.utc)  # the run's time

@@ -1,6 +1,6 @@
 """The window of one run of the incremental cleanup: which keys it selects, and one human line saying why.
 
-Pure logic over a :class:`~airflow_provider_quo.operators.watermark.WatermarkState` (see that module).
+Pure logic over a :class:`~airflow_provider_quo.operators.watermark.state.WatermarkState`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from airflow_provider_quo.operators.watermark import (
+from airflow_provider_quo.operators.watermark.state import (
     Point,
     Span,
     WatermarkState,
@@ -100,7 +100,7 @@ def plan(
     Its own claim still in flight (a retry, or a re-run before another run resolved it): the same spans
     again. Otherwise ``(watermark, end]`` less every done span and every span in flight in another run.
 
-    :param state: the state after :func:`~airflow_provider_quo.operators.watermark.resolve`.
+    :param state: the state after :func:`~airflow_provider_quo.operators.watermark.state.resolve`.
     :param run_id: this run.
     :param end: this run's time.
     :param dropped: the runs whose claims resolution just dropped (their keys are selected again), each
