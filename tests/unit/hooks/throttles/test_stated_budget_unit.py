@@ -196,26 +196,3 @@ def test_a_task_cap_above_the_default_still_caps_when_the_server_may_raise_the_b
     throttle.observe(stated(30, 29))
     assert throttle.rate == 20
     assert throttle.key.rate == pytest.approx(30 * SAFETY)
-
-
-def test_an_empty_windows_pause_ends_when_a_request_sent_then_lands_in_the_next_window() -> None:
-    # A window of 4 opens with a request sent at 10.00 and answered at 10.06 (r=3). Its pause at r=0 ends
-    # at 11.00, when a request sent takes as long to land as that one did (11.06: the next window), not at
-    # 11.06, which would waste the next window's first slot; which window a response belongs to is still
-    # timed from arrival.
-    budget = StatedBudget()
-    assert budget.observe(stated(4, remaining=3), now=10.06, in_flight=0.06) == 0
-    for remaining, now in ((2, 10.31), (1, 10.56)):
-        assert budget.observe(stated(4, remaining=remaining), now=now, in_flight=0.06) == 0
-    assert budget.observe(stated(4, remaining=0), now=10.81, in_flight=0.06) == pytest.approx(0.19)
-    assert budget.window_end == pytest.approx(11.06)
-
-
-def test_the_send_timed_edge_sharpens_as_windows_pass_and_survives_storage() -> None:
-    budget = StatedBudget()
-    budget.observe(stated(4, remaining=3), now=10.10, in_flight=0.06)  # sent 10.04: edge at 11.04 at most
-    budget.observe(stated(4, remaining=3), now=11.07, in_flight=0.06)  # next window, sent 11.01: 12.01
-    budget.observe(stated(4, remaining=3), now=12.12, in_flight=0.06)  # sent 12.06, but chained: 13.01
-    assert budget.send_end == pytest.approx(13.01)
-    assert StatedBudget.unpack(budget.pack()).send_end == pytest.approx(13.01)
-    assert StatedBudget.from_fields(budget.as_fields()).send_end == pytest.approx(13.01)
