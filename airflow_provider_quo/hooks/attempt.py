@@ -41,8 +41,7 @@ def send_once(
     """
     hook.rate_limiter.acquire(stop)
     label = f"{method} {url}"
-    sent_at = time.monotonic()
-    deadline = sent_at + sum(timeout)  # the attempt's total deadline: connect + read timeouts
+    deadline = time.monotonic() + sum(timeout)  # the attempt's total deadline: connect + read timeouts
     try:
         response = hook.session.request(method, url, params=params, timeout=timeout, allow_redirects=False, stream=True)
     except requests.RequestException as error:
@@ -52,8 +51,7 @@ def send_once(
     read_body(response, label=label, deadline=deadline, read_timeout=timeout[1], truncate=failed)
     stated = read_rate_limit(response.headers)  # the key's budget as the server states it, if it does
     if stated is not None:
-        in_flight = time.monotonic() - sent_at
-        hook.rate_limiter.observe(stated, counted=response.status_code != 429, in_flight=in_flight)
+        hook.rate_limiter.observe(stated, counted=response.status_code != 429)
     if failed:
         api_error = error_from_response(response, redact=hook.settings.api_key)
         if disposition(api_error).slows_key:  # a 429

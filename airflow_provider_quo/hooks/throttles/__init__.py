@@ -57,12 +57,11 @@ class Throttle(Protocol):
     def slow_down(self) -> None:
         """Lower the key's effective rate after a 429; it recovers gradually."""
 
-    def observe(self, reading: Reading, *, counted: bool = True, in_flight: float = 0.0) -> None:
+    def observe(self, reading: Reading, *, counted: bool = True) -> None:
         """Learn from what a response stated about the key's budget (its limit, what is left).
 
         :param reading: the response's rate-limit fields.
         :param counted: whether the server counted that request (not a 429).
-        :param in_flight: seconds between sending that request and reading this response.
         """
 
 
@@ -105,14 +104,13 @@ class CappedThrottle:
         """Slow the key's budget down (every task using it)."""
         self.key.slow_down()
 
-    def observe(self, reading: Reading, *, counted: bool = True, in_flight: float = 0.0) -> None:
+    def observe(self, reading: Reading, *, counted: bool = True) -> None:
         """Let the key's budget learn from a response (the task's cap is the task's own).
 
         :param reading: the response's rate-limit fields.
         :param counted: whether the server counted that request.
-        :param in_flight: seconds between sending that request and reading this response.
         """
-        self.key.observe(reading, counted=counted, in_flight=in_flight)
+        self.key.observe(reading, counted=counted)
 
     def __repr__(self) -> str:
         return f"CappedThrottle(cap={self.cap.rate:g}/s, key={self.key!r})"

@@ -135,10 +135,10 @@ class HostThrottle(PacedThrottle):
             self._write(pacing, hosts)
             return slot, now
 
-    def _learn(self, reading: Reading, counted: bool, in_flight: float) -> tuple[StatedBudget, float]:
+    def _learn(self, reading: Reading, counted: bool) -> tuple[StatedBudget, float]:
         with self._locked():
             stated = self._read_stated()
-            pause = stated.observe(reading, self._clock(), counted=counted, in_flight=in_flight)
+            pause = stated.observe(reading, self._clock(), counted=counted)
             os.pwrite(self._descriptor(), stated.pack(), _STATED_AT)
             return stated, pause
 

@@ -125,23 +125,21 @@ class PacedThrottle(ABC):
         return 1.0 / self.rate
 
     @abstractmethod
-    def _learn(self, reading: Reading, counted: bool, in_flight: float) -> tuple[StatedBudget, float]:
+    def _learn(self, reading: Reading, counted: bool) -> tuple[StatedBudget, float]:
         """Apply ``reading`` to the shared :class:`StatedBudget` atomically; return it and the pause it asks.
 
         :param reading: what a response stated.
         :param counted: whether the server counted that request.
-        :param in_flight: seconds between sending that request and reading this response.
         """
 
-    def observe(self, reading: Reading, *, counted: bool = True, in_flight: float = 0.0) -> None:
+    def observe(self, reading: Reading, *, counted: bool = True) -> None:
         """Learn from what a response stated about the key's budget (shared with every user of the key).
 
         :param reading: the response's rate-limit fields.
         :param counted: whether the server counted that request (not a 429).
-        :param in_flight: seconds between sending that request and reading this response.
         """
         before = self.rate
-        self._stated, pause = self._learn(reading, counted, in_flight)
+        self._stated, pause = self._learn(reading, counted)
         if self.rate < before * (1 - RESCHEDULE_ON_DROP):
             self._rewind()  # the callers waiting for those slots queue again (see acquire)
         if pause > 0:

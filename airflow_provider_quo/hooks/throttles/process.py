@@ -47,9 +47,9 @@ class ProcessThrottle(PacedThrottle):
             now = self._clock()
             return self._pacing.reserve(now, 1.0 / self.rate_at(now)), now
 
-    def _learn(self, reading: Reading, counted: bool, in_flight: float) -> tuple[StatedBudget, float]:
+    def _learn(self, reading: Reading, counted: bool) -> tuple[StatedBudget, float]:
         with self._lock:
-            pause = self._stated.observe(reading, self._clock(), counted=counted, in_flight=in_flight)
+            pause = self._stated.observe(reading, self._clock(), counted=counted)
             return self._stated, pause
 
     def _keeps(self, slot: float) -> bool:

@@ -144,7 +144,7 @@ class RedisThrottle(PacedThrottle):
         self._redis_answered(int(hosts))
         return float(slot), float(now)
 
-    def _learn(self, reading: Reading, counted: bool, in_flight: float) -> tuple[StatedBudget, float]:
+    def _learn(self, reading: Reading, counted: bool) -> tuple[StatedBudget, float]:
         """Update the shared record in one optimistic transaction (retried if another worker wrote first)."""
         with self._client.pipeline() as pipe:
             for _ in range(5):
@@ -153,7 +153,7 @@ class RedisThrottle(PacedThrottle):
                     seconds, micros = pipe.time()
                     now = seconds + micros / 1e6
                     stated = StatedBudget.from_fields(_decoded(pipe.hgetall(self._stated_key)))
-                    pause = stated.observe(reading, now, counted=counted, in_flight=in_flight)
+                    pause = stated.observe(reading, now, counted=counted)
                     pipe.multi()
                     pipe.hset(self._stated_key, mapping=stated.as_fields())
                     pipe.expire(self._stated_key, KEY_TTL_SECONDS)
@@ -164,18 +164,17 @@ class RedisThrottle(PacedThrottle):
                 return stated, pause
         return self._stated, 0.0  # too busy: this sample is dropped
 
-    def observe(self, reading: Reading, *, counted: bool = True, in_flight: float = 0.0) -> None:
+    def observe(self, reading: Reading, *, counted: bool = True) -> None:
         """Learn from a response through Redis (nothing is learnt while falling back: the fallback keeps its
         share of the key's last known rate).
 
         :param reading: the response's rate-limit fields.
         :param counted: whether the server counted that request.
-        :param in_flight: seconds between sending that request and reading this response.
         """
         if self._fallback_now() is not None:
             return
         try:
-            super().observe(reading, counted=counted, in_flight=in_flight)
+            super().observe(reading, counted=counted)
         except REDIS_ERRORS as error:
             self._fall_back(error)
 

@@ -14,11 +14,7 @@ process, the host's state file, or Redis), in that backend's clock:
   :data:`REORDER_SLACK` or to ``q - 1`` (what a new window shows after one request: with a small quota a
   rise by one is no reorder) starts a new window, whose first observation is not a sample;
 - **an empty window**: ``r = 0`` pauses the key until the window resets: ``t`` seconds, or sooner when
-  the window is known to end sooner (the windows' edges are learnt as they pass). Two edges are kept:
-  the latest the window can end, timed from the responses' arrival (it tells which window a response
-  belongs to), and when a request may be sent to land in the next window, timed from the requests'
-  sending (it ends the pause: a request sent then takes as long to reach the server as the one that
-  opened the window did, so a pause timed from arrival would waste the next window's first slot).
+  the window is known to end sooner (the windows' edges are learnt as they pass).
 
 :meth:`StatedBudget.key_rate` turns that into the rate to pace at. Pure: no I/O, no clock.
 """
@@ -46,7 +42,7 @@ MIN_SHARE = 0.05
 #: An ``r`` at most this much higher than the window's lowest is a reordered response, not a new window.
 REORDER_SLACK = 1.0
 
-_RECORD = struct.Struct("<8d")
+_RECORD = struct.Struct("<7d")
 
 
 @dataclass
@@ -60,7 +56,6 @@ class StatedBudget:
     :param window_end: the latest the current window can end.
     :param others: requests other clients spent (decayed sum of samples).
     :param span: seconds those samples span (decayed alike).
-    :param send_end: from when a request sent lands in the next window.
     """
 
     limit: float = 0.0
@@ -70,7 +65,6 @@ class StatedBudget:
     window_end: float = -math.inf
     others: float = 0.0
     span: float = 0.0
-    send_end: float = -math.inf
 
     # -- storage -------------------------------------------------------------------------------
 
@@ -109,13 +103,12 @@ class StatedBudget:
 
     # -- learning ------------------------------------------------------------------------------
 
-    def observe(self, reading: Reading, now: float, *, counted: bool = True, in_flight: float = 0.0) -> float:
+    def observe(self, reading: Reading, now: float, *, counted: bool = True) -> float:
         """Learn from one response; return how long the key must pause (0: no pause).
 
         :param reading: what the response stated.
         :param now: when it arrived.
         :param counted: whether the server counted the request itself (not a 429).
-        :param in_flight: seconds since the request was sent (the server counted it within them).
         """
         if reading.policy is not None:
             self.limit, self.limit_at = reading.policy.rate, now
@@ -131,13 +124,10 @@ class StatedBudget:
             self.lowest = min(self.lowest, remaining)
         else:
             self.lowest = remaining
-            wait = min(reading.reset if reading.reset is not None else window, window)
-            sent = now - max(0.0, in_flight)
-            self.send_end = _chained(self.send_end, sent + wait, window, sent)
-            self.window_end = _chained(self.window_end, now + wait, window, now)
+            self.window_end = self._next_window_end(now, reading.reset, window)
         self.seen_at = now
         if remaining <= 0 and reading.reset:
-            return max(0.0, min(reading.reset, self.send_end - now))
+            return max(0.0, min(reading.reset, self.window_end - now))
         return 0.0
 
     def _same_window(self, reading: Reading, remaining: float, now: float) -> bool:
@@ -150,6 +140,17 @@ class StatedBudget:
         if reading.policy is not None and remaining >= reading.policy.quota - 1:
             return False
         return remaining <= self.lowest + REORDER_SLACK
+
+    def _next_window_end(self, now: float, reset: float | None, window: float) -> float:
+        """The latest the window seen first at ``now`` can end: ``now + t`` (``t`` is rounded up to whole
+        seconds), ``now + w``, or, for windows that follow each other, the last window's end plus whole
+        windows, whichever is earliest: so the estimate of the windows' edges gets sharper as windows pass."""
+        end = now + min(reset if reset is not None else window, window)
+        if math.isfinite(window) and math.isfinite(self.window_end) and self.window_end <= now:
+            chained = self.window_end + math.ceil((now - self.window_end) / window) * window
+            if now < chained < end:
+                end = chained
+        return end
 
     # -- the rate ------------------------------------------------------------------------------
 
@@ -183,21 +184,5 @@ class StatedBudget:
         return max(base * MIN_SHARE, min(room, configured) if ceiling else room)
 
 
-_FIELDS = ("limit", "limit_at", "lowest", "seen_at", "window_end", "others", "span", "send_end")
+_FIELDS = ("limit", "limit_at", "lowest", "seen_at", "window_end", "others", "span")
 _DEFAULTS = tuple(repr(value) for value in astuple(StatedBudget()))
-
-
-def _chained(last_end: float, end: float, window: float, after: float) -> float:
-    """The earlier of ``end`` (the edge this window's first response gives) and, when windows follow each
-    other, the last window's edge moved on by whole windows past ``after``: so the estimate of the windows'
-    edges gets sharper as windows pass.
-
-    :param last_end: the edge estimated in the last window (-inf: none); used once ``after`` is past it.
-    :param end: the edge this window's first response gives.
-    :param window: the policy's window ``w`` (inf: not stated).
-    :param after: when this window was seen (its first response's arrival, or its request's sending).
-    """
-    if not (math.isfinite(window) and math.isfinite(last_end)) or last_end > after:
-        return end
-    chained = last_end + math.ceil((after - last_end) / window) * window
-    return chained if after < chained < end else end
