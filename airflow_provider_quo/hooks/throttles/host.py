@@ -1,6 +1,6 @@
 """The host backend: one budget for every process on this host that uses the same key and base URL.
 
-The shared :class:`~airflow_provider_quo.hooks.throttles.pacing.Pacing` is 40 bytes in a state file,
+The shared :class:`~airflow_provider_quo.hooks.throttles.pacing.Pacing` is 56 bytes in a state file,
 read and written under an exclusive ``flock`` on that file, kept open (0.5 us a lock, against about
 90 us for the ``filelock`` package, which opens and checks its lock file every time). Times are in
 the host's monotonic clock, which every process on the host shares; the file name includes the boot
@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import astuple
 from pathlib import Path
 
 from airflow_provider_quo.hooks.ratelimit_headers import Reading
@@ -29,7 +30,10 @@ from airflow_provider_quo.hooks.throttles.stated import StatedBudget
 STATE_DIR_ENV = "QUO_THROTTLE_DIR"
 #: A slot or pause further ahead than this is a leftover from an earlier clock, and is forgotten.
 STALE_AHEAD_SECONDS = 3600.0
-_STATE = struct.Struct("<5d")  # next_slot, paused_until, share, share_at, hosts (a cache of the Redis backend)
+#: The :class:`Pacing`'s fields, then hosts (a cache of the Redis backend's host count).
+_STATE = struct.Struct("<7d")
+#: In the state file's name: a file of another layout (an older release) is never read.
+_LAYOUT = "v2"
 #: After the pacing: this host's identity for the Redis backend's host count (8 random bytes), then the
 #: :class:`~airflow_provider_quo.hooks.throttles.stated.StatedBudget`.
 _HOST_ID_AT, _HOST_ID_SIZE = _STATE.size, 8
@@ -75,7 +79,7 @@ class HostThrottle(PacedThrottle):
     ) -> None:
         super().__init__(rate, sleep=sleep, ceiling=ceiling)
         folder = directory or state_dir()
-        name = f"{digest[:32]}-{_boot_id()[:8]}"
+        name = f"{digest[:32]}-{_boot_id()[:8]}-{_LAYOUT}"
         self.path = folder / f"{name}.state"
         self._thread_lock = threading.Lock()
         self._clock = clock
@@ -103,13 +107,14 @@ class HostThrottle(PacedThrottle):
         raw = os.pread(self._descriptor(), _STATE.size, 0)
         if len(raw) < _STATE.size:
             return Pacing(), 0.0
-        next_slot, paused_until, share, share_at, hosts = _STATE.unpack(raw)
-        if max(next_slot, paused_until, share_at) > now + STALE_AHEAD_SECONDS or not 0 < share <= 1:
+        *fields, hosts = _STATE.unpack(raw)
+        pacing = Pacing(*fields)
+        if max(pacing.next_slot, pacing.paused_until, pacing.share_at) > now + STALE_AHEAD_SECONDS:
             return Pacing(), hosts
-        return Pacing(next_slot, paused_until, share, share_at), hosts
+        return (pacing if 0 < pacing.share <= 1 else Pacing()), hosts
 
     def _write(self, pacing: Pacing, hosts: float) -> None:
-        raw = _STATE.pack(pacing.next_slot, pacing.paused_until, pacing.share, pacing.share_at, hosts)
+        raw = _STATE.pack(*astuple(pacing), hosts)
         os.pwrite(self._descriptor(), raw, 0)
 
     def _update(self, change: Callable[[Pacing, float], None]) -> None:
@@ -126,14 +131,14 @@ class HostThrottle(PacedThrottle):
     def _read_stated(self) -> StatedBudget:
         return StatedBudget.unpack(os.pread(self._descriptor(), StatedBudget.SIZE, _STATED_AT))
 
-    def _reserve(self) -> tuple[float, float]:
+    def _reserve(self) -> tuple[float, float, float]:
         with self._locked():
             now = self._clock()
             pacing, hosts = self._read(now)
             self._stated = self._read_stated()
             slot = pacing.reserve(now, 1.0 / self.rate_at(now))
             self._write(pacing, hosts)
-            return slot, now
+            return slot, now, pacing.shifted
 
     def _learn(self, reading: Reading, counted: bool) -> tuple[StatedBudget, float]:
         with self._locked():
@@ -152,10 +157,12 @@ class HostThrottle(PacedThrottle):
                 os.pwrite(self._descriptor(), raw, _HOST_ID_AT)
             return raw.hex()
 
-    def _keeps(self, slot: float) -> bool:
+    def _follow(self, slot: float, seen_shift: float) -> tuple[float, float, float]:
         with self._locked():
-            pacing, _ = self._read(self._clock())
-            return slot >= pacing.paused_until
+            pacing, hosts = self._read(self._clock())
+            moved, shifted = pacing.follow(slot, seen_shift)
+            self._write(pacing, hosts)
+            return moved, shifted, pacing.paused_until
 
     def pause(self, seconds: float) -> None:
         """Hold every process on this host back for at least ``seconds`` (e.g. after a 429).

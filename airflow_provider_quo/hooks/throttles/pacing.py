@@ -1,9 +1,12 @@
 """What every throttle backend shares: slot arithmetic, the back-off after 429s and the interruptible wait.
 
 Requests are paced, not burst: each caller reserves the next free slot (slots ``1 / rate`` apart) and
-waits for it. A 429 pauses every slot (:meth:`Pacing.pause`) and halves the effective rate
-(:meth:`Pacing.slow_down`), which then climbs back linearly: additive increase, multiplicative
-decrease, on the state every user of the key shares.
+waits for it. A pause (a 429, or a window the server states spent) holds every slot back
+(:meth:`Pacing.pause`); the first caller whose slot it covers moves the whole queue back, spacing kept, so
+that its slot starts when the pause ends (:meth:`Pacing.follow`): a short pause costs its overlap, not
+a slot. A 429 the server does not explain also halves the effective rate (:meth:`Pacing.slow_down`),
+which then climbs back linearly: additive increase, multiplicative decrease, on the state every user of
+the key shares.
 """
 
 from __future__ import annotations
@@ -42,12 +45,17 @@ class Pacing:
     :param paused_until: no slot starts before this (set by a 429).
     :param share: the effective rate as a share of the budget when last lowered.
     :param share_at: when ``share`` was last lowered.
+    :param shifted: how far pauses have moved the queue back, in all (a caller adds what grew while it
+        waited to its slot).
+    :param moved_for: the pause (its ``paused_until``) the queue was last moved for.
     """
 
     next_slot: float = -math.inf
     paused_until: float = -math.inf
     share: float = 1.0
     share_at: float = -math.inf
+    shifted: float = 0.0
+    moved_for: float = -math.inf
 
     def current_share(self, now: float) -> float:
         """The effective share of the budget at ``now``, recovering linearly since the last 429."""
@@ -60,11 +68,30 @@ class Pacing:
         return slot
 
     def pause(self, now: float, seconds: float) -> None:
-        """No slot starts within ``seconds`` from ``now``; later reservations keep their place."""
+        """No slot starts within ``seconds`` from ``now`` (the slots reserved ahead move when their callers
+        wake: :meth:`follow`)."""
         until = now + seconds
         if until > self.paused_until:
             self.paused_until = until
             self.next_slot = max(self.next_slot, until)
+
+    def follow(self, slot: float, seen_shift: float) -> tuple[float, float]:
+        """A waking caller's slot now: moved as far as the queue moved since it was reserved (``seen_shift``:
+        :attr:`shifted` then). If a pause still covers it, it is the first slot the pause covers (slots wake
+        in order): the queue moves back, itself included, so that it starts when the pause ends.
+
+        :param slot: the slot as reserved.
+        :param seen_shift: :attr:`shifted` when it was reserved.
+        :return: ``(slot, shifted)`` now.
+        """
+        slot += self.shifted - seen_shift
+        if slot < self.paused_until and self.moved_for < self.paused_until:
+            gap = self.paused_until - slot
+            self.shifted += gap
+            self.next_slot += gap
+            self.moved_for = self.paused_until
+            slot = self.paused_until
+        return slot, self.shifted
 
     def rewind(self, now: float) -> None:
         """Give up the slots reserved ahead (their callers queue again, at a rate that has fallen)."""
@@ -80,8 +107,8 @@ class Pacing:
 class PacedThrottle(ABC):
     """A throttle that reserves slots in some shared :class:`Pacing` and waits for them.
 
-    Subclasses say where the state lives: :meth:`_reserve` takes a slot atomically, :meth:`_keeps`
-    tells whether a pause that began while the caller waited covers its slot (then it queues again).
+    Subclasses say where the state lives: :meth:`_reserve` takes a slot atomically, :meth:`_follow` applies
+    :meth:`Pacing.follow` atomically when the caller wakes (a slot a pause still covers queues again).
 
     The rate follows what the server states (:meth:`observe`, shared like the pacing; see
     :mod:`.stated`): its limit, less what other clients of the key spend.
@@ -174,12 +201,12 @@ class PacedThrottle(ABC):
             )
 
     @abstractmethod
-    def _reserve(self) -> tuple[float, float]:
-        """Reserve a slot; return ``(slot, now)`` in the backend's clock."""
+    def _reserve(self) -> tuple[float, float, float]:
+        """Reserve a slot; return ``(slot, now, shifted)``: the backend's clock, and :attr:`Pacing.shifted`."""
 
     @abstractmethod
-    def _keeps(self, slot: float) -> bool:
-        """Whether ``slot`` is still outside every pause."""
+    def _follow(self, slot: float, seen_shift: float) -> tuple[float, float, float]:
+        """:meth:`Pacing.follow` on the shared state; return ``(slot, shifted, paused_until)``."""
 
     @abstractmethod
     def pause(self, seconds: float) -> None:
@@ -205,16 +232,20 @@ class PacedThrottle(ABC):
         waited = 0.0
         while True:
             _raise_if_stopped(stop)
-            slot, now = self._reserve()
+            slot, now, shifted = self._reserve()
             if slot <= now:  # no wait: no pause can have begun since the reservation
                 return waited
             reserved_rate = self.rate
-            self._wait(slot - now, stop)
-            waited += slot - now
-            # Queue again if a pause began meanwhile, or the key's rate fell (a lowered limit, another
-            # client): the slots queued at the old rate are given up rather than sent too fast.
-            if self._keeps(slot) and self.rate >= reserved_rate * (1 - RESCHEDULE_ON_DROP):
+            delay = slot - now
+            while delay > 0:  # the wait, and as much again as pauses meanwhile moved the queue back
+                self._wait(delay, stop)
+                waited += delay
                 _raise_if_stopped(stop)
+                moved, shifted, paused_until = self._follow(slot, shifted)
+                delay, slot = moved - slot, moved
+            # Queue again if a pause still covers the slot, or the key's rate fell (a lowered limit, another
+            # client): the slots queued at the old rate are given up rather than sent too fast.
+            if slot >= paused_until and self.rate >= reserved_rate * (1 - RESCHEDULE_ON_DROP):
                 return waited
 
     def _wait(self, seconds: float, stop: threading.Event | None) -> None:

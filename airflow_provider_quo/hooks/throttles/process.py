@@ -17,7 +17,7 @@ class ProcessThrottle(PacedThrottle):
 
     Each :meth:`acquire` reserves the next free slot (slots ``1 / rate`` apart) under a lock and
     then sleeps outside the lock until that slot, so waiting threads do not block each other and the
-    long-run rate never exceeds ``rate``. :meth:`pause` pushes every future slot back, which is how a
+    long-run rate never exceeds ``rate``. :meth:`pause` moves every future slot back, which is how a
     429 from the server slows down all threads at once rather than only the one that saw it.
 
     :param rate: requests per second; must be positive.
@@ -42,19 +42,19 @@ class ProcessThrottle(PacedThrottle):
     def _budget_now(self) -> float:
         return self._clock()
 
-    def _reserve(self) -> tuple[float, float]:
+    def _reserve(self) -> tuple[float, float, float]:
         with self._lock:
             now = self._clock()
-            return self._pacing.reserve(now, 1.0 / self.rate_at(now)), now
+            return self._pacing.reserve(now, 1.0 / self.rate_at(now)), now, self._pacing.shifted
 
     def _learn(self, reading: Reading, counted: bool) -> tuple[StatedBudget, float]:
         with self._lock:
             pause = self._stated.observe(reading, self._clock(), counted=counted)
             return self._stated, pause
 
-    def _keeps(self, slot: float) -> bool:
+    def _follow(self, slot: float, seen_shift: float) -> tuple[float, float, float]:
         with self._lock:
-            return slot >= self._pacing.paused_until
+            return *self._pacing.follow(slot, seen_shift), self._pacing.paused_until
 
     def pause(self, seconds: float) -> None:
         """Hold every caller back for at least ``seconds`` from now (e.g. after a 429).

@@ -1,11 +1,11 @@
 """The Redis backend: one budget for every worker on every host, kept in a Redis server (``rate_limit_url``).
 
 One Lua script does each step atomically on the server, in the server's clock (``TIME``), so hosts need
-no synchronised clocks: reserve a slot, check a pause, pause, slow down. Keys are
-``quo:throttle:<sha256 of base URL and key>`` (a hash, expiring when idle) and ``...:hosts`` (hosts
-seen in the last 30 s, each by the random identity its host budget keeps in its state file, so hosts
-that share a name, such as containers, still count apart) and ``...:stated`` (what the server states
-about the key's budget, :mod:`.stated`); the API key is never sent to Redis.
+no synchronised clocks: reserve a slot, follow the queue when waking (:meth:`~.pacing.Pacing.follow`),
+pause, slow down. Keys are ``quo:throttle:<sha256 of base URL and key>`` (a hash, expiring when idle)
+and ``...:hosts`` (hosts seen in the last 30 s, each by the random identity its host budget keeps in its
+state file, so hosts that share a name, such as containers, still count apart) and ``...:stated`` (what
+the server states about the key's budget, :mod:`.stated`); the API key is never sent to Redis.
 
 If Redis fails (refused, gone, or slower than :data:`SOCKET_TIMEOUT`), the throttle logs one warning
 and falls back to the host backend at the key's budget divided by the number of hosts last seen
@@ -56,9 +56,10 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local op, value = ARGV[1], tonumber(ARGV[2])
 local recovery, minimum, decrease, debounce = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local ttl = tonumber(ARGV[7])
-local s = redis.call('HMGET', KEYS[1], 'next', 'paused', 'share', 'share_at')
+local s = redis.call('HMGET', KEYS[1], 'next', 'paused', 'share', 'share_at', 'shifted', 'moved_for')
 local nxt, paused = tonumber(s[1]) or 0, tonumber(s[2]) or 0
-local share, share_at = tonumber(s[3]) or 1, tonumber(s[4]) or 0
+local share, share_at, shifted = tonumber(s[3]) or 1, tonumber(s[4]) or 0, tonumber(s[5]) or 0
+local moved_for = tonumber(s[6]) or 0
 local current = math.min(1, share + math.max(0, now - share_at) * recovery)
 if op == 'reserve' then
   local slot = math.max(now, nxt, paused)
@@ -67,7 +68,16 @@ if op == 'reserve' then
   redis.call('ZADD', KEYS[2], now, ARGV[8])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[9]))
   redis.call('EXPIRE', KEYS[2], ttl)
-  return {tostring(slot), tostring(now), redis.call('ZCARD', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+  local hosts = redis.call('ZCARD', KEYS[2])
+  return {tostring(slot), tostring(now), hosts, tostring(shifted), redis.call('HGETALL', KEYS[3])}
+elseif op == 'follow' then
+  local slot = value + shifted - tonumber(ARGV[10])
+  if slot < paused and moved_for < paused then
+    local gap = paused - slot
+    shifted, nxt, slot = shifted + gap, nxt + gap, paused
+    redis.call('HSET', KEYS[1], 'shifted', tostring(shifted), 'next', tostring(nxt), 'moved_for', tostring(paused))
+  end
+  return {tostring(slot), tostring(shifted), tostring(paused)}
 elseif op == 'pause' then
   if now + value > paused then
     redis.call('HSET', KEYS[1], 'paused', tostring(now + value), 'next', tostring(math.max(nxt, now + value)))
@@ -126,23 +136,25 @@ class RedisThrottle(PacedThrottle):
         self._offset = 0.0  # Redis TIME minus this process's monotonic clock
         self.hosts = 0
 
-    def _call(self, op: str, value: float) -> list[Any]:
+    def _call(self, op: str, value: float, seen_shift: float = 0.0) -> list[Any]:
         args = [op, repr(value), RECOVERY_PER_SECOND, MIN_SHARE, DECREASE, DEBOUNCE_SECONDS, KEY_TTL_SECONDS]
-        result: list[Any] = self._script(keys=self._keys, args=[*args, self._host, HOSTS_WINDOW_SECONDS])
+        result: list[Any] = self._script(
+            keys=self._keys, args=[*args, self._host, HOSTS_WINDOW_SECONDS, repr(seen_shift)]
+        )
         return result
 
     def _budget_now(self) -> float:
         return self._clock() + self._offset
 
-    def _reserve(self) -> tuple[float, float]:
+    def _reserve(self) -> tuple[float, float, float]:
         """Reserve a slot at the rate last known; the reply brings the shared statement back for the next."""
-        slot, now, hosts, *stated = self._call("reserve", self.interval)
+        slot, now, hosts, shifted, *stated = self._call("reserve", self.interval)
         if stated:
             pairs = stated[0]
             self._stated = StatedBudget.from_fields(_decoded(dict(zip(pairs[::2], pairs[1::2], strict=True))))
         self._offset = float(now) - self._clock()
         self._redis_answered(int(hosts))
-        return float(slot), float(now)
+        return float(slot), float(now), float(shifted)
 
     def _learn(self, reading: Reading, counted: bool) -> tuple[StatedBudget, float]:
         """Update the shared record in one optimistic transaction (retried if another worker wrote first)."""
@@ -178,9 +190,9 @@ class RedisThrottle(PacedThrottle):
         except REDIS_ERRORS as error:
             self._fall_back(error)
 
-    def _keeps(self, slot: float) -> bool:
-        paused, _ = self._call("check", 0.0)
-        return slot >= float(paused)
+    def _follow(self, slot: float, seen_shift: float) -> tuple[float, float, float]:
+        moved, shifted, paused = self._call("follow", slot, seen_shift)
+        return float(moved), float(shifted), float(paused)
 
     def _redis_answered(self, hosts: int) -> None:
         with self._lock:

@@ -14,7 +14,10 @@ process, the host's state file, or Redis), in that backend's clock:
   :data:`REORDER_SLACK` or to ``q - 1`` (what a new window shows after one request: with a small quota a
   rise by one is no reorder) starts a new window, whose first observation is not a sample;
 - **an empty window**: ``r = 0`` pauses the key until the window resets: ``t`` seconds, or sooner when
-  the window is known to end sooner (the windows' edges are learnt as they pass).
+  the window is known to end sooner (the windows' edges are learnt as they pass). So does an ``r`` that
+  other clients will most likely spend before the key's next request counts (their rate times the time to
+  that request, :data:`SPENT_BY_OTHERS_MARGIN`): at ``r = 1`` while another client spends as much as this
+  process, the next request would draw a 429 about as often as not.
 
 :meth:`StatedBudget.key_rate` turns that into the rate to pace at. Pure: no I/O, no clock.
 """
@@ -34,6 +37,9 @@ OTHERS_TAU_SECONDS = 3.0
 #: The estimate needs samples spanning this long (a window) before it counts: shorter ones are mostly noise
 #: (our own requests in flight), and until then ``r = 0`` stops the key in time.
 OTHERS_MIN_SPAN_SECONDS = 1.0
+#: ... but whether a window's last few ``r`` will be gone before the key's next request is judged on samples
+#: spanning this long already: in the first window another client is otherwise seen only by its 429s.
+OTHERS_FIRST_GUESS_SECONDS = 0.3
 #: Pace at this share of the server's rate (less what others spend): exactly a fixed window's limit still
 #: draws 429s, as requests drift across the window's edge.
 SAFETY = 0.99
@@ -41,6 +47,9 @@ SAFETY = 0.99
 MIN_SHARE = 0.05
 #: An ``r`` at most this much higher than the window's lowest is a reordered response, not a new window.
 REORDER_SLACK = 1.0
+#: The window counts as spent when fewer than this many of its ``r`` are left once other clients have spent
+#: what they most likely will before the key's next request (half a request: the likelier outcome).
+SPENT_BY_OTHERS_MARGIN = 0.5
 
 _RECORD = struct.Struct("<7d")
 
@@ -126,9 +135,17 @@ class StatedBudget:
             self.lowest = remaining
             self.window_end = self._next_window_end(now, reading.reset, window)
         self.seen_at = now
-        if remaining <= 0 and reading.reset:
+        if reading.reset and remaining - self._others_before_next(now) < SPENT_BY_OTHERS_MARGIN:
             return max(0.0, min(reading.reset, self.window_end - now))
         return 0.0
+
+    def _others_before_next(self, now: float) -> float:
+        """How many requests other clients most likely spend before the key's next one: their rate over the
+        rate this budget leaves the key (0 while either is unknown)."""
+        stated, others = self.stated_limit(now), self.others_rate(OTHERS_FIRST_GUESS_SECONDS)
+        if stated is None or others <= 0:
+            return 0.0
+        return others / (max(stated - others, stated * MIN_SHARE) * SAFETY)
 
     def _same_window(self, reading: Reading, remaining: float, now: float) -> bool:
         """Whether ``remaining`` belongs to the window seen last: it has not ended, ``r`` did not rise by
@@ -161,9 +178,12 @@ class StatedBudget:
         """
         return self.limit if self.limit > 0 and now - self.limit_at < LIMIT_TTL_SECONDS else None
 
-    def others_rate(self) -> float:
-        """Requests per second other clients of the key spend, as estimated (0 until enough is seen)."""
-        return self.others / self.span if self.span >= OTHERS_MIN_SPAN_SECONDS else 0.0
+    def others_rate(self, min_span: float = OTHERS_MIN_SPAN_SECONDS) -> float:
+        """Requests per second other clients of the key spend, as estimated (0 until enough is seen).
+
+        :param min_span: the seconds the samples must span to count.
+        """
+        return self.others / self.span if self.span >= min_span else 0.0
 
     def key_rate(self, now: float, *, configured: float, ceiling: bool) -> float:
         """The rate to pace this key at.

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from airflow_provider_quo.hooks.throttles import process as throttle
+from airflow_provider_quo.hooks.throttles.pacing import Pacing
 from airflow_provider_quo.hooks.throttles.process import ProcessThrottle, shared_process_throttle
 
 KEY = "test-key-Zq81xQ"
@@ -103,12 +104,26 @@ def test_pause_pushes_the_next_slot(clock):
     assert rl.acquire() == pytest.approx(2.1)
 
 
-def test_pause_shorter_than_the_queue_changes_nothing(clock):
-    rl = limiter(1, clock)
-    for _ in range(5):
-        rl.acquire()  # next slot is now + 5
-    rl.pause(2.0)
-    assert rl.acquire() == pytest.approx(5.0)
+def test_pause_moves_the_queue_back_by_what_it_overlaps():
+    """Slots 1-4 are reserved when a pause until 2 begins: the caller of slot 1 wakes first, and moves the queue
+    back by 1 (its spacing kept), so it goes at 2, not behind the whole queue; the next free slot is 6."""
+    pacing = Pacing()
+    slots = [pacing.reserve(0.0, 1.0) for _ in range(5)]
+    assert slots == [0.0, 1.0, 2.0, 3.0, 4.0]
+    pacing.pause(0.0, 2.0)
+    assert [pacing.follow(slot, 0.0) for slot in slots[1:]] == [(2.0, 1.0), (3.0, 1.0), (4.0, 1.0), (5.0, 1.0)]
+    assert pacing.reserve(0.0, 1.0) == 6.0
+
+
+def test_a_pause_before_the_queue_moves_nothing_and_a_later_one_moves_it_again():
+    pacing = Pacing()
+    slots = [pacing.reserve(0.0, 1.0) for _ in range(4)]
+    pacing.pause(0.0, 0.5)
+    assert pacing.follow(slots[1], 0.0) == (1.0, 0.0)
+    pacing.pause(1.0, 1.25)  # covers slot 2 (reserved before any move): the queue moves by 0.25
+    assert pacing.follow(slots[2], 0.0) == (2.25, 0.25)
+    assert pacing.follow(slots[3], 0.0) == (3.25, 0.25)
+    assert pacing.reserve(1.0, 1.0) == 4.25
 
 
 def test_pause_measured_from_now(clock):
