@@ -150,3 +150,37 @@ def test_a_redis_password_never_shows_even_when_redis_dies(
     assert any(f"redis://:***@127.0.0.1:{server.port}/0 failed" in w for w in result["warnings"])
     assert server.password not in result["stderr"]
     assert all(server.password not in w for w in result["warnings"])
+
+
+@pytest.mark.parametrize("backend", ["process", "host", "redis"])
+def test_a_short_pause_moves_the_waiting_queue_by_its_overlap_in_every_backend(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Three slots reserved 0.1 s apart, then a pause that covers the second by a little: when its caller wakes
+    it moves the queue (itself to the pause's end, the third by as much); nobody queues behind the whole queue.
+    Redis keeps the queue in its own clock, so only the differences are asserted."""
+    import redis
+
+    from airflow_provider_quo.hooks.throttles.host import HostThrottle
+    from airflow_provider_quo.hooks.throttles.process import ProcessThrottle
+    from airflow_provider_quo.hooks.throttles.redis import RedisThrottle
+
+    digest = key_digest(KEY, f"http://127.0.0.1/{backend}")
+    if backend == "redis":
+        client = redis.Redis.from_url(request.getfixturevalue("redis_server").url)
+        limiter: Any = RedisThrottle(10, digest, client, shown_url="redis://127.0.0.1")
+    elif backend == "host":
+        limiter = HostThrottle(10, digest, directory=tmp_path)
+    else:
+        limiter = ProcessThrottle(10)
+    reserved = [limiter._reserve() for _ in range(3)]
+    (first, now, seen), (second, _, _), (third, _, _) = reserved
+    assert second - first == pytest.approx(0.1, abs=1e-6)
+    limiter.pause(second - now + 0.05 - (limiter._budget_now() - now))  # until 0.05 s after the second slot
+    moved, shifted, paused_until = limiter._follow(second, seen)
+    assert moved == pytest.approx(paused_until, abs=1e-3)
+    assert shifted - seen == pytest.approx(moved - second, abs=1e-3)
+    assert 0.03 < moved - second < 0.07
+    third_moved, _, _ = limiter._follow(third, seen)
+    assert third_moved - moved == pytest.approx(0.1, abs=1e-3)  # the spacing kept
+    assert limiter._reserve()[0] - third_moved == pytest.approx(0.1, abs=1e-3)

@@ -141,6 +141,23 @@ def test_an_empty_window_pauses_until_it_resets() -> None:
     assert budget.observe(Reading(remaining=0, reset=2), now=7.0) == 2
 
 
+def test_the_last_r_another_client_will_most_likely_take_first_counts_as_spent() -> None:
+    """Another client spends as much as we do (one of its between two of ours): at r = 1 the next request
+    would find the window empty, so the key pauses until it ends; at r = 2 it goes on."""
+    budget = StatedBudget()
+    for step, remaining in enumerate((9, 7, 5)):  # 0.3 s of samples: a first guess of the other client
+        assert budget.observe(stated(10, remaining), now=step * 0.15) == 0
+    assert budget.observe(stated(10, 3), now=0.45) == 0
+    assert budget.observe(stated(10, 1), now=0.6) == pytest.approx(0.4)  # the window ends by 1.0
+
+
+def test_with_nobody_else_spending_only_an_empty_window_pauses() -> None:
+    budget = StatedBudget()
+    for step, remaining in enumerate((9, 8, 7, 6, 5, 4, 3, 2, 1)):
+        assert budget.observe(stated(10, remaining), now=step * 0.1) == 0
+    assert budget.observe(stated(10, 0), now=0.9) == pytest.approx(0.1)
+
+
 def test_a_429_is_not_counted_as_our_request() -> None:
     budget = StatedBudget()
     budget.observe(stated(10, 0), now=0.0)
