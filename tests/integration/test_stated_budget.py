@@ -62,13 +62,10 @@ def test_another_client_of_the_key_leaves_room_and_the_task_takes_it_without_429
     """The other client spends 5 of the key's 10 per second: the task slows to what is left before any 429."""
     with simulator(10, other_client=5, ids=50) as sim:
         mark(sim, tmp_path, sim.conversation_ids(deleted=False)[:50])
-        # The first windows are paced at the stated limit while the estimate of the other client gathers a
-        # window's worth of samples (its r=0 pause stops the rest): a 429 or two may fall there. After it the
-        # task keeps to what is left, but a request can still cross a window's edge now and then (one, in
-        # two CI runs of 2026-12-04; see docs/benchmarks.md 8.); blind to the other client it drew 429s all
-        # along (5% of its requests).
-        assert answered_429(sim, after=3.0) <= 1
-        assert answered_429(sim) <= 3
+        # None in 10 runs of 10 on a quiet machine (an r the other client will most likely take first counts
+        # as spent, from the first window on); one is allowed for a loaded CI machine's late wake-up. Blind to
+        # the other client the task drew 429s all along (5% of its requests).
+        assert answered_429(sim) <= 1
 
 
 def test_a_raised_limit_is_used_without_configuration(tmp_path: Path) -> None:
