@@ -94,8 +94,10 @@ class Pacing:
         return slot, self.shifted
 
     def rewind(self, now: float) -> None:
-        """Give up the slots reserved ahead (their callers queue again, at a rate that has fallen)."""
+        """Give up the slots reserved ahead (their callers queue again, at a rate that has fallen): new ones
+        start when any pause ends, and the given-up queue is not moved for that pause (:meth:`follow`)."""
         self.next_slot = min(self.next_slot, max(now, self.paused_until))
+        self.moved_for = self.paused_until
 
     def slow_down(self, now: float) -> None:
         """Lower the effective rate after a 429 (once per :data:`DEBOUNCE_SECONDS`)."""
@@ -167,10 +169,10 @@ class PacedThrottle(ABC):
         """
         before = self.rate
         self._stated, pause = self._learn(reading, counted)
-        if self.rate < before * (1 - RESCHEDULE_ON_DROP):
-            self._rewind()  # the callers waiting for those slots queue again (see acquire)
         if pause > 0:
             self.pause(pause)
+        if self.rate < before * (1 - RESCHEDULE_ON_DROP):
+            self._rewind()  # the callers waiting for those slots queue again (see acquire)
         stated = reading.policy.rate if reading.policy is not None else 0.0
         if stated and stated != self._announced:
             self._announced = stated

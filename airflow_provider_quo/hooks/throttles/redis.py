@@ -84,9 +84,7 @@ elseif op == 'pause' then
     redis.call('EXPIRE', KEYS[1], ttl)
   end
 elseif op == 'rewind' then
-  if nxt > math.max(now, paused) then
-    redis.call('HSET', KEYS[1], 'next', tostring(math.max(now, paused)))
-  end
+  redis.call('HSET', KEYS[1], 'next', tostring(math.min(nxt, math.max(now, paused))), 'moved_for', tostring(paused))
 elseif op == 'slow' then
   if now - share_at >= debounce then
     redis.call('HSET', KEYS[1], 'share', tostring(math.max(minimum, current * decrease)), 'share_at', tostring(now))

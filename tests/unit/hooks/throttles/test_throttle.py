@@ -301,3 +301,15 @@ def test_a_slot_already_after_the_pause_is_kept() -> None:
     waited = limiter.acquire()  # slot 0.1, already after the pause: kept
     assert waited == pytest.approx(0.1)
     assert sleeps == [pytest.approx(0.1)]
+
+
+def test_a_queue_given_up_for_a_fallen_rate_is_not_moved_by_the_pause_that_came_with_it():
+    """The rate fell (say, another client of the key showed up) with a pause: the slots queued at the old rate
+    are given up, new ones start when the pause ends, and no waking caller of the old queue moves them later."""
+    pacing = Pacing()
+    old = [pacing.reserve(0.0, 0.1) for _ in range(10)]  # slots 0.0-0.9 at the old rate; next free 1.0
+    pacing.pause(0.0, 0.45)
+    pacing.rewind(0.0)
+    assert pacing.next_slot == pytest.approx(0.45)
+    assert pacing.follow(old[1], 0.0) == (old[1], 0.0)  # covered by the pause: it queues again (see acquire)
+    assert pacing.reserve(0.2, 0.25) == pytest.approx(0.45)
