@@ -1,6 +1,6 @@
 """The host backend: one budget for every process on this host that uses the same key and base URL.
 
-The shared :class:`~airflow_provider_quo.hooks.throttles.pacing.Pacing` is 56 bytes in a state file,
+The shared :class:`~airflow_provider_quo.hooks.throttles.pacing.Pacing` is 56 bytes in a state file (120 with the rest),
 read and written under an exclusive ``flock`` on that file, kept open (0.5 us a lock, against about
 90 us for the ``filelock`` package, which opens and checks its lock file every time). Times are in
 the host's monotonic clock, which every process on the host shares; the file name includes the boot
