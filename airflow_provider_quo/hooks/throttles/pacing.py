@@ -244,7 +244,7 @@ class PacedThrottle(ABC):
                 waited += delay
                 _raise_if_stopped(stop)
                 moved, shifted, paused_until = self._follow(slot, shifted)
-                delay, slot = moved - slot, moved
+                delay, slot = moved - slot, max(slot, moved)  # never earlier (a shared state found reset)
             # Queue again if a pause still covers the slot, or the key's rate fell (a lowered limit, another
             # client): the slots queued at the old rate are given up rather than sent too fast.
             if slot >= paused_until and self.rate >= reserved_rate * (1 - RESCHEDULE_ON_DROP):
