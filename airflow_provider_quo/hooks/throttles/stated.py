@@ -14,8 +14,8 @@ process, the host's state file, or Redis), in that backend's clock:
   :data:`REORDER_SLACK` or to ``q - 1`` (what a new window shows after one request: with a small quota a
   rise by one is no reorder) starts a new window, whose first observation is not a sample;
 - **an empty window**: ``r = 0`` pauses the key until the window resets: ``t`` seconds, or sooner when
-  the window is known to end sooner (the windows' edges are learnt as they pass). So does an ``r`` that
-  other clients will most likely spend before the key's next request counts (their rate times the time to
+  the window is known to end sooner (the windows' edges are learnt as they pass). So does an ``r`` other
+  clients will most likely spend before the key's next request is counted (their rate times the time to
   that request, :data:`SPENT_BY_OTHERS_MARGIN`): at ``r = 1`` while another client spends as much as this
   process, the next request would draw a 429 about as often as not.
 
