@@ -2,9 +2,9 @@
 
 Usage::
 
-    .venv/bin/python -m benchmarks                 # everything (make bench), under 10 minutes on 2 cores
+    .venv/bin/python -m benchmarks                 # everything (make bench), about 18 minutes on 2 cores
     .venv/bin/python -m benchmarks --quick         # tiny sizes, one repeat: a smoke run (< 1 minute)
-    .venv/bin/python -m benchmarks --only ceiling  # some of them (repeatable)
+    .venv/bin/python -m benchmarks --only ceiling  # some of them (repeatable; to a temp file unless --output)
     .venv/bin/python -m benchmarks --markdown      # print the tables of the last result file as Markdown
 """
 
@@ -141,18 +141,30 @@ def run_all(context: Context, selected: list[str]) -> dict[str, Any]:
     return results
 
 
+def _default_output(*, quick: bool, only: bool) -> Path:
+    """Where results go without ``--output``: the published file only for a full run of every benchmark."""
+    if quick or only:
+        return Path(tempfile.gettempdir()) / f"quo-bench-{'quick' if quick else 'only'}.json"
+    return RESULTS_FILE
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (smoke run, < 1 minute)")
     parser.add_argument(
         "--only", action="append", choices=BENCHMARKS + OPT_IN, help="run only this benchmark (repeatable)"
     )
-    parser.add_argument("--output", type=Path, help=f"result file (default: {RESULTS_FILE}; quick: a temp file)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help=f"result file (default: {RESULTS_FILE}; with --quick or --only: a temp file, so a partial run never "
+        "replaces the published full results)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the Markdown tables of the result file")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temporary directory (child logs)")
     args = parser.parse_args(argv)
 
-    output: Path = args.output or (Path(tempfile.gettempdir()) / "quo-bench-quick.json" if args.quick else RESULTS_FILE)
+    output: Path = args.output or _default_output(quick=args.quick, only=bool(args.only))
     if args.markdown:
         print(markdown(json.loads(output.read_text())))
         return 0
