@@ -160,8 +160,10 @@ class HostThrottle(PacedThrottle):
     def _follow(self, slot: float, seen_shift: float) -> tuple[float, float, float]:
         with self._locked():
             pacing, hosts = self._read(self._clock())
+            before = pacing.shifted
             moved, shifted = pacing.follow(slot, seen_shift)
-            self._write(pacing, hosts)
+            if shifted != before:  # this caller moved the queue: the only change follow makes
+                self._write(pacing, hosts)
             return moved, shifted, pacing.paused_until
 
     def pause(self, seconds: float) -> None:
