@@ -1,7 +1,8 @@
 """A server slower than the read timeout, or gone: retried, then reported per id; the task never hangs.
 
-The connection's ``timeout`` extra is 0.2 s and the simulator's ``slow`` fault holds a response for
-1 s. Each test runs the call on a thread joined with a generous bound: exceeding it fails the test as
+The connection's ``timeout`` extra is 0.5 s and the simulator's ``slow`` fault holds a response for
+1.5 s. A loaded CI machine can make an ordinary answer miss the timeout too (one did at 0.2 s), so no
+test counts on every other request answering in time: retries are counted per request. Each test runs the call on a thread joined with a generous bound: exceeding it fails the test as
 a hang, and no wall-time figure is asserted on calls that return.
 """
 
@@ -23,8 +24,8 @@ from airflow_provider_quo.testing import Faults, QuoSimulator
 
 pytestmark = pytest.mark.integration
 
-READ_TIMEOUT = 0.2
-SLOW_SECONDS = 1.0
+READ_TIMEOUT = 0.5
+SLOW_SECONDS = 1.5
 #: Far above the worst case of these runs (a few seconds), far below a hang.
 HANG_BOUND = 60.0
 
@@ -64,7 +65,8 @@ def test_one_slow_id_is_retried_then_reported_failed_while_the_rest_are_marked(
         slow_requests = [r for r in sim.requests if slow_id in r.path]
         assert len(slow_requests) == DEFAULT_RETRY_LIMIT, "retried up to the retry limit, then given up"
         assert all(r.fault == "slow" for r in slow_requests)
-        assert len(no_retry_sleep) == DEFAULT_RETRY_LIMIT - 1
+        # One wait before every request that repeats an id: the slow id's five, and any other id's retry.
+        assert len(no_retry_sleep) == len(sim.requests) - len(ids) >= DEFAULT_RETRY_LIMIT - 1
         # A timed-out request is not a failed one on the server: the slow answers still landed there.
         assert sim.read_ids() == set(ids)
         assert sim.state(slow_id) == {"read": True, "done": False, "mark_calls": DEFAULT_RETRY_LIMIT}
@@ -121,7 +123,8 @@ def test_a_slow_response_within_the_retry_budget_recovers(
         assert error is None
         assert conversation["id"] == cid
         settle(sim)
-        assert len(sim.requests) == 3
+        assert [r.fault for r in sim.requests].count("slow") == 2
+        assert len(sim.requests) >= 3  # 3 unless the machine made an ordinary answer miss the timeout too
 
 
 def free_port() -> int:
