@@ -69,13 +69,13 @@ class QuoNotSentError(QuoError):
 
 
 class QuoConnectionError(QuoError):
-    """The request never got an HTTP response: connection refused or dropped, DNS, TLS or a timeout."""
+    """The request never got a whole HTTP response: connection refused or dropped, DNS, or a timeout (a subclass)."""
 
     _kind = "connection"
 
 
 class QuoTimeoutError(QuoConnectionError):
-    """An attempt ran past its total deadline (connect, headers and body together); retried like a timeout."""
+    """An attempt timed out: connecting, waiting for the headers, reading the body, or past its total deadline."""
 
     _kind = "timeout"
 

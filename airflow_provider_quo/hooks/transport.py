@@ -48,7 +48,8 @@ def _tls_hint(url: str) -> str:
 
 
 def transport_error(error: requests.RequestException, label: str, url: str) -> QuoError:
-    """The typed error of a request that got no response: TLS (not retried), transient (retried), or unsendable.
+    """The typed error of a request that got no response: TLS (not retried), timeout or connection
+    (retried), or unsendable.
 
     :param error: what requests raised (never chained by the caller: it holds the Authorization header).
     :param label: ``"METHOD URL"`` for the message.
@@ -56,6 +57,8 @@ def transport_error(error: requests.RequestException, label: str, url: str) -> Q
     """
     if isinstance(error, requests.exceptions.SSLError):  # a ConnectionError, but retrying cannot fix it
         return QuoTLSError(f"{label} failed: TLS error: {_one_line(error)}{_tls_hint(url)}")
+    if isinstance(error, requests.Timeout):  # connect or read: the same kind as a timeout mid-body
+        return QuoTimeoutError(f"{label} failed: {type(error).__name__}: {_one_line(error)}")
     if isinstance(error, TRANSIENT_TRANSPORT_ERRORS):
         return QuoConnectionError(f"{label} failed: {type(error).__name__}: {_one_line(error)}")
     return QuoError(f"{label} could not be sent: {type(error).__name__}")  # a bad URL or header

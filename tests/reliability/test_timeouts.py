@@ -2,8 +2,9 @@
 
 The connection's ``timeout`` extra is 0.5 s and the simulator's ``slow`` fault holds a response for
 1.5 s. A loaded CI machine can make an ordinary answer miss the timeout too (one did at 0.2 s), so no
-test counts on every other request answering in time: retries are counted per request. Each test runs the call on a thread joined with a generous bound: exceeding it fails the test as
-a hang, and no wall-time figure is asserted on calls that return.
+test counts on every other request answering in time: retries are counted per request. Each test
+runs the call on a thread joined with a generous bound: exceeding it fails the test as a hang, and
+no wall-time figure is asserted on calls that return.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_quo.exceptions import QuoBulkMarkError, QuoConnectionError
+from airflow_provider_quo.exceptions import QuoBulkMarkError, QuoTimeoutError
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.hooks.request_retries import DEFAULT_RETRY_LIMIT
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
@@ -61,6 +62,7 @@ def test_one_slow_id_is_retried_then_reported_failed_while_the_rest_are_marked(
         assert "ReadTimeout" in reason
         assert f"/v1/conversations/{slow_id}/mark-as-read" in reason
         assert "\n" not in reason
+        assert summary["failed_detail"][slow_id]["kind"] == "timeout"  # as data, like a timeout mid-body
         settle(sim)
         slow_requests = [r for r in sim.requests if slow_id in r.path]
         assert len(slow_requests) == DEFAULT_RETRY_LIMIT, "retried up to the retry limit, then given up"
@@ -92,7 +94,7 @@ def test_a_server_slower_than_the_timeout_fails_the_task_instead_of_hanging(
         assert len(sim.requests) == 20 * 3
 
 
-def test_hook_raises_quo_connection_error_after_retrying_a_timeout(
+def test_hook_raises_quo_timeout_error_after_retrying_a_timeout(
     connect: Callable[..., None], run_bounded: RunBounded
 ) -> None:
     with QuoSimulator(api_key="timeout-key", conversations=10, seed=4) as sim:
@@ -103,7 +105,7 @@ def test_hook_raises_quo_connection_error_after_retrying_a_timeout(
 
         _, error = run_bounded(lambda: QuoHook().mark_conversation_as_read(cid), HANG_BOUND)
 
-        assert type(error) is QuoConnectionError
+        assert type(error) is QuoTimeoutError  # a QuoConnectionError, whose summary kind is "timeout"
         assert "ReadTimeout" in str(error)
         settle(sim)
         assert len(sim.requests) == 4

@@ -196,7 +196,7 @@ def test_each_retry_logs_a_warning(hook, url, requests_mock, caplog):
     assert "retrying in 4.00s" in messages[0]
     assert "attempt 2" in messages[0]
     assert "HTTP 502" in messages[1]
-    assert "QuoConnectionError" in messages[2]
+    assert "QuoTimeoutError" in messages[2]  # a ConnectTimeout
     assert "attempt 4" in messages[2]
     assert all(KEY not in m for m in messages)
 
