@@ -1,11 +1,13 @@
 """8. The key's budget as the server states it: another client of the key, a raised limit, a lowered one.
 
 The simulator (own process) enforces exactly what it states in its ``RateLimit-Policy`` / ``RateLimit``
-header fields: a fixed one-second window per key, 60 ms latency. The operator runs in a client process
+header fields: a fixed one-second window per key, 60 ms latency unless said. The operator runs in a client process
 with the provider's default configuration (no ``requests_per_second`` in the connection). Scenarios:
 
 - ``other_client``: the key's limit is 10/s and another client of the key spends 5/s of it, evenly;
 - ``raised``: the key's limit is 30/s (the provider assumes 10/s until the server says otherwise);
+- ``raised_slow``: the key's limit is 60/s and each request takes 0.5 s: about 30 must be under way, more
+  than the 20 workers sized for the 10/s assumed (the pool is sized once the first response states 60);
 - ``lowered``: the key's limit is 4/s.
 
 Efficiency = marks / (operator wall time x what is left for the task: the limit, less the other client's
@@ -34,6 +36,7 @@ class Scenario:
     other_client: float
     ids: int
     what: str
+    latency: float = LATENCY
 
     @property
     def left(self) -> float:
@@ -43,11 +46,13 @@ class Scenario:
 FULL = (
     Scenario("other_client", 10, 5, 150, "limit 10/s, another client spends 5/s"),
     Scenario("raised", 30, 0, 450, "limit raised to 30/s"),
+    Scenario("raised_slow", 60, 0, 1800, "limit raised to 60/s, 0.5 s latency", latency=0.5),
     Scenario("lowered", 4, 0, 80, "limit lowered to 4/s"),
 )
 QUICK = (
     Scenario("other_client", 10, 5, 25, "limit 10/s, another client spends 5/s"),
     Scenario("raised", 30, 0, 60, "limit raised to 30/s"),
+    Scenario("raised_slow", 60, 0, 120, "limit raised to 60/s, 0.5 s latency", latency=0.5),
     Scenario("lowered", 4, 0, 12, "limit lowered to 4/s"),
 )
 
@@ -60,7 +65,7 @@ def _run_scenario(context: Context, scenario: Scenario) -> dict[str, Any]:
         ids = sim.call("conversation_ids", deleted=False)[: scenario.ids]
         sim.set("rate_limit_window", "fixed")
         sim.set("other_client", scenario.other_client)
-        sim.configure(latency=LATENCY, rate_limit=scenario.limit)  # a fresh budget, requests forgotten
+        sim.configure(latency=scenario.latency, rate_limit=scenario.limit)  # a fresh budget, requests forgotten
         outcome = client.call(run_mark_operator, sim.connection_json({}), ids)
         posts = [r for r in sim.get("requests") if r.method == "POST"]
     too_many = sum(1 for r in posts if r.status == 429)
@@ -74,7 +79,7 @@ def _figures(scenario: Scenario, runs: list[dict[str, Any]]) -> list[dict[str, A
         "limit_rps": scenario.limit,
         "other_client_rps": scenario.other_client,
         "ids": scenario.ids,
-        "latency_s": LATENCY,
+        "latency_s": scenario.latency,
     }
     prefix = f"stated.{scenario.name}"
     return [
@@ -128,9 +133,9 @@ def run(context: Context) -> dict[str, Any]:
         "figures": figures,
         "notes": [
             f"Server: a fixed one-second window per key, stated in every response's RateLimit-Policy/RateLimit "
-            f"fields; {LATENCY * 1000:g} ms latency. Client: MarkConversationReadOperator, connection without "
-            f"requests_per_second (the default configuration). {REPEATS} runs per scenario, each on a fresh "
-            "simulator.",
+            f"fields; {LATENCY * 1000:g} ms latency (raised_slow: 0.5 s). Client: MarkConversationReadOperator, "
+            f"connection without requests_per_second (the default configuration). {REPEATS} runs per scenario, "
+            "each on a fresh simulator.",
             "Efficiency counts the run's fill (the first id goes alone, and teaches the limit) and drain.",
         ],
     }

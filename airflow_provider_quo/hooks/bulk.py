@@ -42,7 +42,7 @@ def run_concurrently(
     call: Callable[[Item], Result],
     items: Iterable[Item],
     *,
-    workers: int,
+    workers: int | Callable[[], int],
     stop_taking: threading.Event | None = None,
 ) -> Generator[Outcome[Item, Result], None, None]:
     """Yield an :class:`Outcome` for each item, in completion order, calling ``call`` on ``workers`` threads.
@@ -55,11 +55,12 @@ def run_concurrently(
 
     :param call: the function to call once per item; its exceptions become ``Outcome.error``.
     :param items: the items, consumed lazily.
-    :param workers: how many calls may run at once (at least 1).
+    :param workers: how many calls may run at once (at least 1), or a function that says so once the
+        first call is done (what it answered may change the answer: a budget the server stated).
     :param stop_taking: an event the consumer sets to end the run after the calls under way.
     """
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers!r}")
+    if not callable(workers):
+        _check_workers(workers)
     source = iter(items)
     stop_taking = stop_taking or threading.Event()
     if stop_taking.is_set():
@@ -70,7 +71,14 @@ def run_concurrently(
     else:
         return
     if not stop_taking.is_set():
-        yield from _WorkerPool(call, source, workers, stop_taking).outcomes()
+        pool_size = _check_workers(workers() if callable(workers) else workers)
+        yield from _WorkerPool(call, source, pool_size, stop_taking).outcomes()
+
+
+def _check_workers(workers: int) -> int:
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers!r}")
+    return workers
 
 
 class _WorkerPool(Generic[Item, Result]):

@@ -14,6 +14,7 @@ from airflow_provider_quo.conversation_ids import validate_conversation_id
 from airflow_provider_quo.exceptions import QuoUnexpectedResponseError
 from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.responses import marked_conversation_problem
+from airflow_provider_quo.hooks.transport import POOL_MAXSIZE
 from airflow_provider_quo.redaction import scrub
 
 if TYPE_CHECKING:
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 MarkAction = Literal["read", "done", "open"]
 MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
+#: The largest default pool of workers: one kept-alive connection each.
+MAX_DEFAULT_WORKERS = POOL_MAXSIZE
 
 
 def mark_conversation(
@@ -40,8 +43,13 @@ def mark_conversation(
 
 
 def default_workers(hook: QuoHook) -> int:
-    """Concurrent calls needed to keep ``hook``'s throttle busy at up to ~2 s of latency per request."""
-    return max(4, min(64, math.ceil(hook.requests_per_second * 2)))
+    """Concurrent calls needed to keep ``hook``'s throttle busy at up to ~2 s of latency per request.
+
+    Sized for the higher of the connection's rate and the throttle's now: once a response has stated a
+    raised limit (and the connection sets no ``requests_per_second``), the pool grows with it.
+    """
+    rate = max(hook.requests_per_second, hook.rate_limiter.rate)
+    return max(4, min(MAX_DEFAULT_WORKERS, math.ceil(rate * 2)))
 
 
 def mark_conversations(
@@ -53,7 +61,8 @@ def mark_conversations(
     stop_taking: threading.Event | None = None,
 ) -> Generator[Outcome[str, dict[str, Any]], None, None]:
     """Mark many conversations concurrently through ``hook``; see :meth:`QuoHook.mark_conversations`."""
-    workers = max_workers or hook.default_workers()
+    # Without max_workers the pool is sized after the first call, whose response states the key's budget.
+    workers = max_workers or hook.default_workers
     # Read the connection and build the session and throttle here, in the caller's thread: a missing
     # key or bad extra raises once instead of failing every id, and worker threads share one session.
     _ = hook.session, hook.rate_limiter

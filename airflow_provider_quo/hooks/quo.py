@@ -257,7 +257,11 @@ class QuoHook(BaseHook):
         return self.mark_conversation(conversation_id, "open")
 
     def default_workers(self) -> int:
-        """Concurrent calls needed to keep the throttle busy at up to ~2 s of latency per request."""
+        """Concurrent calls needed to keep the throttle busy at up to ~2 s of latency per request.
+
+        Sized for the higher of the connection's rate and the throttle's now, so a bulk run asks once its
+        first response has stated the key's limit.
+        """
         return marking.default_workers(self)
 
     def mark_conversations(
@@ -278,7 +282,7 @@ class QuoHook(BaseHook):
 
         :param conversation_ids: valid ``CN…`` ids (see ``parse_conversation_ids``).
         :param action: ``"read"``, ``"done"`` or ``"open"``.
-        :param max_workers: concurrent requests (default :meth:`default_workers`).
+        :param max_workers: concurrent requests (default :meth:`default_workers`, asked after the first call).
         :param stop_taking: set it to send no further ids; calls under way still finish and are yielded.
         """
         return marking.mark_conversations(

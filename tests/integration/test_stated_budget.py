@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.airflow_independent]
 KEY = "stated-budget-key-77"
 
 
-def simulator(limit: float, *, other_client: float = 0.0, ids: int = 80) -> QuoSimulator:
+def simulator(limit: float, *, other_client: float = 0.0, ids: int = 80, latency: float = 0.05) -> QuoSimulator:
     return QuoSimulator(
         api_key=KEY,
         conversations=ids + 5,
@@ -32,7 +32,7 @@ def simulator(limit: float, *, other_client: float = 0.0, ids: int = 80) -> QuoS
         rate_limit=limit,
         rate_limit_window="fixed",
         other_client=other_client,
-        latency=0.05,
+        latency=latency,
     )
 
 
@@ -74,6 +74,16 @@ def test_a_raised_limit_is_used_without_configuration(tmp_path: Path) -> None:
         assert answered_429(sim) == 0
         assert busiest_second(sim) > 20  # well past the 10/s assumed before the server said 30
     assert any("limit as 30 requests/s" in w for w in result["warnings"])
+
+
+def test_a_raised_limit_at_a_high_latency_grows_the_pool_of_workers(tmp_path: Path) -> None:
+    """At 60/s and 0.8 s a request, ~48 requests must be under way: the pool is sized once the first response
+    states the limit. Sized for the 10/s assumed before it, its 20 workers could send at most 25/s."""
+    with simulator(60, ids=150, latency=0.8) as sim:
+        mark(sim, tmp_path, sim.conversation_ids(deleted=False)[:150])
+        assert answered_429(sim) == 0
+        assert sim.max_in_flight > 30
+        assert busiest_second(sim) > 40
 
 
 def test_a_user_set_requests_per_second_is_a_ceiling(tmp_path: Path) -> None:

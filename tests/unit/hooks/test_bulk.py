@@ -54,6 +54,37 @@ def test_small_inputs(workers):
     assert sorted(o.result for o in run_concurrently(lambda n: n + 1, [1, 2], workers=workers)) == [2, 3]
 
 
+def test_a_workers_function_sizes_the_pool_once_the_first_call_is_done():
+    calls: list[object] = []
+    together = threading.Barrier(3, timeout=10)
+
+    def sized() -> int:
+        calls.append("sized")
+        return 3
+
+    def call(n: int) -> str:
+        calls.append(n)
+        if n:
+            together.wait()  # items 1-3 and 4-6 each run three at once, or the barrier breaks
+        return threading.current_thread().name
+
+    outcomes = list(run_concurrently(call, range(7), workers=sized))
+
+    assert calls[:2] == [0, "sized"]
+    assert calls.count("sized") == 1
+    assert all(o.error is None for o in outcomes)
+    assert {o.result for o in outcomes if o.item} == {"quo-bulk-0", "quo-bulk-1", "quo-bulk-2"}
+
+
+def test_a_workers_function_that_answers_zero_is_refused_after_the_first_call():
+    calls: list[int] = []
+    outcomes = run_concurrently(calls.append, range(3), workers=lambda: 0)
+    assert next(outcomes).item == 0
+    with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
+        next(outcomes)
+    assert calls == [0]
+
+
 def test_empty_input_starts_nothing():
     calls = []
     before = threading.active_count()

@@ -11,6 +11,7 @@ import requests
 from airflow_provider_quo import __version__
 from airflow_provider_quo.exceptions import QuoError, QuoUnexpectedResponseError
 from airflow_provider_quo.hooks.quo import QuoHook
+from airflow_provider_quo.hooks.ratelimit_headers import Policy, Reading
 from airflow_provider_quo.hooks.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
@@ -262,3 +263,16 @@ def test_ui_field_behaviour_matches_provider_info():
 def test_default_workers(monkeypatch, rate, expected):
     set_conn(monkeypatch, "quo_w", password=KEY, extra={"requests_per_second": rate})
     assert QuoHook(quo_conn_id="quo_w").default_workers() == expected
+
+
+@pytest.mark.parametrize(("extra", "expected"), [({}, 64), ({"requests_per_second": 10}, 20)])
+def test_default_workers_grow_with_a_raised_limit_the_server_states(monkeypatch, extra, expected):
+    """Unless the connection's number is a ceiling, a stated 60/s needs more than 10/s's 20 workers."""
+    key = f"quo-workers-key-{len(extra)}"  # a key of its own: what its throttle learns stays with it
+    set_conn(monkeypatch, "quo_w", password=key, host="http://127.0.0.1:8999", extra=extra)
+    hook = QuoHook(quo_conn_id="quo_w")
+    assert hook.default_workers() == 20
+
+    hook.rate_limiter.observe(Reading(policy=Policy("per-second", 60, 1), remaining=59, reset=1))
+
+    assert hook.default_workers() == expected

@@ -176,8 +176,8 @@ def test_max_workers_reaches_the_pool(
     seen: list[int] = []
     real = marking_module.run_concurrently
 
-    def spy(call: Any, items: Any, *, workers: int, **kwargs: Any) -> Any:
-        seen.append(workers)
+    def spy(call: Any, items: Any, *, workers: Any, **kwargs: Any) -> Any:
+        seen.append(workers() if callable(workers) else workers)  # the default is asked after the first call
         return real(call, items, workers=workers, **kwargs)
 
     monkeypatch.setattr(marking_module, "run_concurrently", spy)
