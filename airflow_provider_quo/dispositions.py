@@ -6,7 +6,7 @@ unexpected success body, bad input) has one :class:`Disposition`, which every la
 
 - the hook: whether it repeats the request (``retry_request``; :attr:`QuoAPIError.retryable
   <airflow_provider_quo.exceptions.QuoAPIError.retryable>` and
-  :func:`~airflow_provider_quo.hooks.request_retries.is_retryable`), whether a 429 is waited out past
+  :func:`~airflow_provider_quo.hooks.retries.retries_request`), whether a 429 is waited out past
   the retry limit (``waited_out``) and whether the key's budget pauses and slows down (``slows_key``);
 - the marking operators: whether one such outcome stops the run (``stops_run``), or the first
   ``stops_run_if_first`` outcomes all of this kind do; whether the id counts as ``failed``,

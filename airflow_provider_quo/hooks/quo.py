@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -14,44 +15,80 @@ import requests
 from airflow.sdk import BaseHook
 
 from airflow_provider_quo.compat import connection_form_behaviour, connection_form_widgets, mask_secret
+from airflow_provider_quo.conversation_ids import validate_conversation_id
 from airflow_provider_quo.exceptions import QuoAPIError, QuoError
-from airflow_provider_quo.hooks import marking
-from airflow_provider_quo.hooks.attempt import send_once
-from airflow_provider_quo.hooks.bulk import Outcome
-from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params
-from airflow_provider_quo.hooks.marking import MARK_ACTIONS, MarkAction
-from airflow_provider_quo.hooks.request_retries import build_retrying
-from airflow_provider_quo.hooks.responses import follow_pages
+from airflow_provider_quo.hooks import api
+from airflow_provider_quo.hooks.api import MARK_ACTIONS, MAX_PAGE_SIZE, MarkAction
+from airflow_provider_quo.hooks.budget import BudgetStore, KeyBudget
+from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
+from airflow_provider_quo.hooks.http import POOL_MAXSIZE, build_session, send_once
+from airflow_provider_quo.hooks.retries import build_retrying
 from airflow_provider_quo.hooks.settings import QuoSettings
-from airflow_provider_quo.hooks.throttles import Throttle, build_throttle
-from airflow_provider_quo.hooks.transport import build_session
+from airflow_provider_quo.hooks.stores import HostStore, ProcessStore, RedisStore, key_digest
+from airflow_provider_quo.redaction import redact_url
+
+log = logging.getLogger(__name__)
 
 TEST_CONNECTION_TIMEOUT = 10.0
 
 __all__ = ["MARK_ACTIONS", "TEST_CONNECTION_TIMEOUT", "MarkAction", "QuoHook"]
+
+_stores: dict[tuple[str, str], BudgetStore] = {}
+_stores_lock = threading.Lock()
+
+
+def key_store(api_key: str, base_url: str, rate_limit_url: str | None) -> BudgetStore:
+    """Where the key's budget lives, one per key, base URL and backend in this process: Redis with
+    ``rate_limit_url``, else a file on this host (this process alone if no file can be kept).
+
+    :param api_key: the key (only its digest is kept).
+    :param base_url: the API root (separate budgets per host).
+    :param rate_limit_url: a ``redis://`` or ``rediss://`` URL, or ``None``.
+    """
+    digest = key_digest(api_key, base_url)
+    with _stores_lock:
+        store = _stores.get((digest, rate_limit_url or ""))
+        if store is None:
+            store = _stores[(digest, rate_limit_url or "")] = _new_store(digest, rate_limit_url)
+        return store
+
+
+def _new_store(digest: str, rate_limit_url: str | None) -> BudgetStore:
+    try:
+        host: HostStore | None = HostStore(digest)
+    except OSError as error:
+        log.warning("Cannot keep the key's budget in a file on this host (%s); sharing it in this process only", error)
+        host = None
+    if not rate_limit_url:
+        return host or ProcessStore()
+    try:
+        import redis
+    except ImportError:
+        shown = redact_url(rate_limit_url)
+        raise QuoError(
+            f"rate_limit_url {shown!r} needs the redis package: pip install 'airflow-provider-quo[redis]'"
+        ) from None
+    client = redis.Redis.from_url(rate_limit_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    return RedisStore(client, digest, fallback=host or ProcessStore(), shown_url=redact_url(rate_limit_url))
 
 
 class QuoHook(BaseHook):
     """Talks to the Quo (formerly OpenPhone) public API with one connection's API key.
 
     The key is read only from the connection's password; the base URL from its host (default
-    ``https://api.quo.com``). Requests share one keep-alive session, are spaced by a client-side
-    throttle shared by every process on this host that uses the same key (every worker, with the
-    ``rate_limit_url`` extra), and are retried on network errors, 429 and 5xx with exponential backoff
-    (``Retry-After`` honoured; 429s within a budget of waiting). Errors are raised as the
-    typed exceptions of :mod:`airflow_provider_quo.exceptions`. Nothing is fetched in ``__init__``.
+    ``https://api.quo.com``). Requests share one keep-alive session, are paced by the key's budget (shared
+    by every process on this host, or every host with the ``rate_limit_url`` extra; see
+    :mod:`~airflow_provider_quo.hooks.budget`), are retried on network errors, 429 and 5xx
+    (:mod:`~airflow_provider_quo.hooks.retries`) and fail with the typed exceptions of
+    :mod:`airflow_provider_quo.exceptions`. Nothing is fetched in ``__init__``.
 
-    Each attempt has a total deadline of connect timeout + read timeout (default 40 s) for the whole
-    response, body included: past it the attempt fails with ``QuoTimeoutError`` and is retried. Bodies
-    are capped at :data:`~airflow_provider_quo.hooks.transport.MAX_BODY_BYTES` (4 MiB) after
-    decompression. A success must prove itself: a mark's 200 must be the conversation with the id
-    sent, a listing body a page; otherwise ``QuoUnexpectedResponseError``.
+    Each attempt has a deadline of connect + read timeout (default 40 s) for the whole response, body
+    included, and bodies are capped at 4 MiB after decompression (:mod:`~airflow_provider_quo.hooks.http`).
+    A success must prove itself (:mod:`~airflow_provider_quo.hooks.api`).
 
     :param quo_conn_id: the Airflow connection of type ``quo``.
-    :param timeout: read timeout in seconds (default: the connection's ``timeout`` extra, else 30); with
-        the connect timeout it also sets each attempt's total deadline.
-    :param requests_per_second: cap on this hook's share of the key's budget (the budget is the
-        ``requests_per_second`` extra, else 10).
+    :param timeout: read timeout in seconds (default: the connection's ``timeout`` extra, else 30).
+    :param requests_per_second: this hook's own cap, in front of the key's budget.
     :param retry_limit: attempts per request, the first included (default: ``retry_limit`` extra, else 6).
     :param retry_args: keyword arguments for :class:`tenacity.Retrying` that replace the defaults.
     """
@@ -72,42 +109,28 @@ class QuoHook(BaseHook):
     ) -> None:
         super().__init__()
         self.quo_conn_id = quo_conn_id
-        self._timeout = timeout
-        self._requests_per_second = requests_per_second
-        self._retry_limit = retry_limit
+        self._overrides = {"timeout": timeout, "requests_per_second": requests_per_second, "retry_limit": retry_limit}
         self.retry_args = retry_args or {}
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Connection form behaviour for Airflow 3.1, which reads it from the hook (3.2+ read the
-        provider info's ``ui-field-behaviour`` and never call this)."""
+        """Connection form behaviour for Airflow 3.1 (3.2+ read the provider info's instead)."""
         return connection_form_behaviour()
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra connection form fields for Airflow 3.1, built from the provider info's ``conn-fields``
-        (3.2+ read those directly and never call this)."""
+        """Extra connection form fields for Airflow 3.1 (3.2+ read the provider info's ``conn-fields``)."""
         return connection_form_widgets()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(quo_conn_id={self.quo_conn_id!r})"
 
-    # -- settings read from the connection -------------------------------------------------------
-
-    @cached_property
-    def connection(self) -> Any:
-        """The Airflow connection (looked up on first use, never in ``__init__``)."""
-        return self.get_connection(self.quo_conn_id)
-
     @cached_property
     def settings(self) -> QuoSettings:
-        """Key, base URL, timeouts, rates and retry limit; the secrets are registered with the secret masker."""
-        overrides = {
-            "timeout": self._timeout,
-            "requests_per_second": self._requests_per_second,
-            "retry_limit": self._retry_limit,
-        }
-        settings = QuoSettings.from_connection(self.connection, self.quo_conn_id, **overrides)
+        """Key, base URL, timeouts, rates and retry limit, read from the connection on first use; the
+        secrets are registered with Airflow's secret masker."""
+        connection = self.get_connection(self.quo_conn_id)
+        settings = QuoSettings.from_connection(connection, self.quo_conn_id, **self._overrides)
         for secret in settings.secrets:
             mask_secret(secret)
         return settings
@@ -117,65 +140,52 @@ class QuoHook(BaseHook):
         """The API root, e.g. ``https://api.quo.com``."""
         return self.settings.base_url
 
-    @property
-    def requests_per_second(self) -> float:
-        """The most requests per second this hook sends: the key's budget, or this hook's lower cap."""
-        return min(self.settings.requests_per_second, self.settings.task_requests_per_second or math.inf)
-
-    # -- transport -------------------------------------------------------------------------------
-
     @cached_property
     def session(self) -> requests.Session:
         """One keep-alive session for every request of this hook (thread-safe for concurrent calls)."""
         return build_session(self.settings.api_key, self.base_url)
 
     @cached_property
-    def rate_limiter(self) -> Throttle:
-        """The key's throttle (shared on this host, or through ``rate_limit_url``), behind this hook's cap."""
+    def budget(self) -> KeyBudget:
+        """The key's budget: shared with every user of the key, behind this hook's own cap."""
         settings = self.settings
-        return build_throttle(
-            settings.api_key,
-            self.base_url,
-            settings.requests_per_second,
-            rate_limit_url=settings.rate_limit_url,
-            task_rate=settings.task_requests_per_second,
+        return KeyBudget(
+            key_store(settings.api_key, self.base_url, settings.rate_limit_url),
+            configured=settings.requests_per_second,
             ceiling=settings.requests_per_second_set,
+            cap=settings.task_requests_per_second,
         )
-
-    def url(self, *segments: str) -> str:
-        """The URL of a path under the base URL; each segment is percent-encoded as one segment."""
-        return self.base_url + "".join("/" + quote(segment, safe="") for segment in segments)
 
     def request(
         self,
         method: str,
         *segments: str,
-        params: Sequence[tuple[str, str]] | None = None,
+        params: list[tuple[str, str]] | None = None,
         retries: bool = True,
         timeout: tuple[float, float] | None = None,
         stop: threading.Event | None = None,
     ) -> Any:
-        """Send one API request (throttled, retried) and return the decoded JSON body.
+        """Send one API request (paced, retried) and return the decoded JSON body.
 
         :param method: HTTP method.
-        :param segments: path segments under the base URL, e.g. ``("v1", "conversations")``.
+        :param segments: path segments under the base URL, each percent-encoded as one segment.
         :param params: query parameters as pairs (repeat a key for an array).
         :param retries: whether to retry transient failures.
         :param timeout: ``(connect, read)`` timeouts; default from the connection.
-        :param stop: a bulk run's stop event: once set, a request still waiting for its throttle slot or
-            its next retry is not sent.
+        :param stop: a bulk run's stop event: once set, a request still waiting for its slot or its next
+            retry is not sent.
         :raises QuoAPIError: (a subclass per status) for an HTTP error response.
         :raises QuoConnectionError: if no response arrived after the retries.
         :raises QuoNotSentError: if ``stop`` was set before the request's turn came.
         """
-        url = self.url(*segments)
+        url = self.base_url + "".join("/" + quote(segment, safe="") for segment in segments)
         timeout = timeout or (self.settings.connect_timeout, self.settings.read_timeout)
+        key = self.settings.api_key
+        attempt = (self.session, self.budget, (method, url, params))
         if not retries:
-            return send_once(self, method, url, params, timeout, stop)
+            return send_once(*attempt, timeout=timeout, api_key=key, stop=stop)
         retrying = build_retrying(retry_limit=self.settings.retry_limit, overrides=self.retry_args, stop=stop)
-        return retrying(send_once, self, method, url, params, timeout, stop)
-
-    # -- endpoints -------------------------------------------------------------------------------
+        return retrying(send_once, *attempt, timeout=timeout, api_key=key, stop=stop)
 
     def iter_conversations(
         self,
@@ -189,13 +199,11 @@ class QuoHook(BaseHook):
         exclude_inactive: bool | None = None,
         page_size: int = MAX_PAGE_SIZE,
         max_pages: int = 100_000,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[Any]:
         """Yield every conversation of ``GET /v1/conversations``, most recent activity first, page by page.
 
-        Follows ``nextPageToken`` until it is null (``totalItems`` is never trusted) and stops with an
-        error if the server repeats a token. A body that is not a page (no ``data`` list, a
-        ``nextPageToken`` that is not a string) raises :class:`QuoUnexpectedResponseError`; the items
-        are yielded as they came, objects or not: the caller decides what to do with malformed ones.
+        A body that is not a page raises :class:`~airflow_provider_quo.exceptions.QuoUnexpectedResponseError`;
+        items are yielded as they came, objects or not: the caller decides about malformed ones.
 
         :param phone_numbers: E.164 numbers or ``PN…`` ids (1-100), sent as repeated keys.
         :param user_id: only conversations accessible to this ``US…`` user.
@@ -207,7 +215,7 @@ class QuoHook(BaseHook):
         :param page_size: ``maxResults``, 1-100.
         :param max_pages: a safety cap on pages read.
         """
-        params = conversation_list_params(
+        params = api.conversation_list_params(
             page_size=page_size,
             phone_numbers=phone_numbers,
             user_id=user_id,
@@ -217,10 +225,9 @@ class QuoHook(BaseHook):
             updated_before=updated_before,
             exclude_inactive=exclude_inactive,
         )
-        for page in follow_pages(
-            lambda query: self.request("GET", "v1", "conversations", params=query), params, max_pages
-        ):
-            yield from page["data"]
+        yield from api.follow_pages(
+            lambda query: self.request("GET", *api.CONVERSATIONS, params=query), params, max_pages
+        )
 
     def mark_conversation(
         self, conversation_id: str, action: MarkAction = "read", *, stop: threading.Event | None = None
@@ -230,10 +237,10 @@ class QuoHook(BaseHook):
         :param conversation_id: a ``CN…`` id (validated before anything is sent).
         :param action: ``"read"``, ``"done"`` or ``"open"``.
         :param stop: a bulk run's stop event (see :meth:`request`).
-        :raises QuoUnexpectedResponseError: if the 200 is not the conversation with this id (empty body,
-            no ``id``, another id): the mark is not proven.
+        :raises QuoUnexpectedResponseError: if the 200 is not the conversation with this id.
         """
-        return marking.mark_conversation(self, conversation_id, action, stop=stop)
+        path = api.mark_path(validate_conversation_id(conversation_id), action)
+        return api.check_marked(self.request("POST", *path, stop=stop), conversation_id, action)
 
     def mark_conversation_as_read(self, conversation_id: str) -> dict[str, Any]:
         """Clear a conversation's unread indicator; return the updated conversation.
@@ -257,12 +264,9 @@ class QuoHook(BaseHook):
         return self.mark_conversation(conversation_id, "open")
 
     def default_workers(self) -> int:
-        """Concurrent calls needed to keep the throttle busy at up to ~2 s of latency per request.
-
-        Sized for the higher of the connection's rate and the throttle's now, so a bulk run asks once its
-        first response has stated the key's limit.
-        """
-        return marking.default_workers(self)
+        """Concurrent calls that keep the budget busy at up to ~2 s of latency per request (4 to 64):
+        asked once the first call is done, when the server has stated the key's limit."""
+        return max(4, min(POOL_MAXSIZE, math.ceil(self.budget.rate * 2)))
 
     def mark_conversations(
         self,
@@ -272,27 +276,27 @@ class QuoHook(BaseHook):
         max_workers: int | None = None,
         stop_taking: threading.Event | None = None,
     ) -> Generator[Outcome[str, dict[str, Any]], None, None]:
-        """Mark many conversations concurrently at the throttle's rate, yielding each outcome as it lands.
+        """Mark many conversations concurrently at the budget's pace, yielding each outcome as it lands.
 
         One id's failure never stops the others: its exception is in ``Outcome.error``. Set
-        ``stop_taking`` to stop early while still receiving the outcomes of the calls already sent
-        (as the operator does on a 401, or when its first 20 outcomes are all 403s); an id taken but
-        still waiting for its throttle slot is then not sent, and its outcome is a
-        :class:`~airflow_provider_quo.exceptions.QuoNotSentError`.
+        ``stop_taking`` to stop early while still receiving the outcomes of calls already sent; an id
+        still waiting for its slot is then not sent
+        (:class:`~airflow_provider_quo.exceptions.QuoNotSentError`).
 
         :param conversation_ids: valid ``CN…`` ids (see ``parse_conversation_ids``).
         :param action: ``"read"``, ``"done"`` or ``"open"``.
-        :param max_workers: concurrent requests (default :meth:`default_workers`, asked after the first call).
+        :param max_workers: concurrent requests (default :meth:`default_workers`).
         :param stop_taking: set it to send no further ids; calls under way still finish and are yielded.
         """
-        return marking.mark_conversations(
-            self, conversation_ids, action, max_workers=max_workers, stop_taking=stop_taking
-        )
+        _ = self.session, self.budget  # a missing key or bad extra fails once, here, not once per id
+        stop = stop_taking if stop_taking is not None else threading.Event()
+        mark = lambda cid: self.mark_conversation(cid, action, stop=stop)  # noqa: E731
+        return run_concurrently(mark, conversation_ids, workers=max_workers or self.default_workers, stop_taking=stop)
 
     def test_connection(self) -> tuple[bool, str]:
         """One read-only ``GET /v1/phone-numbers`` with a short timeout and no retries."""
         try:
-            self.request("GET", "v1", "phone-numbers", retries=False, timeout=(5.0, TEST_CONNECTION_TIMEOUT))
+            self.request("GET", *api.PHONE_NUMBERS, retries=False, timeout=(5.0, TEST_CONNECTION_TIMEOUT))
         except QuoAPIError as error:
             hints = {401: "check the API key", 403: "the key's user lacks access to this workspace's numbers"}
             hint = hints.get(error.status, error.message or "unexpected response")

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from urllib3.util import parse_url
 
 from airflow_provider_quo.exceptions import QuoError
-from airflow_provider_quo.hooks.request_retries import DEFAULT_RETRY_LIMIT
+from airflow_provider_quo.hooks.retries import DEFAULT_RETRY_LIMIT
 from airflow_provider_quo.redaction import redact_url
 
 DEFAULT_BASE_URL = "https://api.quo.com"
@@ -131,11 +131,6 @@ class QuoSettings:
     rate_limit_url: str | None = field(default=None, repr=False)
     #: Whether the connection sets ``requests_per_second`` (a ceiling); if not, the server's statement rules.
     requests_per_second_set: bool = True
-
-    @property
-    def rate_limit_url_shown(self) -> str | None:
-        """``rate_limit_url`` with its password masked."""
-        return None if self.rate_limit_url is None else redact_url(self.rate_limit_url)
 
     @property
     def secrets(self) -> tuple[str, ...]:

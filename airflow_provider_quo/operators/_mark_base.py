@@ -146,7 +146,7 @@ class BaseMarkConversationsOperator(BaseOperator):
             _log_first(self.log.info, f"{label}: dry run, would mark {len(ids)} conversation(s)", ids)
             return {**summary.as_dict(dry_run=True), "would_mark": ids if self.include_marked_ids else []}, None
         hook = QuoHook(quo_conn_id=self.quo_conn_id, requests_per_second=rate)
-        self.log.info("%s: %d conversation(s) at up to %g requests/s", label, len(ids), hook.requests_per_second)
+        self.log.info("%s: %d conversation(s) at up to %g requests/s", label, len(ids), hook.budget.rate)
         to_send = self._resume(context, ids, summary)
         progress = ProgressReporter(label, len(ids), self.log, interval=self.progress_interval, done=summary.done)
         stop_taking = self._stop_taking = threading.Event()

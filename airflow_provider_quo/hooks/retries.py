@@ -43,8 +43,8 @@ def wait_between_attempts(seconds: float, stop: threading.Event | None) -> None:
         stop.wait(seconds)
 
 
-def is_retryable(error: BaseException) -> bool:
-    """Whether a failed attempt is worth repeating (network errors, timeouts, 408, 429 and 5xx): the
+def retries_request(error: BaseException) -> bool:
+    """Whether the hook repeats a failed attempt (network errors, timeouts, 408, 429 and 5xx): the
     ``retry_request`` of its :data:`~airflow_provider_quo.dispositions.DISPOSITIONS` row."""
     return disposition(error).retry_request
 
@@ -147,7 +147,7 @@ def build_retrying(
     :param stop: a bulk run's stop event: no retry starts once it is set, and a wait under way ends.
     """
     kwargs: dict[str, Any] = {
-        "retry": tenacity.retry_if_exception(is_retryable),
+        "retry": tenacity.retry_if_exception(retries_request),
         "wait": WaitRetryAfterOrBackoff(),
         "stop": StopRetrying(retry_limit if retry_limit > 0 else 1, max_retry_seconds, stop),
         "before_sleep": log_retry,

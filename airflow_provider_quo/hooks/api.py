@@ -1,0 +1,143 @@
+"""The API's shapes in one place: paths, the listing's query, and what a success must hold to count."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from airflow_provider_quo.conversation_ids import describe_value
+from airflow_provider_quo.exceptions import QuoError, QuoUnexpectedResponseError
+
+MarkAction = Literal["read", "done", "open"]
+MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
+#: Quo's largest page, and the most phone numbers one listing may filter on.
+MAX_PAGE_SIZE = 100
+CONVERSATIONS = ("v1", "conversations")
+PHONE_NUMBERS = ("v1", "phone-numbers")
+
+
+def mark_path(conversation_id: str, action: MarkAction) -> tuple[str, ...]:
+    """``/v1/conversations/{id}/mark-as-{action}`` as segments.
+
+    :param conversation_id: a valid ``CN…`` id.
+    :param action: ``"read"``, ``"done"`` or ``"open"``.
+    """
+    if action not in MARK_ACTIONS:
+        raise ValueError(f"action must be one of {MARK_ACTIONS}, got {action!r}")
+    return (*CONVERSATIONS, conversation_id, f"mark-as-{action}")
+
+
+def check_marked(body: dict[str, Any], conversation_id: str, action: MarkAction) -> dict[str, Any]:
+    """The updated conversation of a mark's 200, which must be the conversation with the id sent.
+
+    :param body: the 200's body.
+    :param conversation_id: the id sent.
+    :param action: the mark sent.
+    :raises QuoUnexpectedResponseError: for an empty body, no ``id``, or another id: the mark is not proven.
+    """
+    returned = body.get("id")
+    if not body:
+        problem = "with an empty body instead of the conversation"
+    elif returned is None:
+        problem = "with an object that has no conversation id"
+    elif returned != conversation_id:
+        problem = f"for conversation {describe_value(returned)}, not the requested {conversation_id!r}"
+    else:
+        return body
+    message = f"mark-as-{action} answered 200 {problem}"
+    raise QuoUnexpectedResponseError(status=200, title="Unexpected response", message=message)
+
+
+def iso_utc(value: datetime | str) -> str:
+    """An ISO 8601 UTC timestamp such as ``2026-11-01T00:00:00.000Z``; strings pass through unchanged.
+
+    :param value: a timezone-aware datetime or an ISO 8601 string.
+    """
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: give it a timezone (UTC)")
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def conversation_list_params(
+    *,
+    page_size: int = MAX_PAGE_SIZE,
+    phone_numbers: Iterable[str] | str | None = None,
+    user_id: str | None = None,
+    created_after: datetime | str | None = None,
+    created_before: datetime | str | None = None,
+    updated_after: datetime | str | None = None,
+    updated_before: datetime | str | None = None,
+    exclude_inactive: bool | None = None,
+) -> list[tuple[str, str]]:
+    """The query of a conversation listing as ordered pairs (``phoneNumbers`` repeated per number).
+
+    :param page_size: ``maxResults``, 1-100.
+    :param phone_numbers: E.164 numbers or ``PN…`` ids, at most 100.
+    :param user_id: a ``US…`` id.
+    :param created_after: lower bound on ``createdAt``.
+    :param created_before: upper bound on ``createdAt``.
+    :param updated_after: lower bound on ``updatedAt``.
+    :param updated_before: upper bound on ``updatedAt``.
+    :param exclude_inactive: Quo's ``excludeInactive`` flag.
+    """
+    if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
+    numbers = [phone_numbers] if isinstance(phone_numbers, str) else list(phone_numbers or [])
+    if len(numbers) > MAX_PAGE_SIZE:
+        raise ValueError(f"at most {MAX_PAGE_SIZE} phone_numbers per listing, got {len(numbers)}")
+    params = [("maxResults", str(page_size))] + [("phoneNumbers", str(n).strip()) for n in numbers]
+    if user_id:
+        params.append(("userId", user_id))
+    dates = {
+        "createdAfter": created_after,
+        "createdBefore": created_before,
+        "updatedAfter": updated_after,
+        "updatedBefore": updated_before,
+    }
+    params += [(name, iso_utc(value)) for name, value in dates.items() if value is not None]
+    if exclude_inactive is not None:
+        params.append(("excludeInactive", "true" if exclude_inactive else "false"))
+    return params
+
+
+def _page_problem(page: dict[str, Any]) -> str | None:
+    if not isinstance(page.get("data"), list):
+        shown = type(page["data"]).__name__ if "data" in page else "missing (empty body or another object)"
+        return f"the listing page's 'data' is {shown}, not a list"
+    token = page.get("nextPageToken")
+    if token is not None and not isinstance(token, str):
+        return f"the listing page's 'nextPageToken' is {type(token).__name__}, not a string"
+    return None
+
+
+def follow_pages(
+    fetch: Callable[[list[tuple[str, str]]], dict[str, Any]], params: list[tuple[str, str]], max_pages: int
+) -> Iterator[Any]:
+    """Yield every item of a cursor-paged listing, following ``nextPageToken`` until it is null
+    (``totalItems`` is never trusted).
+
+    :param fetch: sends a query and returns the page's body.
+    :param params: the first page's query.
+    :param max_pages: a safety cap on pages read.
+    :raises QuoUnexpectedResponseError: for a body that is not a page.
+    :raises QuoError: if the server repeats a token, or past ``max_pages``.
+    """
+    seen: set[str] = set()
+    query = params
+    for _ in range(max_pages):
+        page = fetch(query)
+        problem = _page_problem(page)
+        if problem:
+            raise QuoUnexpectedResponseError(status=200, title="Unexpected response", message=problem)
+        yield from page["data"]
+        token = page.get("nextPageToken")
+        if not token:
+            return
+        if token in seen:
+            raise QuoError(f"Quo returned page token {token!r} twice; stopping to avoid an endless loop")
+        seen.add(token)
+        query = [pair for pair in params if pair[0] != "pageToken"] + [("pageToken", token)]
+    raise QuoError(f"Stopped listing conversations after max_pages={max_pages} pages")

@@ -1,0 +1,380 @@
+"""The key's budget: pace to what the server states, and wait when it says the window is spent.
+
+Quo states the key's budget on every response (undocumented; draft-ietf-httpapi-ratelimit-headers)::
+
+    ratelimit-policy: "per-second"; q=10; w=1     (q requests per w-second window)
+    ratelimit: "per-second"; r=9; t=1            (r left after this request, t seconds until the window resets)
+
+Every process and host that uses one key shares one small :class:`BudgetState`, kept by a store
+(:mod:`.stores`: this process, a file on this host, or Redis). The rules, all here:
+
+1. **Pace.** Callers take slots ``1 / rate`` apart. The rate is the connection's ``requests_per_second``
+   until the server states ``q / w``; then the lower of the two (the stated one alone when the connection
+   sets none), less what other clients of the key spend, at 99 %: exactly a fixed window's quota still
+   draws 429s as requests drift across a window's edge.
+2. **Wait when the server says so.** ``r = 0`` early in a window, or a 429, pauses every caller until the
+   window ends (``Retry-After`` when a 429 gives one). A window's end is known only within the server's
+   whole-second ``t``; the tighter bound is the arrival of the first response that showed the window,
+   plus ``w``. Slots reserved before a pause (or before the rate fell by a quarter) are given up.
+3. **Learn what others spend**, once per window: the server counted ``q - r`` (its lowest ``r``); this key's
+   own responses in the window are counted too; the rest is another client's, averaged over windows.
+
+A 429 from a server that states nothing pauses the key for :data:`UNSTATED_PAUSE_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import struct
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import astuple, dataclass
+from typing import Protocol, TypeVar
+
+from airflow_provider_quo.exceptions import QuoNotSentError
+
+log = logging.getLogger(__name__)
+
+#: Pace at this share of what the server leaves.
+SAFETY = 0.99
+#: A stated limit (and what others were seen to spend) is forgotten this long after the last statement.
+STATED_TTL_SECONDS = 300.0
+#: Slots reserved ahead are given up when the rate falls below this share of what it was.
+REQUEUE_ON_DROP = 0.75
+#: A 429 with no rate-limit fields and no ``Retry-After`` pauses the key this long.
+UNSTATED_PAUSE_SECONDS = 1.0
+#: A rise of ``r`` by more than this share of the quota opens a new window (smaller rises are reordering).
+NEW_WINDOW_RISE = 0.25
+#: A waiting caller looks again at least this often (a pause may have moved its slot).
+MAX_NAP_SECONDS = 0.5
+#: Stated numbers above these are absurd and ignored.
+MAX_QUOTA, MAX_SECONDS = 100_000.0, 86_400.0
+
+_NUMBER = re.compile(r"\d{1,15}(?:\.\d{1,6})?")
+_warned: set[str] = set()
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one response states: ``quota`` requests per ``window`` seconds, ``remaining`` (``r``) and
+    ``reset`` (``t``); each ``None`` when not stated (or not readable)."""
+
+    quota: float | None = None
+    window: float | None = None
+    remaining: float | None = None
+    reset: float | None = None
+
+
+def _number(text: str | None, limit: float) -> float | None:
+    if text is None or not _NUMBER.fullmatch(text.strip()):
+        return None
+    number = float(text)
+    return number if number <= limit else None
+
+
+def _items(value: str) -> dict[str, dict[str, str]]:
+    """A structured-field list as ``{name: {param: value}}`` (quotes dropped, names and keys lowercased)."""
+    items: dict[str, dict[str, str]] = {}
+    for member in value.split(","):
+        name, *params = (piece.strip() for piece in member.split(";"))
+        if "=" in name:  # no name at all: "q=10; w=1"
+            name, params = "", [name, *params]
+        pairs = (param.partition("=") for param in params)
+        items.setdefault(name.strip('"').lower(), {key.strip().lower(): number for key, _, number in pairs})
+    return items
+
+
+def _warn_once(field: str, value: str) -> None:
+    if field not in _warned:
+        _warned.add(field)
+        log.warning("Ignoring the server's %s header %r: not a rate-limit statement this client reads", field, value)
+
+
+def read_rate_limit(headers: Mapping[str, str]) -> Reading | None:
+    """What a response's rate-limit fields state, or ``None`` without any; never raises.
+
+    Reads ``RateLimit-Policy``/``RateLimit`` (the most restrictive policy, with the ``RateLimit`` item of
+    the same name, or the only one) and the older ``RateLimit-Limit``/``-Remaining``/``-Reset``. Anything
+    malformed is ignored, with one warning per field.
+
+    :param headers: the response headers (names are matched case-insensitively).
+    """
+    fields = {name.lower(): value for name, value in headers.items() if name.lower().startswith("ratelimit")}
+    policies, remaining = _items(fields.get("ratelimit-policy", "")), _items(fields.get("ratelimit", ""))
+    if "ratelimit-limit" in fields:  # the older fields: "10;w=1", "9", "1"
+        policies = {"": _items(fields["ratelimit-limit"]).popitem()[1] | {"q": fields["ratelimit-limit"].split(";")[0]}}
+        remaining = {"": {"r": fields.get("ratelimit-remaining", ""), "t": fields.get("ratelimit-reset", "")}}
+    stated = {}
+    for name, params in policies.items():
+        quota, window = _number(params.get("q"), MAX_QUOTA), _number(params.get("w"), MAX_SECONDS)
+        if quota and window:
+            stated[name] = (quota / window, window, quota)
+        elif params:
+            _warn_once("RateLimit-Policy", fields.get("ratelimit-policy", fields.get("ratelimit-limit", "")))
+    name, (_, window, quota) = min(stated.items(), key=lambda item: item[1][:2]) if stated else ("", (0, None, None))
+    item = remaining.get(name) or (next(iter(remaining.values())) if len(remaining) == 1 else {})
+    left, reset = _number(item.get("r"), MAX_QUOTA), _number(item.get("t"), MAX_SECONDS)
+    if item.get("r") and left is None:
+        _warn_once("RateLimit", fields.get("ratelimit", fields.get("ratelimit-remaining", "")))
+    reading = Reading(quota, window, left, reset if left is not None else None)
+    return None if reading == Reading() else reading
+
+
+@dataclass
+class BudgetState:
+    """The one small state every user of a key shares, in its store's clock (seconds).
+
+    :param next_slot: when the next free slot starts.
+    :param paused_until: no slot starts before this.
+    :param epoch: bumped whenever the slots reserved ahead are given up (their callers queue again).
+    :param quota: the stated ``q`` (0: none stated).
+    :param window: the stated ``w``.
+    :param stated_at: when the server last stated its policy.
+    :param lowest: the lowest ``r`` seen in the current window (-1: none yet).
+    :param own: this key's responses counted in the current window.
+    :param opened_by: when the request that opened the current window was sent.
+    :param last_sent: when the latest request counted in the current window was sent.
+    :param start_lo: the current window started after this ...
+    :param start_hi: ... and at the latest at this (both sharpened window after window).
+    :param others: requests per second other clients spend, averaged over windows.
+    """
+
+    next_slot: float = -math.inf
+    paused_until: float = -math.inf
+    epoch: float = 0.0
+    quota: float = 0.0
+    window: float = 1.0
+    stated_at: float = -math.inf
+    lowest: float = -1.0
+    own: float = 0.0
+    opened_by: float = -math.inf
+    last_sent: float = -math.inf
+    start_lo: float = -math.inf
+    start_hi: float = -math.inf
+    others: float = 0.0
+
+    def rate(self, now: float, configured: float, ceiling: bool) -> float:
+        """The rate to pace at.
+
+        :param now: the store's clock.
+        :param configured: the connection's ``requests_per_second`` (or the default).
+        :param ceiling: whether the user set it (then no statement lifts it).
+        """
+        if not (self.quota > 0 and now - self.stated_at < STATED_TTL_SECONDS):
+            return configured
+        stated = self.quota / self.window
+        room = max(stated * 0.05, (stated - self.others) * SAFETY)
+        return min(room, configured) if ceiling else room
+
+    def reserve(self, now: float, rate: float) -> float:
+        """Take the next free slot; return when it starts."""
+        slot = max(now, self.next_slot, self.paused_until)
+        self.next_slot = slot + 1.0 / rate
+        return slot
+
+    def requeue(self, now: float) -> None:
+        """Give up the slots reserved ahead: their callers queue again, from the end of any pause."""
+        self.epoch += 1
+        self.next_slot = max(now, self.paused_until)
+
+    def pause(self, now: float, until: float) -> None:
+        """No slot starts before ``until``; slots reserved ahead are given up."""
+        if until > max(now, self.paused_until):
+            self.paused_until = until
+            self.requeue(now)
+
+    def observe(self, reading: Reading, sent_at: float, now: float, counted: bool) -> None:
+        """Learn from one response (sent at ``sent_at``, here at ``now``); pause if the window is spent.
+
+        :param reading: what it stated.
+        :param sent_at: when its request was sent.
+        :param now: when it arrived.
+        :param counted: whether the server counted the request (not a 429).
+        """
+        if reading.quota is not None and reading.window is not None:
+            self.quota, self.window, self.stated_at = reading.quota, reading.window, now
+        r = reading.remaining
+        if r is None or sent_at < self.opened_by:  # nothing to count, or a straggler of an earlier window
+            return
+        rise = max(1.0, self.quota * NEW_WINDOW_RISE)
+        if self.lowest < 0 or sent_at >= self.start_hi + self.window or r > self.lowest + rise:
+            self._open_window(sent_at, now)
+        self.lowest, self.last_sent = min(self.lowest, r), max(self.last_sent, sent_at)
+        self.own += 1 if counted else 0
+        if r <= 0:  # this window is spent: nobody sends until it ends
+            self.pause(now, min(self.start_hi + self.window, now + (reading.reset or math.inf)))
+
+    def _open_window(self, sent_at: float, now: float) -> None:
+        """A response showed a new window: close the last one (what it counted beyond this key's own is
+        other clients'), and sharpen the edges: one lies after the last window's latest send, and before now."""
+        if self.lowest >= 0 and self.quota:
+            spent = max(0.0, self.quota - self.lowest - self.own) / self.window
+            self.others = spent if self.own == 0 else (self.others + spent) / 2
+        low, high = max(self.last_sent, sent_at - self.window), now
+        if self.start_hi > -math.inf:  # the known edges, moved by whole windows to this one
+            shift = round(((low + high) - (self.start_lo + self.start_hi)) / 2 / self.window) * self.window
+            if max(low, self.start_lo + shift) <= min(high, self.start_hi + shift):
+                low, high = max(low, self.start_lo + shift), min(high, self.start_hi + shift)
+        self.start_lo, self.start_hi = low, high
+        self.lowest, self.own, self.opened_by, self.last_sent = math.inf, 0.0, sent_at, sent_at
+
+    _RECORD = struct.Struct("<13d")
+
+    def pack(self) -> bytes:
+        """The state as 104 bytes (the host file, Redis)."""
+        return self._RECORD.pack(*astuple(self))
+
+    @classmethod
+    def unpack(cls, raw: bytes | None) -> BudgetState:
+        """A state from :meth:`pack`'s bytes; a fresh one for anything else.
+
+        :param raw: the bytes, or ``None``.
+        """
+        if not raw or len(raw) != cls._RECORD.size:
+            return cls()
+        state = cls(*cls._RECORD.unpack(raw))
+        return state if all(not math.isnan(value) for value in astuple(state)) else cls()
+
+
+Result = TypeVar("Result")
+
+
+class BudgetStore(Protocol):
+    """Where a key's :class:`BudgetState` lives: one atomic step, in the store's own clock."""
+
+    def update(self, change: Callable[[BudgetState, float], Result]) -> Result:
+        """Apply ``change(state, now)`` atomically to the shared state and return what it returned.
+        ``change`` may run more than once (a store may retry on contention).
+
+        :param change: the step; it edits the state in place.
+        """
+
+
+class KeyBudget:
+    """One key's budget as a hook uses it: :meth:`acquire` before each request, :meth:`observe` after.
+
+    :param store: where the shared state lives.
+    :param configured: the connection's ``requests_per_second`` (or the default, 10).
+    :param ceiling: whether the connection sets it (a ceiling no statement lifts).
+    :param cap: this task's own limit in front of the key's (a hook's ``requests_per_second``).
+    :param clock: this host's monotonic clock, and ``sleep`` its wait: fakes in tests (by default the
+        wait is real, and ``stop`` ends it).
+    """
+
+    def __init__(
+        self,
+        store: BudgetStore,
+        *,
+        configured: float,
+        ceiling: bool = True,
+        cap: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.configured = configured
+        self.ceiling = ceiling
+        self.cap = cap
+        self._clock = clock
+        self._sleep = sleep
+        self._cap_next = -math.inf
+        self._cap_lock = threading.Lock()
+        self._announced = 0.0
+
+    @property
+    def rate(self) -> float:
+        """The requests per second this hook sends at now."""
+        rate = self.store.update(lambda state, now: state.rate(now, self.configured, self.ceiling))
+        return min(rate, self.cap or math.inf)
+
+    def acquire(self, stop: threading.Event | None = None) -> float:
+        """Wait for this task's slot (if capped), then for the key's; return the seconds waited.
+
+        :param stop: the run's stop event: once set, the wait ends with :class:`QuoNotSentError`.
+        """
+        started = self._clock()
+        if self.cap:
+            with self._cap_lock:
+                slot = max(started, self._cap_next)
+                self._cap_next = slot + 1.0 / self.cap
+            self._wait_until(slot, stop)
+        while True:
+            delay, epoch = self.store.update(self._reserve)
+            if self._wait_until(self._clock() + delay, stop, epoch):
+                return self._clock() - started
+
+    def _reserve(self, state: BudgetState, now: float) -> tuple[float, float]:
+        return state.reserve(now, state.rate(now, self.configured, self.ceiling)) - now, state.epoch
+
+    def _epoch(self) -> float:
+        return self.store.update(lambda state, now: state.epoch)
+
+    def _wait_until(self, slot: float, stop: threading.Event | None, epoch: float | None = None) -> bool:
+        """Sleep until ``slot`` (this host's monotonic clock) in short naps; ``False`` as soon as the queue
+        was given up (``epoch`` moved): the caller queues again."""
+        while True:
+            if stop is not None and stop.is_set():
+                raise QuoNotSentError("not sent: the run stopped before this request's turn in the rate limit")
+            delay = slot - self._clock()
+            if delay <= 0:
+                return True
+            nap = min(delay, MAX_NAP_SECONDS)
+            if self._sleep is not None:
+                self._sleep(nap)
+            elif stop is not None:
+                stop.wait(nap)
+            else:
+                time.sleep(nap)
+            if epoch is not None and self._epoch() != epoch:
+                return False
+
+    def observe(self, reading: Reading | None, elapsed: float, *, limited: bool, retry_after: float | None) -> None:
+        """Learn from a response: its statement, and whether it was a 429 (``Retry-After`` honoured).
+
+        :param reading: what it stated, or ``None``.
+        :param elapsed: seconds since its request was sent.
+        :param limited: whether it was a 429 (the request was not counted).
+        :param retry_after: a 429's ``Retry-After`` in seconds, if any.
+        """
+        self.store.update(lambda state, now: self._learn(state, now, reading, now - elapsed, limited, retry_after))
+        if reading is not None and reading.quota and reading.window:
+            self._announce(reading.quota / reading.window)
+
+    def _learn(
+        self,
+        state: BudgetState,
+        now: float,
+        reading: Reading | None,
+        sent_at: float,
+        limited: bool,
+        retry_after: float | None,
+    ) -> None:
+        before = state.rate(now, self.configured, self.ceiling)
+        if reading is not None:
+            state.observe(reading, sent_at, now, counted=not limited)
+        if limited and retry_after is not None:
+            state.pause(now, now + retry_after)
+        elif limited and (reading is None or reading.remaining is None):
+            state.pause(now, now + UNSTATED_PAUSE_SECONDS)
+        if state.rate(now, self.configured, self.ceiling) < before * REQUEUE_ON_DROP:
+            state.requeue(now)
+
+    def _announce(self, stated: float) -> None:
+        if stated in (self._announced, self.configured):
+            return
+        self._announced = stated
+        if not self.ceiling:
+            verdict = "pacing at the server's (the connection sets no requests_per_second)"
+        elif stated > self.configured:
+            verdict = "the connection's requests_per_second caps it"
+        else:
+            verdict = "below the connection's requests_per_second: pacing at the server's"
+        log.warning(
+            "Quo states this key's limit as %g requests/s (configured %g/s): %s", stated, self.configured, verdict
+        )
+
+    def __repr__(self) -> str:
+        return f"KeyBudget({type(self.store).__name__}, configured={self.configured:g}/s)"

@@ -1,0 +1,267 @@
+"""One attempt of a Quo request: its slot in the key's budget, the response read within bounds, what the
+server stated about the budget, and the typed error of anything but a success."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import zlib
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_quo import __version__
+from airflow_provider_quo.dispositions import TRANSIENT_TRANSPORT_ERRORS, disposition
+from airflow_provider_quo.exceptions import (
+    QuoConnectionError,
+    QuoError,
+    QuoTimeoutError,
+    QuoTLSError,
+    QuoUnexpectedResponseError,
+    describe_body,
+    error_from_response,
+)
+from airflow_provider_quo.hooks.budget import KeyBudget, read_rate_limit
+from airflow_provider_quo.hooks.settings import is_loopback
+
+#: Connections kept alive per host: enough for the largest default pool of workers.
+POOL_MAXSIZE = 64
+#: Largest response body read, after decompression: a conversation is ~500 bytes, a 100-item page ~60 KB.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Bytes asked of the socket, and most bytes inflated, per step.
+CHUNK_BYTES = 64 * 1024
+#: The only encodings asked for (never ``br``/``zstd``, which requests adds when their packages are installed).
+ACCEPT_ENCODING = "gzip, deflate"
+
+
+def build_session(api_key: str, base_url: str) -> requests.Session:
+    """A keep-alive session that sends the raw key (no ``Bearer``) and JSON ``Accept`` on every request.
+
+    Its connection pool is thread-safe, so one session serves every worker thread of a bulk run. Proxies
+    (``NO_PROXY`` applied to this host) and the CA bundle are read from the environment once: with
+    ``trust_env`` requests would re-scan them, and ``~/.netrc`` (which would replace the key), per request.
+
+    :param api_key: the Quo API key, sent as ``Authorization: <key>``.
+    :param base_url: the API root, used to pick the proxy settings once.
+    """
+    session = requests.Session()
+    session.headers.update(
+        {
+            "Authorization": api_key,
+            "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
+            "User-Agent": f"airflow-provider-quo/{__version__} python-requests/{requests.__version__}",
+        }
+    )
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_MAXSIZE, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return session
+
+
+def send_once(
+    session: requests.Session,
+    budget: KeyBudget,
+    request: tuple[str, str, Sequence[tuple[str, str]] | None],
+    *,
+    timeout: tuple[float, float],
+    api_key: str,
+    stop: threading.Event | None = None,
+) -> Any:
+    """Send one request once the key's budget allows; return its decoded JSON body.
+
+    :param session: the hook's session.
+    :param budget: the key's budget (paced before, told what the response stated after).
+    :param request: ``(method, url, query pairs)``.
+    :param timeout: ``(connect, read)``; their sum is the attempt's deadline, body included.
+    :param api_key: the key, kept out of error messages.
+    :param stop: a bulk run's stop event: once set, a request still waiting for its slot is not sent.
+    """
+    method, url, params = request
+    budget.acquire(stop)
+    label = f"{method} {url}"
+    sent = time.monotonic()
+    try:
+        response = session.request(method, url, params=params, timeout=timeout, allow_redirects=False, stream=True)
+    except requests.RequestException as error:
+        raise transport_error(error, label, url) from None  # requests' errors hold the Authorization header
+    failed = response.status_code >= 300  # a redirect would turn a POST into a GET: an error
+    read_body(response, label=label, deadline=sent + sum(timeout), read_timeout=timeout[1], truncate=failed)
+    failure = error_from_response(response, redact=api_key) if failed else None
+    limited = failure is not None and disposition(failure).slows_key
+    retry_after = getattr(failure, "retry_after", None)
+    budget.observe(read_rate_limit(response.headers), time.monotonic() - sent, limited=limited, retry_after=retry_after)
+    if failure is not None:
+        raise failure
+    return json_object(response, api_key)
+
+
+def json_object(response: requests.Response, api_key: str) -> dict[str, Any]:
+    """The JSON object of a successful response, as the server sent it (``{}`` for an empty body).
+
+    :param response: a response whose body was read.
+    :param api_key: the key, kept out of the error's excerpt of a body that is not an object.
+    :raises QuoUnexpectedResponseError: if the body is not a JSON object.
+    """
+    if not response.content:
+        return {}
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        body = None
+    if not isinstance(body, dict):
+        message = describe_body(response, redact=api_key)
+        raise QuoUnexpectedResponseError(status=response.status_code, title="Invalid response", message=message)
+    return body
+
+
+def transport_error(error: requests.RequestException, label: str, url: str) -> QuoError:
+    """The typed error of a request that got no response: TLS, timeout, connection, or unsendable.
+
+    :param error: what requests raised (never chained by the caller: it holds the Authorization header).
+    :param label: ``"METHOD URL"`` for the message.
+    :param url: the request's URL.
+    """
+    cause = " ".join(str(error).split())[:300]
+    if isinstance(error, requests.exceptions.SSLError):  # a ConnectionError, but retrying cannot fix it
+        hint = " (is this an http:// server? A base URL without a scheme means https://)"
+        return QuoTLSError(
+            f"{label} failed: TLS error: {cause}{hint if is_loopback(urlsplit(url).hostname or '') else ''}"
+        )
+    if isinstance(error, requests.Timeout):
+        return QuoTimeoutError(f"{label} failed: {type(error).__name__}: {cause}")
+    if _refused(error):
+        return QuoConnectionError(f"{label} failed: connection refused by {urlsplit(url).netloc}")
+    if isinstance(error, TRANSIENT_TRANSPORT_ERRORS):
+        return QuoConnectionError(f"{label} failed: {type(error).__name__}: {cause}")
+    return QuoError(f"{label} could not be sent: {type(error).__name__}")  # a bad URL or header
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether nothing listens at the host's port (a wrong host or port, a server not started)."""
+    seen: set[int] = set()
+    chain = [error]
+    while chain:
+        cause = chain.pop()
+        if isinstance(cause, ConnectionRefusedError):
+            return True
+        if id(cause) not in seen:
+            seen.add(id(cause))
+            linked = (getattr(cause, "reason", None), cause.__cause__, cause.__context__, *cause.args)
+            chain += [link for link in linked if isinstance(link, BaseException)]
+    return False
+
+
+def read_body(
+    response: requests.Response,
+    *,
+    label: str,
+    deadline: float,
+    read_timeout: float,
+    max_bytes: int = MAX_BODY_BYTES,
+    truncate: bool = False,
+) -> bytes:
+    """Read a streamed (``stream=True``) body within the attempt's deadline and a size cap.
+
+    A drip-fed body cannot outlive ``deadline``, and no body, compressed or not, takes more than
+    ``max_bytes`` (plus one chunk) of memory: a gzip bomb is inflated a bounded step at a time. The
+    connection goes back to the pool after a whole body, and is closed otherwise.
+
+    :param response: a response sent with ``stream=True``.
+    :param label: ``"METHOD url"`` for the error messages.
+    :param deadline: the :func:`time.monotonic` value by which the body must be complete.
+    :param read_timeout: the longest wait for one socket read.
+    :param max_bytes: the cap on the decompressed body.
+    :param truncate: keep the first ``max_bytes`` instead of raising (error bodies, read for an excerpt).
+    :raises QuoTimeoutError: past the deadline.
+    :raises QuoUnexpectedResponseError: beyond ``max_bytes``, or for an unknown or corrupt encoding.
+    :raises QuoConnectionError: if the connection fails mid-body.
+    """
+    try:
+        body = _read_capped(response, label, deadline, read_timeout, max_bytes, truncate)
+    except BaseException:
+        response.close()  # a body left half-read: never hand this connection to another request
+        raise
+    response._content = body  # what .content and .json() use
+    response._content_consumed = True  # type: ignore[attr-defined]
+    response.close()
+    return body
+
+
+def _encoding(response: requests.Response, label: str, truncate: bool) -> str:
+    """``"gzip"``, ``"deflate"`` or ``""``: identity, or an error body in an unknown encoding (its status tells)."""
+    encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return "deflate" if encoding == "deflate" else "gzip"
+    if encoding == "identity" or truncate:
+        return ""
+    raise _invalid(response, f"{label}: unsupported Content-Encoding {encoding!r}", "Invalid response")
+
+
+def _decoder(encoding: str, first: bytes) -> Any:
+    """A bounded inflater; ``deflate`` is zlib-wrapped by the RFC, but raw deflate is common too."""
+    wrapped = len(first) < 2 or (first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0)
+    return zlib.decompressobj(zlib.MAX_WBITS | 32 if encoding == "gzip" or wrapped else -zlib.MAX_WBITS)
+
+
+def _invalid(response: requests.Response, message: str, title: str) -> QuoUnexpectedResponseError:
+    return QuoUnexpectedResponseError(status=response.status_code, title=title, message=message)
+
+
+def _read_capped(
+    response: requests.Response, label: str, deadline: float, read_timeout: float, max_bytes: int, truncate: bool
+) -> bytes:
+    length = response.headers.get("Content-Length", "").strip()
+    too_large = f"{label}: response body larger than {max_bytes} bytes (decompressed); not read further"
+    if length.isdigit() and int(length) > max_bytes and not truncate:
+        raise _invalid(response, too_large, "Response too large")
+    encoding, decoder, body = _encoding(response, label, truncate), None, bytearray()
+    while True:
+        pending = decoder is not None and decoder.unconsumed_tail
+        raw = b"" if pending else _read_within(response, label, deadline, read_timeout)
+        if encoding and decoder is None and raw:
+            decoder = _decoder(encoding, raw)
+        try:
+            data = decoder.unconsumed_tail + raw if decoder is not None else raw
+            piece = decoder.decompress(data, max_bytes + 1 - len(body)) if decoder is not None else raw
+        except zlib.error:
+            if truncate:
+                return bytes(body)
+            message = f"{label}: the body is not valid {response.headers.get('Content-Encoding')} data"
+            raise _invalid(response, message, "Invalid response") from None
+        body += piece
+        if len(body) > max_bytes:
+            if truncate:
+                return bytes(body[:max_bytes])
+            raise _invalid(response, too_large, "Response too large")
+        if not raw and not pending:
+            return bytes(body)
+
+
+def _read_within(response: requests.Response, label: str, deadline: float, read_timeout: float) -> bytes:
+    """One socket read of the body, waiting at most ``min(read_timeout, what the deadline leaves)``."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise QuoTimeoutError(f"{label} failed: Timeout: no complete response within the attempt's deadline")
+    with contextlib.suppress(AttributeError, OSError):  # requests-mock bodies have no socket
+        response.raw.connection.sock.settimeout(max(0.001, min(read_timeout, remaining)))  # type: ignore[union-attr]
+    read = getattr(response.raw, "read1", None) or response.raw.read
+    try:
+        return bytes(read(CHUNK_BYTES, decode_content=False) or b"")
+    except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        if deadline - time.monotonic() <= 0.05:  # the socket wait was cut to what the deadline left
+            raise QuoTimeoutError(
+                f"{label} failed: Timeout: no complete response within the attempt's deadline"
+            ) from None
+        raise QuoTimeoutError(f"{label} failed: ReadTimeout while reading the body") from None
+    except (urllib3.exceptions.HTTPError, OSError) as error:  # reset, cut off mid-body
+        raise QuoConnectionError(f"{label} failed: {type(error).__name__} while reading the body") from None
