@@ -1,8 +1,14 @@
 """8. The key's budget as the server states it: another client of the key, a raised limit, a lowered one.
 
-The simulator (own process) enforces exactly what it states in its ``RateLimit-Policy`` / ``RateLimit``
-header fields: a fixed one-second window per key, 60 ms latency unless said. The operator runs in a client process
-with the provider's default configuration (no ``requests_per_second`` in the connection). Scenarios:
+Two servers, each enforcing exactly what it states in its rate-limit header fields, a fixed one-second
+window per key, 60 ms latency unless said:
+
+- ``simulator``: the bundled simulator (own process);
+- ``contract``: :mod:`benchmarks.contract_server`, written from the API contract alone: lowercase fields,
+  windows on its own clock's whole seconds, each request counted on arrival and answered after the latency.
+
+The operator runs in a client process with the provider's default configuration (no
+``requests_per_second`` in the connection). Scenarios:
 
 - ``other_client``: the key's limit is 10/s and another client of the key spends 5/s of it, evenly;
 - ``raised``: the key's limit is 30/s (the provider assumes 10/s until the server says otherwise);
@@ -18,11 +24,13 @@ nothing learnt in one run carries into the next); each scenario runs :data:`REPE
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from benchmarks._common import Context, client_process, figure, run_mark_operator
 from benchmarks._simproc import SimulatorProcess
+from benchmarks.contract_server import ContractServer
 
 TITLE = "The key's budget as the server states it: another client, raised and lowered limits"
 LATENCY = 0.06
@@ -57,7 +65,29 @@ QUICK = (
 )
 
 
-def _run_scenario(context: Context, scenario: Scenario) -> dict[str, Any]:
+SERVERS = ("simulator", "contract")
+
+
+def _run_on_contract_server(context: Context, scenario: Scenario) -> dict[str, Any]:
+    server = ContractServer(
+        quota=int(scenario.limit), latency=scenario.latency, other_client=scenario.other_client
+    ).start()
+    try:
+        conn_json = json.dumps({"conn_type": "quo", "password": "bench-key", "host": server.base_url})
+        ids = [f"CNbench{index:06d}" for index in range(scenario.ids)]
+        with client_process(context, f"stated-contract-{scenario.name}") as client:
+            outcome = client.call(run_mark_operator, conn_json, ids)
+        posts, too_many = sum(server.answers.values()), server.answers.get(429, 0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    rate = outcome["marked"] / outcome["elapsed"]
+    return {**outcome, "rate": rate, "efficiency": rate / scenario.left, "posts": posts, "http_429": too_many}
+
+
+def _run_scenario(context: Context, scenario: Scenario, server: str = "simulator") -> dict[str, Any]:
+    if server == "contract":
+        return _run_on_contract_server(context, scenario)
     with (
         SimulatorProcess(conversations=int(scenario.ids * 1.1) + 20) as sim,
         client_process(context, f"stated-{scenario.name}") as client,
@@ -73,19 +103,20 @@ def _run_scenario(context: Context, scenario: Scenario) -> dict[str, Any]:
     return {**outcome, "rate": rate, "efficiency": rate / scenario.left, "posts": len(posts), "http_429": too_many}
 
 
-def _figures(scenario: Scenario, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _figures(scenario: Scenario, runs: list[dict[str, Any]], server: str) -> list[dict[str, Any]]:
     """One scenario's three figures over its runs: efficiency over what is left, share of 429s, ids failed."""
     params = {
         "limit_rps": scenario.limit,
         "other_client_rps": scenario.other_client,
         "ids": scenario.ids,
         "latency_s": scenario.latency,
+        "server": server,
     }
-    prefix = f"stated.{scenario.name}"
+    prefix = f"stated.{scenario.name}" + ("" if server == "simulator" else f".{server}")
     return [
         figure(
             f"{prefix}.efficiency",
-            f"marks/s over what is left ({scenario.what})",
+            f"marks/s over what is left ({scenario.what}; {server})",
             [run_["efficiency"] for run_ in runs],
             "ratio",
             target=(">=", 0.95),
@@ -94,7 +125,7 @@ def _figures(scenario: Scenario, runs: list[dict[str, Any]]) -> list[dict[str, A
         ),
         figure(
             f"{prefix}.http_429_share",
-            f"share of requests answered 429 ({scenario.what})",
+            f"share of requests answered 429 ({scenario.what}; {server})",
             [run_["http_429"] / max(1, run_["posts"]) for run_ in runs],
             "ratio",
             target=("<=", 0.01),
@@ -103,7 +134,7 @@ def _figures(scenario: Scenario, runs: list[dict[str, Any]]) -> list[dict[str, A
         ),
         figure(
             f"{prefix}.failed",
-            f"ids failed ({scenario.what})",
+            f"ids failed ({scenario.what}; {server})",
             [float(run_["failed"]) for run_ in runs],
             "count",
             target=("==", 0),
@@ -115,17 +146,18 @@ def _figures(scenario: Scenario, runs: list[dict[str, Any]]) -> list[dict[str, A
 def run(context: Context) -> dict[str, Any]:
     scenarios = QUICK if context.quick else FULL
     figures: list[dict[str, Any]] = []
-    for scenario in scenarios:
-        runs = []
-        for _ in range(1 if context.quick else REPEATS):
-            run_ = _run_scenario(context, scenario)
-            context.progress(
-                f"  stated {scenario.name}: {run_['marked']}/{scenario.ids} marked in {run_['elapsed']:.2f}s = "
-                f"{run_['rate']:.2f}/s of {scenario.left:g}/s left (efficiency {run_['efficiency']:.3f}), "
-                f"{run_['http_429']} x 429 of {run_['posts']}"
-            )
-            runs.append(run_)
-        figures += _figures(scenario, runs)
+    for server in SERVERS:
+        for scenario in scenarios:
+            runs = []
+            for _ in range(1 if context.quick else REPEATS):
+                run_ = _run_scenario(context, scenario, server)
+                context.progress(
+                    f"  stated {scenario.name} ({server}): {run_['marked']}/{scenario.ids} marked in "
+                    f"{run_['elapsed']:.2f}s = {run_['rate']:.2f}/s of {scenario.left:g}/s left "
+                    f"(efficiency {run_['efficiency']:.3f}), {run_['http_429']} x 429 of {run_['posts']}"
+                )
+                runs.append(run_)
+            figures += _figures(scenario, runs, server)
     return {
         "id": "stated",
         "title": TITLE,
