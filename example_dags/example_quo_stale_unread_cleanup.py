@@ -43,8 +43,9 @@ with DAG(
     # Paused when Airflow first sees it: unpausing starts the latest interval's run at once (catchup=False
     # still runs it), and with a real key that run marks the idle inbox read.
     is_paused_upon_creation=True,
-    # One run at a time keeps each run's marks to its own day; overlapping runs would still leave no gap
-    # (each leaves the others' claimed windows to them).
+    # One run at a time keeps each run's marks to its own day. Correctness does not depend on it: the
+    # listing runs one instance at a time across runs (its default max_active_tis_per_dag=1), so runs at
+    # once never mark a conversation twice and leave none.
     max_active_runs=1,
     # Templates render to Python objects (a list stays a list, False stays False), not strings.
     render_template_as_native_obj=True,

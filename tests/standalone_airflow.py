@@ -40,10 +40,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def airflow_env(home: Path, port: int, dags_folder: Path, connections: Mapping[str, str]) -> dict[str, str]:
+def airflow_env(
+    home: Path, port: int, dags_folder: Path, connections: Mapping[str, str], database_url: str | None = None
+) -> dict[str, str]:
     """The components' environment: this process's, minus every Airflow setting of the test session.
 
     :param connections: connection id to its JSON (``AIRFLOW_CONN_<ID>``).
+    :param database_url: the metadata DB (default: SQLite in ``home``); see :func:`fresh_database_url`.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     base_url = f"http://127.0.0.1:{port}"
@@ -61,7 +64,7 @@ def airflow_env(home: Path, port: int, dags_folder: Path, connections: Mapping[s
             ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url or f"sqlite:///{home}/airflow.db",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": base_url,
@@ -73,6 +76,23 @@ def airflow_env(home: Path, port: int, dags_folder: Path, connections: Mapping[s
     )
     env.update({f"AIRFLOW_CONN_{conn_id.upper()}": value for conn_id, value in connections.items()})
     return env
+
+
+def fresh_database_url(home: Path) -> str:
+    """A metadata DB of its own for a standalone Airflow: a new database on the session's PostgreSQL server
+    when the suite runs on PostgreSQL (``QUO_TEST_DB=postgres``), else SQLite in ``home``."""
+    session_url = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if not session_url.startswith("postgresql"):
+        return f"sqlite:///{home}/airflow.db"
+    import psycopg2
+
+    name = f"standalone_{os.getpid()}_{time.monotonic_ns()}"
+    connection = psycopg2.connect(session_url.replace("postgresql+psycopg2://", "postgresql://"))
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    connection.close()
+    return session_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 class Components:
@@ -214,6 +234,13 @@ class RestApi:
         )
         assert response.status_code == 200, response.text
         return json.dumps(response.json())
+
+    def clear(self, dag_id: str, run_id: str) -> None:
+        """Clear every task of a finished run, as the UI's "Clear" does: the run starts again."""
+        response = self.http.post(
+            f"{self.base}/dags/{dag_id}/dagRuns/{run_id}/clear", json={"dry_run": False}, timeout=30
+        )
+        assert response.status_code == 200, response.text
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         response = self.http.get(

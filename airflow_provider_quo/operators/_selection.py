@@ -8,6 +8,8 @@ from typing import Any
 from airflow_provider_quo.operators._staleness import STALE_REASONS, StalenessRule, tally
 from airflow_provider_quo.operators.watermark import Plan, Point, Span
 
+#: XCom key of the listing's summary (its ids are its ``return_value``).
+SELECTION_XCOM_KEY = "summary"
 #: The verdict of a conversation that became stale in the window (every other verdict is a skip).
 IN_WINDOW = "in_window"
 

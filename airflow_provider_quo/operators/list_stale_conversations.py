@@ -12,9 +12,8 @@ from airflow.sdk import BaseOperator
 from airflow_provider_quo.conversation_ids import conversation_id_problem, describe_value
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_duration, as_optional_int, as_string_list
-from airflow_provider_quo.operators._selection import IN_WINDOW, selection_line, selection_summary
+from airflow_provider_quo.operators._selection import IN_WINDOW, SELECTION_XCOM_KEY, selection_line, selection_summary
 from airflow_provider_quo.operators._staleness import TICK, StalenessRule
-from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY
 from airflow_provider_quo.operators.watermark import (
     Candidate,
     Plan,
@@ -111,6 +110,10 @@ class ListStaleConversationsOperator(BaseOperator):
         ``older_than``: fewer pages, but misses a snooze that ended in the window on a conversation
         not updated since that instant (whether snoozing updates ``updatedAt`` is not documented).
     :param quo_conn_id: the ``quo`` connection. (templated)
+    :param max_active_tis_per_dag: how many runs' listings may run at once (Airflow's own task argument);
+        ``1`` by default, so that each run's listing reads what the runs before it claimed: runs at once
+        never select the same conversation. ``None`` (Airflow's default: no limit) lets listings overlap;
+        overlapping runs then mark some conversations twice (never none).
     """
 
     template_fields: Sequence[str] = (
@@ -142,9 +145,10 @@ class ListStaleConversationsOperator(BaseOperator):
         updated_before_cutoff: bool = False,
         updated_after_window: bool = False,
         quo_conn_id: str = QuoHook.default_conn_name,
+        max_active_tis_per_dag: int | None = 1,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(max_active_tis_per_dag=max_active_tis_per_dag, **kwargs)
         self.older_than = older_than
         self.marked_by = marked_by
         self.full_sweep = full_sweep
@@ -167,8 +171,10 @@ class ListStaleConversationsOperator(BaseOperator):
         selection = self._selection(rule, older_than, phone_numbers)
         state = self._state(context, selection)
         window_plan = self._plan(state, context, now)
-        where = f" (watermark: Airflow Variable {state.key})" if state else ""
-        self.log.info("Window: %s%s", window_plan.origin, where)
+        for line in window_plan.lines:
+            self.log.info("Window: %s", line)
+        if state is not None:
+            self.log.info("Watermark: Airflow Variable %s", state.key)
         verdicts: Counter[str] = Counter()
         selected_ids: list[str] = []
         reasons: Counter[str] = Counter()
@@ -182,7 +188,7 @@ class ListStaleConversationsOperator(BaseOperator):
             state.claim(claimed)
         summary = selection_summary(rule, window_plan, verdicts, reasons, claimed, cut)
         self.log.info("Selection: %s", selection_line(summary))
-        context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
+        context["ti"].xcom_push(key=SELECTION_XCOM_KEY, value=summary)
         return selected_ids
 
     def _state(self, context: Context, selection: dict[str, Any]) -> WatermarkVariable | None:
@@ -202,10 +208,12 @@ class ListStaleConversationsOperator(BaseOperator):
     def _plan(self, state: WatermarkVariable | None, context: Context, now: datetime) -> Plan:
         """The run's window: a full sweep, or what the watermark state leaves to this run."""
         if state is None:
-            return Plan(Window.everything(now), f"not incremental (marked_by is not set): full sweep up to {when(now)}")
+            return Plan(
+                Window.everything(now), (f"not incremental (marked_by is not set): full sweep up to {when(now)}",)
+            )
         resolved, dropped, fresh = state.open()
         if as_bool(self.full_sweep, "full_sweep"):
-            return Plan(Window.everything(now), f"full sweep requested, up to {when(now)}")
+            return Plan(Window.everything(now), (f"full sweep requested, up to {when(now)}",))
         return plan(resolved, state.run_id, now, dropped, fresh)
 
     def _rule(self, now: datetime, older_than: timedelta) -> StalenessRule:

@@ -132,7 +132,10 @@ def _hints(simulator: QuoSimulator) -> str:
             f"  airflow connections add quo_default --conn-type quo --conn-password '{simulator.api_key}' "
             f"--conn-host {url}",
             f"Clock: {simulator.now().isoformat()}  (GET/POST {url}/_simulator/clock)",
-            f"Play a simulated day: curl -X POST {url}/_simulator/activity",
+            f"A day's activity over the next 10 minutes, for runs triggered now: "
+            f"curl -X POST '{url}/_simulator/activity?over=PT10M'",
+            f"A whole simulated day (the clock jumps a day; for `airflow dags test <dag> <that day>`): "
+            f"curl -X POST {url}/_simulator/activity",
             f"Stats: {url}/_simulator/stats  Unread: {url}/_simulator/unread  (Ctrl-C to stop)",
         ]
     )

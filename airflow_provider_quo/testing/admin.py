@@ -12,14 +12,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from airflow_provider_quo.testing.bodies import Response, error_response, json_response
 from airflow_provider_quo.testing.data import parse_datetime, utc
-
-if TYPE_CHECKING:
-    from airflow_provider_quo.testing.simulator import QuoSimulator
+from airflow_provider_quo.testing.living import LivingWorkspace
 
 ACTIVITY_PATH = "/_simulator/activity"
 CLOCK_PATH = "/_simulator/clock"
@@ -88,11 +86,11 @@ def parse_start(text: str, real_now: datetime) -> datetime:
 class AdminRoutes:
     """Answers the admin endpoints of one simulator (thread-safe through the workspace's store).
 
-    :param workspace: the simulator whose workspace lives (its clock and :class:`~.living.LivingWorkspace`).
+    :param workspace: the living workspace (the simulator): its clock, its activity, what is unread.
     :param rates: what ``POST /_simulator/activity`` plays per simulated day by default.
     """
 
-    def __init__(self, workspace: QuoSimulator, rates: ActivityRates | None = None) -> None:
+    def __init__(self, workspace: LivingWorkspace, rates: ActivityRates | None = None) -> None:
         self.workspace = workspace
         self.rates = rates or ActivityRates()
         self._routes: dict[tuple[str, str], Callable[[Mapping[str, str]], dict[str, Any]]] = {
@@ -119,28 +117,38 @@ class AdminRoutes:
             return error_response(400, f"{method} {raw_path}: {error}")
 
     def play(self, params: Mapping[str, str]) -> dict[str, Any]:
-        """``POST /_simulator/activity``: play ``days`` simulated days (default 1), one after the other.
+        """``POST /_simulator/activity``: play ``days`` simulated days (default 1), one after the other; the clock
+        moves by the days. With ``over``, the days' events fall instead in that much real time from now,
+        snoozes as long at most, and the clock goes on with the wall clock: runs started meanwhile, whose time
+        is the wall clock, see them.
 
-        :param params: ``days``, and ``active_fraction``, ``new_conversations``, ``snooze_fraction`` per day.
+        :param params: ``days``, ``over`` (an ISO 8601 duration or seconds), and ``active_fraction``,
+            ``new_conversations``, ``snooze_fraction`` per day.
         """
-        _only(params, "days", "active_fraction", "new_conversations", "snooze_fraction")
+        _only(params, "days", "over", "active_fraction", "new_conversations", "snooze_fraction")
         days = _number(params, "days", 1, int)
         if not 1 <= days <= MAX_DAYS:
             raise ValueError(f"days must be between 1 and {MAX_DAYS}, got {params['days']!r}")
         new_conversations = _number(params, "new_conversations", self.rates.new_conversations, int)
         if new_conversations < 0:
             raise ValueError(f"new_conversations must not be negative, got {params['new_conversations']!r}")
-        rates = {
+        day: dict[str, Any] = {
+            "new_conversations": new_conversations,
             "active_fraction": _number(params, "active_fraction", self.rates.active_fraction, float),
             "snooze_fraction": _number(params, "snooze_fraction", self.rates.snooze_fraction, float),
         }
+        if "over" in params:
+            over = parse_duration(params["over"])
+            if over <= timedelta(0):
+                raise ValueError(f"over must be positive, got {params['over']!r}")
+            day.update(period=over, max_snooze=over, advance=False)
         start = self.workspace.now().isoformat()
         totals = {"messages": 0, "new_conversations": 0, "snoozes": 0}
         for _ in range(days):
-            day = self.workspace.simulate_activity(timedelta(days=1), new_conversations=new_conversations, **rates)
+            played = self.workspace.simulate_activity(**day)
             for name in totals:
-                totals[name] += day[name]
-        return {"days": days, **totals, "from": start, "to": self.workspace.now().isoformat()}
+                totals[name] += played[name]
+        return {"days": days, **totals, "from": start, "to": played["to"], "clock": self.workspace.now().isoformat()}
 
     def clock(self, params: Mapping[str, str]) -> dict[str, Any]:
         """``GET /_simulator/clock``: the simulator clock."""

@@ -15,10 +15,6 @@ class SimulatorInspection:
     _store: ConversationStore
     _app: SimulatorApp
 
-    def now(self) -> datetime:
-        """The simulator clock (UTC): ``now`` plus the real time elapsed since construction."""
-        return self._store.now()
-
     @property
     def phone_numbers(self) -> list[dict[str, Any]]:
         """The workspace's phone numbers as the API returns them."""

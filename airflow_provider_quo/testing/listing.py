@@ -14,9 +14,10 @@ from airflow_provider_quo.testing.data import Conversation, PhoneNumber, parse_d
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
-#: The spec's patterns for ``phoneNumbers`` items, with JavaScript semantics (``\d`` is ASCII, ``.`` is not a line end).
+#: The spec's E.164 pattern for ``phoneNumbers`` items, with JavaScript semantics (``\d`` is ASCII).
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
-PHONE_NUMBER_ID = re.compile("PN[^\n\r\u2028\u2029]*")
+#: The spec's other pattern, ``^PN(.*)$``: ``PN`` followed by anything is a well-formed phone number id.
+PHONE_NUMBER_ID_PREFIX = "PN"
 _DATE_PARAMS = ("createdAfter", "createdBefore", "updatedAfter", "updatedBefore")
 _PAGING_PARAMS = ("maxResults", "pageToken")
 
@@ -105,7 +106,7 @@ def _phone_numbers(
     for value in values:
         if value in by_key:
             ids.add(by_key[value])
-        elif PHONE_NUMBER_ID.fullmatch(value) or E164.fullmatch(value):
+        elif value.startswith(PHONE_NUMBER_ID_PREFIX) or E164.fullmatch(value):
             foreign.append(value)
         else:
             message = "Expected a phone number in E.164 format (+15555555555) or a phone number id (PN...)"
@@ -118,7 +119,8 @@ def parse_list_query(query: Sequence[tuple[str, str]], numbers: Sequence[PhoneNu
 
     :param query: the decoded query pairs.
     :param numbers: the workspace's phone numbers.
-    :raises ApiError: 400 with ``errors`` for a bad value; 403 for a number outside the workspace.
+    :raises ApiError: 400 with ``errors`` for a bad value; 403 "Not Phone Number User" for a well-formed
+        number or ``PN…`` id outside the workspace.
     """
     params: dict[str, list[str]] = {}
     for key, value in query:
@@ -147,7 +149,7 @@ def parse_list_query(query: Sequence[tuple[str, str]], numbers: Sequence[PhoneNu
     if errors:
         raise ApiError(400, "Invalid query parameters", errors)
     if foreign:
-        raise ApiError(403, f"Not a phone number of this workspace's user: {', '.join(foreign[:5])}")
+        raise ApiError(403, "Not Phone Number User")  # as Quo answers a number id it does not know
     filters = sorted((key, value) for key, value in query if key not in _PAGING_PARAMS)
     return ListQuery(
         max_results=max_results,

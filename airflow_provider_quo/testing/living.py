@@ -23,6 +23,10 @@ class LivingWorkspace:
 
     # -- the clock -------------------------------------------------------------------------------
 
+    def now(self) -> datetime:
+        """The simulator clock (UTC): where it was started or last set, plus the real time elapsed since."""
+        return self._store.now()
+
     def set_now(self, instant: datetime | str) -> None:
         """Set the simulator clock; it goes on ticking in real time from there.
 
@@ -102,8 +106,9 @@ class LivingWorkspace:
         new_conversations: int = 0,
         snooze_fraction: float = 0.0,
         max_snooze: timedelta = timedelta(days=3),
+        advance: bool = True,
     ) -> dict[str, Any]:
-        """Play ``period`` of a workspace's life, then advance the clock by it.
+        """Play ``period`` of a workspace's life, then advance the clock by it (or let it get there).
 
         Events fall at random instants of the period (drawn from the simulator's seed): a message on
         ``active_fraction`` of the live conversations, ``new_conversations`` new ones (each with a
@@ -114,6 +119,9 @@ class LivingWorkspace:
         :param new_conversations: how many conversations start.
         :param snooze_fraction: share (0-1) of live conversations that someone snoozes.
         :param max_snooze: the longest snooze.
+        :param advance: move the clock to the period's end; ``False``: leave it ticking, so the events fall
+            in the next ``period`` of real time (with the clock on the wall clock, runs started as they
+            happen see them, as in a live workspace).
         :returns: what happened: ``messages``, ``new_conversations``, ``snoozes``, ``from`` and ``to``.
         """
         for name, fraction in (("active_fraction", active_fraction), ("snooze_fraction", snooze_fraction)):
@@ -136,13 +144,14 @@ class LivingWorkspace:
         for conversation_id in snoozed:
             when = instant()
             self.snooze(conversation_id, until=utc(when + max_snooze * rng.random()), at=when)
-        self._store.advance(period)
+        if advance:
+            self._store.advance(period)
         return {
             "messages": len(messaged),
             "new_conversations": new_conversations,
             "snoozes": len(snoozed),
             "from": start.isoformat(),
-            "to": self._store.now().isoformat(),
+            "to": utc(start + period).isoformat(),
         }
 
     # -- what is unread --------------------------------------------------------------------------

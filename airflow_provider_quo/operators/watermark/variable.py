@@ -15,7 +15,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY
 from airflow_provider_quo.operators.watermark.state import (
     DONE,
     DROPPED,
@@ -31,6 +30,9 @@ from airflow_provider_quo.operators.watermark.state import (
 log = logging.getLogger(__name__)
 
 VARIABLE_PREFIX = "quo_watermark"
+#: Where a marking task leaves its summary (whether it succeeded or failed): the XCom key ``summary``,
+#: else its return value. The only place the watermark reads another task's XCom.
+MARKING_SUMMARY_KEYS = ("summary", "return_value")
 #: Run states in which a run may still mark what it claimed.
 LIVE_RUN_STATES = frozenset({"queued", "running"})
 
@@ -47,9 +49,13 @@ def _variable() -> Any:
 
 
 def marking_summary(ti: Any, marked_by: str, run_id: str) -> Any:
-    """The summary the marking task ``marked_by`` left in run ``run_id`` (XCom ``summary``, pushed whether it
-    succeeded or failed); ``None`` if it never finished."""
-    return ti.xcom_pull(task_ids=marked_by, key=SUMMARY_XCOM_KEY, run_id=run_id, map_indexes=-1)
+    """The summary the marking task ``marked_by`` left in run ``run_id`` (see :data:`MARKING_SUMMARY_KEYS`);
+    ``None`` if it never finished."""
+    for key in MARKING_SUMMARY_KEYS:
+        summary = ti.xcom_pull(task_ids=marked_by, key=key, run_id=run_id, map_indexes=-1)
+        if summary is not None:
+            return summary
+    return None
 
 
 def run_state(ti: Any, dag_id: str, run_id: str) -> str | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from airflow_provider_quo.operators.watermark.state import (
+    Claim,
     Point,
     Span,
     WatermarkState,
@@ -64,22 +65,33 @@ class Window:
 
 @dataclass(frozen=True)
 class Plan:
-    """A run's window and the human line saying where it came from.
+    """A run's window and the short human lines saying where it came from.
 
     :param window: what the run selects.
-    :param origin: one short line for the log and the summary.
+    :param lines: where the window came from, one short clause a line (the log prints each on its own
+        line, so that none is cut in a narrow log view).
     """
 
     window: Window
-    origin: str
+    lines: tuple[str, ...]
+
+    @property
+    def origin(self) -> str:
+        """The lines as one text, ``; `` between them (the listing summary's ``watermark_origin``)."""
+        return "; ".join(self.lines)
 
 
 def when(point: Point | datetime | None) -> str:
-    """A bound for people: ``2026-12-02 00:00 UTC`` (seconds only when not zero; the last id after a limit)."""
+    """A bound for people: ``2026-12-02 00:00 UTC``, ``2026-12-02 09:12:00.123 UTC`` (seconds when not zero,
+    milliseconds when not zero: runs triggered a few ms apart read apart; the last id after a limit)."""
     if point is None:
         return "the beginning"
     at = point.at if isinstance(point, Point) else point
-    text = at.strftime("%Y-%m-%d %H:%M:%S" if at.second or at.microsecond else "%Y-%m-%d %H:%M") + " UTC"
+    if at.microsecond:
+        text = at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    else:
+        text = at.strftime("%Y-%m-%d %H:%M:%S" if at.second else "%Y-%m-%d %H:%M")
+    text += " UTC"
     return f"{text} after {point.last_id}" if isinstance(point, Point) and point.last_id else text
 
 
@@ -110,29 +122,34 @@ def plan(
     own = [c.span for c in state.claims if c.run_id == run_id and not c.done]
     if own:
         spans = tuple(normalized(own))
-        return Plan(Window(spans, end), f"again the range this run claimed before: {spans_text(spans)}")
+        return Plan(Window(spans, end), (f"again the range this run claimed before: {spans_text(spans)}",))
     holes = [c for c in state.claims if c.done or c.run_id != run_id]
     whole = Span(state.watermark, Point(end))
     spans = tuple(subtract([whole], [c.span for c in holes]))
     dropped = dropped or {}
-    handled = tuple(
-        (span, ids) for spans_ids in dropped.values() for span in spans_ids[0] for ids in [spans_ids[1]] if ids
-    )
+    handled = tuple((span, ids) for claimed, ids in dropped.values() if ids for span in claimed)
     window = Window(spans, end, handled)
     if state.watermark is None and not state.claims:
-        return Plan(window, f"{fresh or 'nothing committed yet'}: full sweep up to {when(end)}")
+        return Plan(window, (f"{fresh or 'nothing committed yet'}: full sweep up to {when(end)}",))
+    return Plan(window, _lines(state, whole, holes, spans, sorted(dropped)))
+
+
+def _lines(
+    state: WatermarkState, whole: Span, holes: list[Claim], spans: tuple[Span, ...], gone: list[str]
+) -> tuple[str, ...]:
+    """Where a window taken from a stored state came from, one short clause a line."""
+    end = whole.hi
+    by = [f"committed by run {state.committed_by}"] if state.watermark and state.committed_by else []
+    if state.watermark is not None and state.watermark.key >= end.key:
+        return (f"nothing new: the watermark {when(state.watermark)} is at or past {when(end)}", *by)
     start = "nothing committed yet" if state.watermark is None else f"since {when(state.watermark)}"
-    by = f", committed by run {state.committed_by}" if state.watermark and state.committed_by else ""
-    if state.watermark is not None and state.watermark.key >= Point(end).key:
-        return Plan(window, f"nothing new: the watermark {when(state.watermark)}{by} is at or past {when(end)}")
-    line = f"{start}{by}, up to {when(end)}"
+    lines = [f"{start}, up to {when(end)}", *by]
     others = sorted({c.run_id for c in holes if subtract([c.span], [whole]) != normalized([c.span])})
     if others:
-        line += f"; less what run(s) {', '.join(others)} claimed: selecting {spans_text(spans)}"
-    gone = sorted(set(dropped))
+        lines += [f"less what run(s) {', '.join(others)} claimed", f"selecting {spans_text(spans)}"]
     if gone:
-        line += f"; again what run(s) {', '.join(gone)} left unmarked (failed, dry or never ran)"
-    return Plan(window, line)
+        lines.append(f"again what run(s) {', '.join(gone)} left unmarked (failed, dry or never ran)")
+    return tuple(lines)
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,7 @@ def test_an_incremental_run_starts_where_the_last_good_run_ended(pages: Any, var
     }
     assert summary["window"] == {"from": WATERMARK, "to": END.isoformat()}
     assert summary["watermark_origin"] == (
-        "since 2026-10-31 00:00 UTC, committed by run day30, up to 2026-11-01 00:00 UTC"
+        "since 2026-10-31 00:00 UTC, up to 2026-11-01 00:00 UTC; committed by run day30"
     )
     assert (summary["full_sweep"], summary["in_window"], summary["selected_idle"]) == (False, 2, 2)
     assert summary["skipped_before_window"] == 3, "stale at the watermark already: an earlier run took them"
@@ -209,7 +209,7 @@ def test_a_state_for_other_settings_or_unreadable_means_a_full_sweep_and_a_fresh
     assert state_in(variables)["selection"] == SELECTION
 
 
-def test_the_log_has_one_short_line_for_the_window_and_one_for_the_selection(
+def test_the_log_has_short_lines_for_the_window_the_watermark_and_the_selection(
     pages: Any, variables: dict[str, str]
 ) -> None:
     variables[KEY] = stored()
@@ -218,10 +218,24 @@ def test_the_log_has_one_short_line_for_the_window_and_one_for_the_selection(
         operator.execute(context(ti=history(), run_id="day31"))
     lines = [call.args[0] % call.args[1:] for call in log.return_value.info.call_args_list]
     assert lines == [
-        "Window: since 2026-10-31 00:00 UTC, committed by run day30, up to 2026-11-01 00:00 UTC "
-        f"(watermark: Airflow Variable {KEY})",
+        "Window: since 2026-10-31 00:00 UTC, up to 2026-11-01 00:00 UTC",
+        "Window: committed by run day30",
+        f"Watermark: Airflow Variable {KEY}",
         "Selection: selected 2 of 9 listed; skipped: 3 before window, 1 deleted, 1 no activity, 1 recent, 1 snoozed",
     ]
+
+
+def test_the_listing_runs_one_instance_across_runs_unless_told_otherwise() -> None:
+    """Airflow's own ``max_active_tis_per_dag``: one listing at a time, so each reads what the others claimed."""
+    assert ListStaleConversationsOperator(task_id="a", older_than=30).max_active_tis_per_dag == 1
+    assert (
+        ListStaleConversationsOperator(task_id="b", older_than=30, max_active_tis_per_dag=None).max_active_tis_per_dag
+        is None
+    )
+    from airflow.sdk import DAG
+
+    with DAG("own_defaults", schedule=None, default_args={"max_active_tis_per_dag": 2}):
+        assert ListStaleConversationsOperator(task_id="c", older_than=30).max_active_tis_per_dag == 2
 
 
 def test_updated_after_is_sent_only_when_asked_and_only_with_a_watermark(pages: Any, variables: dict[str, str]) -> None:

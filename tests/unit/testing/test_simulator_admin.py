@@ -7,6 +7,7 @@ played on request, and ``/_simulator/unread`` says what a cleanup must still mar
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -52,6 +53,24 @@ def test_a_played_day_moves_the_clock_and_follows_the_rates(sim: QuoSimulator) -
     assert instant(day["to"]) - START < timedelta(days=1) + TICK
     assert len(set(sim.conversation_ids()) - before) == 4
     assert sim.requests == [], "admin requests are not API requests: not recorded"
+
+
+def test_a_day_played_over_real_time_keeps_the_clock_on_the_wall_clock_so_runs_started_now_see_it() -> None:
+    """``over``: the day's events fall in the next moments of real time; nothing runs ahead of the wall clock."""
+    with QuoSimulator(api_key=KEY, conversations=100, seed=3) as sim:  # the clock starts on the wall clock
+        sim.read_in_app(sim.stale_unread_ids(30))
+        assert sim.stale_unread_ids(30, at=datetime.now(timezone.utc)) == set()
+        played = admin(
+            sim, "POST", "activity", over="PT0.3S", snooze_fraction=1, active_fraction=0, new_conversations=0
+        ).json()
+
+        assert abs(instant(played["clock"]) - datetime.now(timezone.utc)) < TICK, "the clock did not jump"
+        assert instant(played["to"]) - instant(played["from"]) == timedelta(seconds=0.3)
+        assert played["snoozes"] == len(sim.conversation_ids(deleted=False))
+        time.sleep(0.7)  # every snooze (at most as long as ``over``) has ended: idle conversations are back
+        back = sim.stale_unread_ids(30, at=datetime.now(timezone.utc))
+        assert back, "a run started now sees the idle conversations whose snooze ended"
+        assert admin(sim, "POST", "activity", over="0").status_code == 400
 
 
 def test_several_days_and_per_request_rates(sim: QuoSimulator) -> None:

@@ -97,7 +97,23 @@ def test_101_phone_numbers_are_a_400_naming_the_limit(sim: QuoSimulator) -> None
     assert (error["path"], error["schema"]["maxItems"]) == ("/phoneNumbers", 100)
 
 
-@pytest.mark.parametrize("value", ["PN1\n", "+1555\u0661\u0662\u0663", "QN1"])
+@pytest.mark.parametrize("value", ["PN1\n", "PN\r", "PN x", "PN\u2028y", "PNunknown"])
+def test_pn_followed_by_anything_is_well_formed_so_an_unknown_one_is_quos_403(sim: QuoSimulator, value: str) -> None:
+    """The spec's ``^PN(.*)$`` takes ``PN`` and any characters; Quo answers an id it does not know with 403."""
+    response = requests.get(
+        f"{sim.base_url}/v1/conversations", params={"phoneNumbers": value}, headers={"Authorization": KEY}, timeout=5
+    )
+    assert response.status_code == 403, response.text
+    body = response.json()
+    assert (body["code"], body["title"], body["message"], body["description"]) == (
+        "1001403",
+        "Not Phone Number User",
+        "Not Phone Number User",
+        "Not Phone Number User",
+    )
+
+
+@pytest.mark.parametrize("value", ["+1555\u0661\u0662\u0663", "QN1", "pn1"])
 def test_values_outside_the_spec_patterns_are_a_400(sim: QuoSimulator, value: str) -> None:
     response = requests.get(
         f"{sim.base_url}/v1/conversations", params={"phoneNumbers": value}, headers={"Authorization": KEY}, timeout=5

@@ -33,6 +33,7 @@ from airflow_provider_quo.operators.watermark import (
     spans_text,
     subtract,
     up_to,
+    when,
     with_claim,
 )
 
@@ -219,7 +220,8 @@ def test_plans() -> None:
     )
     committed = plan(state(W), "r1", T)
     assert committed.window.spans == (span(W, T),)
-    assert committed.origin == "since 2026-11-01 00:00 UTC, committed by run r0, up to 2026-11-02 00:00 UTC"
+    assert committed.lines == ("since 2026-11-01 00:00 UTC, up to 2026-11-02 00:00 UTC", "committed by run r0")
+    assert committed.origin == "since 2026-11-01 00:00 UTC, up to 2026-11-02 00:00 UTC; committed by run r0"
     other = plan(state(W, Claim("live", span(W, W + DAY / 2))), "r1", T)
     assert other.window.spans == (span(W + DAY / 2, T),)
     assert "less what run(s) live claimed" in other.origin
@@ -227,6 +229,18 @@ def test_plans() -> None:
     assert retry.window.spans == (span(W, T - DAY / 4),), "a retry selects what it claimed before, no more"
     rerun = plan(state(T), "r1", W)
     assert (rerun.window.spans, rerun.origin.startswith("nothing new")) == ((), True)
+
+
+def test_bounds_read_to_the_millisecond_and_each_line_stays_short() -> None:
+    """Two runs triggered 9 ms apart read apart; no line of a busy window outgrows a narrow log view."""
+    first, second = T + timedelta(microseconds=123_456), T + timedelta(microseconds=132_000)
+    assert (when(first), when(second)) == ("2026-11-02 00:00:00.123 UTC", "2026-11-02 00:00:00.132 UTC")
+    assert when(T + timedelta(seconds=5)) == "2026-11-02 00:00:05 UTC"
+    manual = "manual__2026-11-01T09:12:00.123456+00:00"
+    busy = state(W, Claim(manual, span(W, W + DAY / 2)), committed_by=manual)
+    lines = plan(busy, "r1", second, dropped={manual.replace("09", "10"): ((span(W, T),), frozenset())}).lines
+    assert len(lines) == 5
+    assert max(len(f"Window: {line}") for line in lines) <= 120, lines
 
 
 def test_a_dropped_run_is_selected_again_less_the_ids_its_marking_handled() -> None:
