@@ -48,7 +48,7 @@ unit: $(STAMP) redis-server
 # throwaway PostgreSQL server too (tests/postgres_server.py: initdb + pg_ctl on a free 127.0.0.1 port).
 # Debian's postgresql package keeps initdb off the PATH, in /usr/lib/postgresql/<version>/bin.
 POSTGRES_TESTS := tests/integration/test_metadata_db.py tests/integration/test_incremental_cleanup.py \
-	tests/integration/test_example_dags.py
+	tests/integration/test_example_dags.py tests/integration/test_concurrent_runs_real_scheduler.py
 postgresql:
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| (apt-get update && apt-get install -y postgresql)

@@ -48,6 +48,8 @@ REQUEUE_ON_DROP = 0.75
 UNSTATED_PAUSE_SECONDS = 1.0
 #: A rise of ``r`` by more than this share of the quota opens a new window (smaller rises are reordering).
 NEW_WINDOW_RISE = 0.25
+#: What others spend is followed up at once, and down by this share of the difference per window.
+OTHERS_FALL = 0.5
 #: A waiting caller looks again at least this often (a pause may have moved its slot).
 MAX_NAP_SECONDS = 0.5
 #: Stated numbers above these are absurd and ignored.
@@ -211,8 +213,7 @@ class BudgetState:
         """A response showed a new window: close the last one (what it counted beyond this key's own is
         other clients'), and sharpen the edges: one lies after the last window's latest send, and before now."""
         if self.lowest >= 0 and self.quota:
-            spent = max(0.0, self.quota - self.lowest - self.own) / self.window
-            self.others = spent if self.own == 0 else (self.others + spent) / 2
+            self._count_others()
         low, high = max(self.last_sent, sent_at - self.window), now
         if self.start_hi > -math.inf:  # the known edges, moved by whole windows to this one
             shift = round(((low + high) - (self.start_lo + self.start_hi)) / 2 / self.window) * self.window
@@ -220,6 +221,14 @@ class BudgetState:
                 low, high = max(low, self.start_lo + shift), min(high, self.start_hi + shift)
         self.start_lo, self.start_hi = low, high
         self.lowest, self.own, self.opened_by, self.last_sent = math.inf, 0.0, sent_at, sent_at
+
+    def _count_others(self) -> None:
+        """What the closing window counted beyond this key's own, per second: over the whole window when it
+        was spent, else over the part of it this key saw (up to its last request); up at once, down slowly."""
+        counted = max(0.0, self.quota - self.lowest - self.own)
+        seen = self.last_sent - (self.start_lo + self.start_hi) / 2 if self.lowest > 0 else self.window
+        spent = counted / min(self.window, max(0.5 * self.window, seen))
+        self.others = spent if spent > self.others else self.others + (spent - self.others) * OTHERS_FALL
 
     _RECORD = struct.Struct("<13d")
 

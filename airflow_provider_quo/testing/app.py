@@ -194,8 +194,12 @@ class SimulatorApp:
         authorized = authorization == self.api_key
         response: Response | None = None
         fault: str | None = None
+        stated: dict[str, str] = {}
         try:
             response, fault = self._answer(method, raw_path, path, query, authorized)
+            stated = self._stated_headers()  # as counted on arrival; the answer leaves after the latency
+            if self.latency > 0:
+                time.sleep(self.latency)
         except Exception as error:  # an unexpected bug answers like Quo's "Unknown" error
             response = json_response(500, error_payload(500, f"Simulator error: {type(error).__name__}: {error}"))
         finally:
@@ -218,7 +222,7 @@ class SimulatorApp:
         if self.log_requests:
             print(f"{method} {target} -> {record.status or 'dropped'} {fault or ''}".rstrip(), file=sys.stderr)
         if response is not None:
-            response.headers.update(self._stated_headers())
+            response.headers.update(stated or self._stated_headers())
         return response
 
     def _stated_headers(self) -> dict[str, str]:
@@ -230,8 +234,6 @@ class SimulatorApp:
     def _answer(
         self, method: str, raw_path: str, path: str, query: Sequence[tuple[str, str]], authorized: bool
     ) -> tuple[Response | None, str | None]:
-        if self.latency > 0:
-            time.sleep(self.latency)
         faults = self.faults
         fault = self.plan.choose(faults, raw_path, path)
         if fault == "drop":
