@@ -7,6 +7,7 @@ items are taken from the iterator ahead of the consumer.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -70,9 +71,10 @@ def run_concurrently(
         break
     else:
         return
-    if not stop_taking.is_set():
+    for second in source if not stop_taking.is_set() else ():  # no threads for a single item
         pool_size = _check_workers(workers() if callable(workers) else workers)
-        yield from _WorkerPool(call, source, pool_size, stop_taking).outcomes()
+        yield from _WorkerPool(call, itertools.chain([second], source), pool_size, stop_taking).outcomes()
+        break
 
 
 def _check_workers(workers: int) -> int:
