@@ -73,7 +73,7 @@ def test_a_workers_function_sizes_the_pool_once_the_first_call_is_done():
     assert calls[:2] == [0, "sized"]
     assert calls.count("sized") == 1
     assert all(o.error is None for o in outcomes)
-    assert {o.result for o in outcomes if o.item} == {"quo-bulk-0", "quo-bulk-1", "quo-bulk-2"}
+    assert {o.result for o in outcomes if o.item} == {"quo-bulk_0", "quo-bulk_1", "quo-bulk_2"}
 
 
 def test_a_workers_function_that_answers_zero_is_refused_after_the_first_call():
@@ -181,7 +181,7 @@ def test_closing_early_stops_taking_items():
     assert len(taken) == 5
     assert pulled_at_close <= 5 + 3 * workers
     assert calls_at_close <= pulled_at_close
-    assert not [t for t in threading.enumerate() if t.name.startswith("quo-bulk-")]
+    assert not [t for t in threading.enumerate() if t.name.startswith("quo-bulk")]
     assert (calls, source.pulled) == (calls_at_close, pulled_at_close)
 
 
@@ -194,7 +194,7 @@ def test_consumer_exception_stops_workers():
             if consumed == 2:
                 raise ZeroDivisionError
     assert source.pulled <= 2 + 3 * 4
-    assert not [t for t in threading.enumerate() if t.name.startswith("quo-bulk-")]
+    assert not [t for t in threading.enumerate() if t.name.startswith("quo-bulk")]
 
 
 def test_error_in_items_iterable_propagates():
