@@ -1,13 +1,19 @@
-"""The API's shapes in one place: paths, the listing's query, and what a success must hold to count."""
+"""The API's shapes in one place: paths, the listing's query, what a success must hold to count, and the
+rate-limit fields every response carries."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
 from airflow_provider_quo.conversation_ids import describe_value
 from airflow_provider_quo.exceptions import QuoError, QuoUnexpectedResponseError
+
+log = logging.getLogger(__name__)
 
 MarkAction = Literal["read", "done", "open"]
 MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
@@ -15,6 +21,11 @@ MARK_ACTIONS: tuple[MarkAction, ...] = ("read", "done", "open")
 MAX_PAGE_SIZE = 100
 CONVERSATIONS = ("v1", "conversations")
 PHONE_NUMBERS = ("v1", "phone-numbers")
+#: Stated numbers above these are absurd and ignored.
+MAX_QUOTA, MAX_SECONDS = 100_000.0, 86_400.0
+
+_NUMBER = re.compile(r"\d{1,15}(?:\.\d{1,6})?")
+_warned: set[str] = set()
 
 
 def mark_path(conversation_id: str, action: MarkAction) -> tuple[str, ...]:
@@ -141,3 +152,69 @@ def follow_pages(
         seen.add(token)
         query = [pair for pair in params if pair[0] != "pageToken"] + [("pageToken", token)]
     raise QuoError(f"Stopped listing conversations after max_pages={max_pages} pages")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one response states: ``quota`` requests per ``window`` seconds, ``remaining`` (``r``) and
+    ``reset`` (``t``); each ``None`` when not stated (or not readable)."""
+
+    quota: float | None = None
+    window: float | None = None
+    remaining: float | None = None
+    reset: float | None = None
+
+
+def _number(text: str | None, limit: float) -> float | None:
+    if text is None or not _NUMBER.fullmatch(text.strip()):
+        return None
+    number = float(text)
+    return number if number <= limit else None
+
+
+def _items(value: str) -> dict[str, dict[str, str]]:
+    """A structured-field list as ``{name: {param: value}}`` (quotes dropped, names and keys lowercased)."""
+    items: dict[str, dict[str, str]] = {}
+    for member in value.split(","):
+        name, *params = (piece.strip() for piece in member.split(";"))
+        if "=" in name:  # no name at all: "q=10; w=1"
+            name, params = "", [name, *params]
+        pairs = (param.partition("=") for param in params)
+        items.setdefault(name.strip('"').lower(), {key.strip().lower(): number for key, _, number in pairs})
+    return items
+
+
+def _warn_once(field: str, value: str) -> None:
+    if field not in _warned:
+        _warned.add(field)
+        log.warning("Ignoring the server's %s header %r: not a rate-limit statement this client reads", field, value)
+
+
+def read_rate_limit(headers: Mapping[str, str]) -> Reading | None:
+    """What a response's rate-limit fields state, or ``None`` without any; never raises.
+
+    Reads ``RateLimit-Policy``/``RateLimit`` (the most restrictive policy, with the ``RateLimit`` item of
+    the same name, or the only one) and the older ``RateLimit-Limit``/``-Remaining``/``-Reset``. Anything
+    malformed is ignored, with one warning per field.
+
+    :param headers: the response headers (names are matched case-insensitively).
+    """
+    fields = {name.lower(): value for name, value in headers.items() if name.lower().startswith("ratelimit")}
+    policies, remaining = _items(fields.get("ratelimit-policy", "")), _items(fields.get("ratelimit", ""))
+    if "ratelimit-limit" in fields:  # the older fields: "10;w=1", "9", "1"
+        policies = {"": _items(fields["ratelimit-limit"]).popitem()[1] | {"q": fields["ratelimit-limit"].split(";")[0]}}
+        remaining = {"": {"r": fields.get("ratelimit-remaining", ""), "t": fields.get("ratelimit-reset", "")}}
+    stated = {}
+    for name, params in policies.items():
+        quota, window = _number(params.get("q"), MAX_QUOTA), _number(params.get("w"), MAX_SECONDS)
+        if quota and window:
+            stated[name] = (quota / window, window, quota)
+        elif params:
+            _warn_once("RateLimit-Policy", fields.get("ratelimit-policy", fields.get("ratelimit-limit", "")))
+    name, (_, window, quota) = min(stated.items(), key=lambda item: item[1][:2]) if stated else ("", (0, None, None))
+    item = remaining.get(name) or (next(iter(remaining.values())) if len(remaining) == 1 else {})
+    left, reset = _number(item.get("r"), MAX_QUOTA), _number(item.get("t"), MAX_SECONDS)
+    if item.get("r") and left is None:
+        _warn_once("RateLimit", fields.get("ratelimit", fields.get("ratelimit-remaining", "")))
+    reading = Reading(quota, window, left, reset if left is not None else None)
+    return None if reading == Reading() else reading

@@ -27,7 +27,8 @@ from airflow_provider_quo.exceptions import (
     describe_body,
     error_from_response,
 )
-from airflow_provider_quo.hooks.budget import KeyBudget, read_rate_limit
+from airflow_provider_quo.hooks.api import read_rate_limit
+from airflow_provider_quo.hooks.budget import KeyBudget
 from airflow_provider_quo.hooks.settings import is_loopback
 
 #: Connections kept alive per host: enough for the largest default pool of workers.
