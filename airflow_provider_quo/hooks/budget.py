@@ -12,12 +12,15 @@ Every process and host that uses one key shares one small :class:`BudgetState`, 
    until the server states ``q / w``; then the lower of the two (the stated one alone when the connection
    sets none), less what other clients of the key spend, at 99 %: exactly a fixed window's quota still
    draws 429s as requests drift across a window's edge.
-2. **Wait when the server says so.** ``r = 0`` early in a window, or a 429, pauses every caller until the
-   window ends (``Retry-After`` when a 429 gives one). A window's end is known only within the server's
-   whole-second ``t``; the tighter bound is the arrival of the first response that showed the window,
-   plus ``w``. Slots reserved before a pause (or before the rate fell by a quarter) are given up.
-3. **Learn what others spend**, once per window: the server counted ``q - r`` (its lowest ``r``); this key's
-   own responses in the window are counted too; the rest is another client's, averaged over windows.
+2. **Wait when the server says so.** ``r = 0``, or a 429, pauses every caller until the window ends
+   (``Retry-After`` when a 429 gives one). Slots reserved before a pause (or before the rate fell by a
+   quarter) are given up, and their callers queue again.
+3. **Learn the windows' edges.** ``t`` is whole seconds; but a window starts after the latest request
+   counted in the one before was sent, and before the first response showing it arrived: intersected
+   window after window, the edges are known to about the latency.
+4. **Learn what others spend**, once per window: the server counted ``q - r`` (its lowest ``r``), this
+   key's own responses in that window are ours, the rest is other clients' (over the part of the window
+   this key saw). The estimate follows a rise at once and a fall by half per window.
 
 A 429 from a server that states nothing pauses the key for :data:`UNSTATED_PAUSE_SECONDS`.
 """
