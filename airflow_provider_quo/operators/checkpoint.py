@@ -177,7 +177,8 @@ def decode(value: Any) -> Progress:
         if value["format"] == 1:  # [reason, status, retryable, packed]: no kind to decide from
             kindless.update(unpack(packed))
             continue
-        text = reason or f"failed in an earlier try ({kind}{f', HTTP {status}' if status else ''}; reason in its log)"
+        how = f"with HTTP {status}" if status else f"({kind})"
+        text = reason or f"failed in an earlier try {how} (reason in that try's log)"
         failure = Failure(text, str(kind), None if status is None else int(status))
         progress.failed.update(dict.fromkeys(unpack(packed), failure))
     if not 0 <= progress.position <= progress.total or any(i >= progress.total for i in progress.ahead):
