@@ -4,8 +4,7 @@ Like urllib3's ``Retry``, every failure decision of the provider is made here an
 kind of failure (an HTTP status or a family of them, a TLS error, a timeout, a dropped connection, an
 unexpected success body, bad input) has one :class:`Disposition`, which every layer reads:
 
-- the hook: whether it repeats the request (``retry_request``, also :attr:`QuoAPIError.retries_request
-  <airflow_provider_quo.exceptions.QuoAPIError.retries_request>`) and how many times at most
+- the hook: whether it repeats the request (``retry_request``) and how many times at most
   (``request_attempts``), whether a 429 is waited out past the retry limit (``waited_out``) and whether
   the key's budget pauses and slows down (``slows_key``), and whether the answer spent a request of the
   key's budget (``spends_budget``: a 429 did not);

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from airflow_provider_quo.dispositions import DISPOSITIONS, status_kind
+from airflow_provider_quo.dispositions import status_kind
 from airflow_provider_quo.redaction import scrub
 
 #: Characters of a non-JSON body kept in an error message (proxy HTML pages can be large).
@@ -139,11 +139,6 @@ class QuoAPIError(QuoError):
     def kind(self) -> str:
         """This status's key in :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`."""
         return status_kind(self.status)
-
-    @property
-    def retries_request(self) -> bool:
-        """Whether the hook repeats the request (408, 429 and transient 5xx): the table's ``retry_request``."""
-        return DISPOSITIONS[self.kind].retry_request
 
 
 def _without_title(message: str, title: str) -> str:

@@ -17,8 +17,6 @@ from airflow_provider_quo.operators._outcome import MARKED, NOT_FOUND, Failure, 
 
 #: XCom key of the listing operator's count summary (a marking operator's summary is its ``return_value``).
 SUMMARY_XCOM_KEY = "summary"
-#: The counts a summary holds, each the length of a list in it (``marked_count`` aside: marked ids may be dropped).
-COUNT_KEYS = ("requested", "marked_count", "not_found_count", "failed_count", "not_attempted_count", "invalid_count")
 
 
 class MarkSummary:

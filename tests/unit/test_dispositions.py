@@ -30,7 +30,7 @@ from airflow_provider_quo.exceptions import (
 def test_every_status_has_a_row(status: int, kind: str) -> None:
     assert status_kind(status) == kind
     assert QuoAPIError(status=status).kind == kind
-    assert QuoAPIError(status=status).retries_request is DISPOSITIONS[kind].retry_request
+    assert disposition(QuoAPIError(status=status)) is DISPOSITIONS[kind]
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 import requests
 from requests_mock import ANY
 
-from airflow_provider_quo.dispositions import DISPOSITIONS, status_kind
+from airflow_provider_quo.dispositions import DISPOSITIONS, disposition, status_kind
 from airflow_provider_quo.exceptions import (
     BODY_EXCERPT_CHARS,
     CLASS_BY_KIND,
@@ -101,7 +101,7 @@ def test_documented_bodies(fail, status):
     assert error.message == body["message"]
     assert error.code == body.get("code")
     assert error.trace == body.get("trace")
-    assert error.retries_request is (status in (429, 500))
+    assert disposition(error).retry_request is (status in (429, 500))
     text = str(error)
     assert "\n" not in text
     assert text.startswith(f"Quo API {status} {body['title']}")
@@ -205,7 +205,7 @@ def test_invalid_utf8_400(fail):
 def test_other_statuses(fail, status, cls):
     error = fail(status_code=status, json={"message": "nope"})
     assert type(error) is cls
-    assert error.retries_request is False
+    assert disposition(error).retry_request is False
 
 
 def test_body_without_title_uses_http_reason(fail):
@@ -229,7 +229,7 @@ def test_200_non_json_is_quo_api_error(fail):
     assert isinstance(error, QuoAPIError)
     assert error.status == 200
     assert "text/html" in error.message
-    assert error.retries_request is False
+    assert disposition(error).retry_request is False
 
 
 def test_429_retry_after_on_error(fail):
@@ -289,7 +289,7 @@ def test_api_errors_pickle_round_trip(error):
     assert vars(copy) == vars(error)
     assert str(copy) == str(error)
     assert copy.args == error.args
-    assert copy.retries_request == error.retries_request
+    assert copy.kind == error.kind
 
 
 @pytest.mark.parametrize(
@@ -350,7 +350,7 @@ def test_key_in_the_content_type_of_a_non_json_page_is_redacted(fail):
 
 @pytest.mark.parametrize(("status", "retried"), [(408, True), (500, True), (501, False), (505, False), (511, False)])
 def test_which_statuses_are_transient(fail, status, retried):
-    assert fail(status_code=status, json={"message": "x"}).retries_request is retried
+    assert disposition(fail(status_code=status, json={"message": "x"})).retry_request is retried
 
 
 def response(status: int, body: bytes, **headers: str) -> requests.Response:
