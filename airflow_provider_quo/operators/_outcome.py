@@ -7,8 +7,7 @@ an uninterrupted one: nothing is worked out again from a status or a message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow_provider_quo.dispositions import disposition, kind_of
 
@@ -16,9 +15,10 @@ MARKED = "marked"
 NOT_FOUND = "not_found"
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(NamedTuple):
     """One failed id's outcome: the one-line reason, the failure's kind and its HTTP status (if it had one).
+
+    A tuple: the checkpoint groups tens of thousands of them by value in milliseconds.
 
     :param reason: the error's message on one line (the key never in it: errors are built redacted).
     :param kind: the failure's key in :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`.

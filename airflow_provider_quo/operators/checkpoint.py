@@ -70,7 +70,7 @@ def pack(indices: Iterable[int]) -> str:
     for index in sorted(indices):
         gaps.append(str(index - previous))
         previous = index
-    return base64.b64encode(zlib.compress(",".join(gaps).encode(), 9)).decode("ascii")
+    return base64.b64encode(zlib.compress(",".join(gaps).encode())).decode("ascii")
 
 
 def unpack(packed: str) -> list[int]:
@@ -142,11 +142,10 @@ class Progress:
 
 def encode(progress: Progress) -> dict[str, Any]:
     """The JSON value saved in the state store."""
-    groups: dict[Failure, list[int]] = {}
-    for index, failure in progress.failed.items():
-        if failure not in groups and len(groups) >= MAX_REASONS:
-            failure = Failure("", failure.kind, failure.status)
-        groups.setdefault(failure, []).append(index)
+    groups: dict[tuple[str, str, int | None], list[int]] = {}
+    for index, failure in progress.failed.items():  # tens of thousands: plain tuple operations only
+        key = failure if failure in groups or len(groups) < MAX_REASONS else ("", *failure[1:])
+        groups.setdefault(key, []).append(index)
     return {
         "format": CHECKPOINT_FORMAT,
         "digest": progress.digest,
@@ -156,7 +155,7 @@ def encode(progress: Progress) -> dict[str, Any]:
         "position": progress.position,
         "ahead": pack(progress.ahead),
         "not_found": pack(progress.not_found),
-        "failed": [[f.reason, f.kind, f.status, pack(indices)] for f, indices in groups.items()],
+        "failed": [[reason, kind, status, pack(indices)] for (reason, kind, status), indices in groups.items()],
     }
 
 
