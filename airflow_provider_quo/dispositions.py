@@ -4,16 +4,17 @@ Like urllib3's ``Retry``, every failure decision of the provider is made here an
 kind of failure (an HTTP status or a family of them, a TLS error, a timeout, a dropped connection, an
 unexpected success body, bad input) has one :class:`Disposition`, which every layer reads:
 
-- the hook: whether it repeats the request (``retry_request``; :attr:`QuoAPIError.retryable
-  <airflow_provider_quo.exceptions.QuoAPIError.retryable>` and
-  :func:`~airflow_provider_quo.hooks.retries.retries_request`), whether a 429 is waited out past
-  the retry limit (``waited_out``) and whether the key's budget pauses and slows down (``slows_key``);
+- the hook (:func:`~airflow_provider_quo.hooks.retries.retries_request`): whether it repeats the request
+  (``retry_request``) and how many times at most
+  (``request_attempts``), whether a 429 is waited out past the retry limit (``waited_out``), and whether
+  the answer spent a request of the key's budget (``spends_budget``: a 429 did not, and pauses the key);
 - the marking operators: whether one such outcome stops the run (``stops_run``), or the first
   ``stops_run_if_first`` outcomes all of this kind do; whether the id counts as ``failed``,
   ``not_found`` or ``not_attempted`` (``summary``);
 - a resumed retry of a killed task: whether it sends a failed id again (``resent_on_resume``);
-- the summary: each failed id's ``kind``, ``status`` and ``retryable`` travel as data (never parsed
-  back from the message), so rewording an error never changes a decision;
+- the summary and the checkpoint: each failed id's ``kind`` (and ``status``) travel as data, never parsed
+  back from a message or a status, so a resumed task decides as an uninterrupted one and rewording an
+  error never changes a decision;
 - the watermark: whether a run whose only failures are of this kind still commits it
   (``commits_watermark``);
 - :class:`~airflow_provider_quo.retry_policy.QuoRetryPolicy`: whether the task is retried
@@ -55,10 +56,13 @@ class Disposition:
     :param stops_run_if_first: a bulk run stops when its first this-many outcomes are all of this kind (0: never).
     :param summary: how a marking summary counts the id.
     :param commits_watermark: a run whose only failures are of this kind still moves the watermark.
-    :param slows_key: the key's budget pauses (``Retry-After``) and slows down.
     :param waited_out: retried past the retry limit while the waits stay within the rate-limit budget.
     :param resent_on_resume: a retry of a killed task sends an id that failed so again (see
         :mod:`~airflow_provider_quo.operators.checkpoint`): all but the server's per-id verdicts.
+    :param spends_budget: an answer of this kind spent a request of the key's budget (a 429 did not: it
+        pauses every user of the key until the window ends, or its ``Retry-After``).
+    :param request_attempts: at most this many attempts of one request, the first included (``None``:
+        the hook's ``retry_limit``); only read where ``retry_request`` is true.
     """
 
     retry_request: bool
@@ -67,13 +71,15 @@ class Disposition:
     stops_run_if_first: int = 0
     summary: SummaryOutcome = "failed"
     commits_watermark: bool = False
-    slows_key: bool = False
     waited_out: bool = False
     resent_on_resume: bool = True
+    spends_budget: bool = True
+    request_attempts: int | None = None
 
     @property
     def may_succeed_later(self) -> bool:
-        """Whether a later try (of the request or the task) may succeed: a failed id's ``retryable`` flag."""
+        """Whether a later try (of the request or the task) may succeed: what makes
+        :class:`~airflow_provider_quo.retry_policy.QuoRetryPolicy` retry a task whose ids failed so."""
         return self.retry_request or self.task_retry != "fail"
 
 
@@ -93,7 +99,7 @@ DISPOSITIONS: dict[str, Disposition] = {
     ),
     "404": Disposition(retry_request=False, task_retry="fail", summary="not_found", resent_on_resume=False),
     "408": _TRANSIENT,
-    "429": Disposition(retry_request=True, task_retry="retry", slows_key=True, waited_out=True),
+    "429": Disposition(retry_request=True, task_retry="retry", waited_out=True, spends_budget=False),
     "5xx": _TRANSIENT,  # a fault at Quo or a proxy: usually passes
     "5xx_permanent": _PERMANENT,  # 501, 505, 511
     "http_other": _PERMANENT,  # any other status (3xx, 409, ...): repeating it changes nothing
@@ -101,11 +107,16 @@ DISPOSITIONS: dict[str, Disposition] = {
     "unexpected_response": _PERMANENT,  # a 2xx whose body does not prove the call: repeating proves no more
     "tls": Disposition(retry_request=False, task_retry="fail", stops_run=True),  # every request would fail alike
     "timeout": _TRANSIENT,
-    "connection": _TRANSIENT,  # refused, dropped, DNS
+    "connection": _TRANSIENT,  # dropped, reset, DNS
+    # Nothing listens at the host and port (a wrong host, say): every request would fail alike, so a few
+    # quick attempts (a restarting proxy), then the run stops and the task's own retries decide.
+    "connection_refused": Disposition(retry_request=True, task_retry="default", stops_run=True, request_attempts=3),
     "not_sent": Disposition(retry_request=False, task_retry="default", summary="not_attempted"),  # the run stopped
     "bad_input": Disposition(retry_request=False, task_retry="fail"),  # a ValueError: an invalid id or setting
     "other": Disposition(retry_request=False, task_retry="default"),  # anything else: the task's own retries
 }
+#: The kind of a failure nothing more is known of: an unexpected exception, or a batch that left no summary.
+UNKNOWN = "other"
 
 
 def status_kind(status: int) -> str:
@@ -130,7 +141,7 @@ def kind_of(error: BaseException) -> str:
         return kind
     if isinstance(error, TRANSIENT_TRANSPORT_ERRORS):
         return "connection"
-    return "bad_input" if isinstance(error, ValueError) else "other"
+    return "bad_input" if isinstance(error, ValueError) else UNKNOWN
 
 
 def disposition(error: BaseException) -> Disposition:

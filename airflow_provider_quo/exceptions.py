@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from airflow_provider_quo.dispositions import DISPOSITIONS, status_kind
+from airflow_provider_quo.dispositions import status_kind
 from airflow_provider_quo.redaction import scrub
 
 #: Characters of a non-JSON body kept in an error message (proxy HTML pages can be large).
@@ -43,7 +43,7 @@ class QuoBulkMarkError(QuoError):
     """A marking operator finished with failures; ``summary`` holds the run's whole summary.
 
     :param message: the one-line reason, with the counts.
-    :param summary: the operator's summary (as pushed under the XCom key ``summary``).
+    :param summary: the operator's summary (as stored in XCom, under ``return_value``).
     :param killed: the task was killed mid-run (its ids not sent are not failures of their own).
     """
 
@@ -69,9 +69,15 @@ class QuoNotSentError(QuoError):
 
 
 class QuoConnectionError(QuoError):
-    """The request never got a whole HTTP response: connection refused or dropped, DNS, or a timeout (a subclass)."""
+    """The request never got a whole HTTP response: connection dropped, DNS, refused or a timeout (subclasses)."""
 
     _kind = "connection"
+
+
+class QuoConnectionRefusedError(QuoConnectionError):
+    """Nothing listens at the host and port (a wrong host or port in the connection, say)."""
+
+    _kind = "connection_refused"
 
 
 class QuoTimeoutError(QuoConnectionError):
@@ -89,6 +95,7 @@ class QuoAPIError(QuoError):
     :param code: Quo's error code (``"1000404"``), if any.
     :param trace: Quo's request trace id, for Quo support, if any.
     :param errors: field errors (``[{"path", "message", ...}]``) from a 400, if any.
+    :param retry_after: seconds the server asked to wait (``Retry-After``, e.g. on a 429 or 503), if it said.
     """
 
     def __init__(
@@ -100,8 +107,10 @@ class QuoAPIError(QuoError):
         code: str | None = None,
         trace: str | None = None,
         errors: list[dict[str, Any]] | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.status = status
+        self.retry_after = retry_after
         self.title = title
         self.message = message
         self.code = code
@@ -130,11 +139,6 @@ class QuoAPIError(QuoError):
     def kind(self) -> str:
         """This status's key in :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`."""
         return status_kind(self.status)
-
-    @property
-    def retryable(self) -> bool:
-        """Whether repeating the same request may succeed (408, 429 and transient 5xx), per the table."""
-        return DISPOSITIONS[self.kind].retry_request
 
 
 def _without_title(message: str, title: str) -> str:
@@ -186,34 +190,23 @@ class QuoNotFoundError(QuoAPIError):
 
 
 class QuoRateLimitError(QuoAPIError):
-    """429: the per-key rate limit was exceeded.
-
-    :param retry_after: seconds the server asked to wait (``Retry-After``), if it said.
-    """
-
-    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(**kwargs)
+    """429: the per-key rate limit was exceeded (``retry_after``: the server's ``Retry-After``, if it said)."""
 
 
 class QuoServerError(QuoAPIError):
-    """5xx: a fault at Quo or a proxy in front of it; usually transient (501, 505 and 511 are not).
-
-    :param retry_after: seconds the server asked to wait (``Retry-After``, e.g. on a 503), if it said.
-    """
-
-    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(**kwargs)
+    """5xx: a fault at Quo or a proxy in front of it; usually transient (501, 505 and 511 are not)."""
 
 
-_CLASS_BY_STATUS: dict[int, type[QuoAPIError]] = {
-    400: QuoBadRequestError,
-    401: QuoAuthenticationError,
-    403: QuoPermissionError,
-    404: QuoNotFoundError,
-    422: QuoBadRequestError,
-    429: QuoRateLimitError,
+#: The error class of each HTTP kind (:func:`~airflow_provider_quo.dispositions.status_kind`); others are
+#: plain :class:`QuoAPIError`.
+CLASS_BY_KIND: dict[str, type[QuoAPIError]] = {
+    "400": QuoBadRequestError,
+    "401": QuoAuthenticationError,
+    "403": QuoPermissionError,
+    "404": QuoNotFoundError,
+    "429": QuoRateLimitError,
+    "5xx": QuoServerError,
+    "5xx_permanent": QuoServerError,
 }
 
 
@@ -268,10 +261,10 @@ def error_from_response(response: requests.Response, *, redact: str | None = Non
     """Build the typed error for an HTTP error response, whatever its body looks like.
 
     :param response: a response with status >= 300.
-    :param redact: a secret (the API key) to replace by ``***`` wherever the body repeats it.
+    :param redact: a secret (the API key) to replace by ``***`` in the error's text (the body is parsed as sent).
     """
     status = response.status_code
-    fields = _body_fields(scrub(response.content or b"", redact))
+    fields = _body_fields(response.content or b"")
     message = _text(fields.get("message"))
     if message is None and not fields:
         message = describe_body(response, redact=redact)
@@ -284,9 +277,6 @@ def error_from_response(response: requests.Response, *, redact: str | None = Non
         "trace": _text(fields.get("trace")),
         "errors": [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else None,
     }
-    kwargs = {name: scrub(value, redact) for name, value in kwargs.items()}  # also escaped or header echoes
-    if status == 429:
-        return QuoRateLimitError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
-    if status >= 500:
-        return QuoServerError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
-    return _CLASS_BY_STATUS.get(status, QuoAPIError)(**kwargs)
+    kwargs = {name: scrub(value, redact) for name, value in kwargs.items()}  # the text built, never the body
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    return CLASS_BY_KIND.get(status_kind(status), QuoAPIError)(retry_after=retry_after, **kwargs)

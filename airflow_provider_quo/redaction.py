@@ -1,4 +1,10 @@
-"""Every secret the provider hides, hidden here: the API key in any text, bytes or JSON, a URL's password."""
+"""Every secret the provider hides, hidden here: the API key in what goes out, a URL's password.
+
+What goes out is text the provider builds (error messages, log lines, the summary's reasons) and what
+it stores (XCom, the checkpoint); the data it decides on (response bodies, ids, names) is read as the
+server sent it and never rewritten. As Airflow's own masker (``[logging] min_length_masked_secret``), a
+secret shorter than :data:`MIN_SECRET_LENGTH` is left alone: replacing it would rewrite ordinary text.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from urllib.parse import urlsplit
 
 #: What a secret is replaced by.
 REDACTED = "***"
+#: Shorter secrets are not replaced (Airflow's ``[logging] min_length_masked_secret`` default).
+MIN_SECRET_LENGTH = 5
 
 Value = TypeVar("Value")
 
@@ -15,9 +23,10 @@ def scrub(value: Value, secret: str | None) -> Value:
     """``value`` with ``secret`` replaced by ``***`` in every string or bytes it holds (lists and dicts too).
 
     :param value: text, bytes, or JSON-like data.
-    :param secret: the secret (the API key); ``None`` or ``""``: ``value`` unchanged.
+    :param secret: the secret (the API key); ``None`` or shorter than :data:`MIN_SECRET_LENGTH`: ``value``
+        unchanged.
     """
-    if not secret:
+    if not secret or len(secret) < MIN_SECRET_LENGTH:
         return value
     return _scrub(value, secret)  # type: ignore[no-any-return]
 

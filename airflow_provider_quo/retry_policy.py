@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_quo.compat import RETRY_POLICY_SUPPORTED, RetryDecision, RetryPolicy
 from airflow_provider_quo.dispositions import disposition
 from airflow_provider_quo.exceptions import QuoAPIError, QuoBulkMarkError
-from airflow_provider_quo.operators._summary import retryable_failures
+from airflow_provider_quo.operators._summary import may_succeed_later
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -26,18 +26,20 @@ if TYPE_CHECKING:
 class QuoRetryPolicy(RetryPolicy):
     """Airflow 3.3 task retry policy for Quo tasks: ``retry_policy=QuoRetryPolicy()``.
 
-    Decisions (the task's ``retries`` still caps every retry):
+    Decisions, each the ``task_retry`` of the error's kind in
+    :data:`~airflow_provider_quo.dispositions.DISPOSITIONS` (the task's ``retries`` still caps every retry):
 
-    - 429, or any error with a ``retry_after``: retry after that many seconds (at most ``max_delay``).
+    - 429, or any error retried so with a ``retry_after``: retry after that many seconds (at most
+      ``max_delay``).
     - Other transient errors that outlived the hook's retries (``QuoConnectionError``, 408, 5xx but
       501/505/511): retry after ``transient_delay``.
     - ``QuoBulkMarkError``: retry after ``transient_delay`` if any failed id may succeed later (its
-      ``retryable`` flag in the summary's ``failed_detail``);
+      ``kind`` in the summary's ``failed_detail``, read in the table; an id without one counts as such);
       fail at once if every failure was permanent (say 404s with ``on_not_found="fail"``); the task's
       own handling if the run was killed or lists no failures.
-    - Non-retryable API errors (400, 401, 403, 404, 422, ...), ``QuoTLSError`` and ``ValueError``
+    - API errors no repeat cures (400, 401, 403, 404, 422, ...), ``QuoTLSError`` and ``ValueError``
       (bad input, invalid conversation ids): fail at once, without using a retry.
-    - Anything else: the task's own ``retries`` and ``retry_delay``.
+    - Anything else (a refused connection, say): the task's own ``retries`` and ``retry_delay``.
 
     :param max_delay: the longest delay taken from a ``Retry-After``.
     :param transient_delay: the delay of a retry without ``Retry-After``; ``None`` uses the task's
@@ -90,7 +92,7 @@ class QuoRetryPolicy(RetryPolicy):
         failed: dict[str, str] = error.summary.get("failed") or {}
         if error.killed or not failed:
             return RetryDecision.default()
-        transient = retryable_failures(error.summary)  # each failure's disposition, carried as data
+        transient = may_succeed_later(error.summary)  # each failure's kind, carried as data
         if transient:
             example = str(failed.get(transient[0], ""))[:80]
             return RetryDecision.retry(

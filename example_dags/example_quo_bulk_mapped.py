@@ -9,9 +9,9 @@ instance, which can be retried on its own and shows its own progress.
 2. `make_batches` splits them into lists of `batch_size` ids.
 3. `mark_read_batch` is mapped over the batches: one `mark-as-read` task instance per batch.
 4. `total` runs once every batch has finished, failed or not, and adds up all their summaries, so
-   nothing is lost: every id is counted as marked, not found, failed or not attempted. It pushes the
-   totals under the XCom key `summary` and fails if a batch failed. Clear just the failed batches
-   (and `total`) to retry them.
+   nothing is lost: every id is counted as marked, not found, failed or not attempted. The totals are
+   its return value (XCom `return_value`, stored even when it fails), and it fails if a batch failed.
+   Clear just the failed batches (and `total`) to retry them.
 
 Trigger with `dry_run` on to see how the ids would be batched without marking anything.
 
@@ -36,7 +36,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY, total_of_batches
+from airflow_provider_quo.operators._summary import total_of_batches
 from airflow_provider_quo.operators.list_stale_conversations import ListStaleConversationsOperator
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 
@@ -99,14 +99,15 @@ with DAG(
         if batches is None:  # all_done runs `total` even when listing or batching failed: fail clearly
             raise RuntimeError("no batches to total: list_stale_conversations or make_batches failed")
         ti = context["ti"]
-        # Explicit map indexes give one summary per batch, in batch order (None where a batch pushed none).
+        # Each batch's summary is its return value, stored whether it succeeded or failed. Explicit map
+        # indexes give one per batch, in batch order (None where a batch stored none).
         indexes = list(range(len(batches)))
-        summaries = ti.xcom_pull(task_ids="mark_read_batch", key=SUMMARY_XCOM_KEY, map_indexes=indexes)
+        summaries = ti.xcom_pull(task_ids="mark_read_batch", map_indexes=indexes)
         totals = total_of_batches(summaries, batches, task_id="mark_read_batch")
-        ti.xcom_push(key=SUMMARY_XCOM_KEY, value=totals)  # like a marking task: under "summary", success or not
-        log.info("Totals (the ids are in the XCom 'summary'): %s", {k: v for k, v in totals.items() if "count" in k})
+        log.info("Totals (the ids are in the return value): %s", {k: v for k, v in totals.items() if "count" in k})
         if totals["failed_batches"]:  # fail `total` too, or the run would show as a success
-            raise RuntimeError(f"batch(es) {totals['failed_batches']} failed; the totals are in the XCom 'summary'")
+            ti.xcom_push(key="return_value", value=totals)  # like a marking task: stored where a success's goes
+            raise RuntimeError(f"batch(es) {totals['failed_batches']} failed; the totals are its return value")
         return totals
 
     mark_read_batch >> total(batches)

@@ -20,6 +20,7 @@ from airflow_provider_quo import __version__
 from airflow_provider_quo.dispositions import TRANSIENT_TRANSPORT_ERRORS, disposition
 from airflow_provider_quo.exceptions import (
     QuoConnectionError,
+    QuoConnectionRefusedError,
     QuoError,
     QuoTimeoutError,
     QuoTLSError,
@@ -98,8 +99,8 @@ def send_once(
     failed = response.status_code >= 300  # a redirect would turn a POST into a GET: an error
     read_body(response, label=label, deadline=sent + sum(timeout), read_timeout=timeout[1], truncate=failed)
     failure = error_from_response(response, redact=api_key) if failed else None
-    limited = failure is not None and disposition(failure).slows_key
-    retry_after = getattr(failure, "retry_after", None)
+    limited = failure is not None and not disposition(failure).spends_budget  # a 429: the key pauses
+    retry_after = getattr(failure, "retry_after", None) if limited else None
     budget.observe(read_rate_limit(response.headers), time.monotonic() - sent, limited=limited, retry_after=retry_after)
     if failure is not None:
         raise failure
@@ -141,7 +142,7 @@ def transport_error(error: requests.RequestException, label: str, url: str) -> Q
     if isinstance(error, requests.Timeout):
         return QuoTimeoutError(f"{label} failed: {type(error).__name__}: {cause}")
     if _refused(error):
-        return QuoConnectionError(f"{label} failed: connection refused by {urlsplit(url).netloc}")
+        return QuoConnectionRefusedError(f"{label} failed: connection refused by {urlsplit(url).netloc}")
     if isinstance(error, TRANSIENT_TRANSPORT_ERRORS):
         return QuoConnectionError(f"{label} failed: {type(error).__name__}: {cause}")
     return QuoError(f"{label} could not be sent: {type(error).__name__}")  # a bad URL or header

@@ -105,10 +105,12 @@ class StopRetrying(tenacity.stop.stop_base):
     def __call__(self, retry_state: RetryCallState) -> bool:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
-        if error is not None and disposition(error).waited_out:
-            self.rate_limited += 1
+        kind = disposition(error) if error is not None else None
+        self.rate_limited += 1 if kind is not None and kind.waited_out else 0
         if self.retry_limit <= 1 or (self.stop is not None and self.stop.is_set()):
             return True
+        if kind is not None and kind.request_attempts and retry_state.attempt_number >= kind.request_attempts:
+            return True  # this kind's own limit (a refused connection: a few quick attempts)
         if (retry_state.seconds_since_start or 0.0) >= self.max_retry_seconds:
             return True
         if retry_state.attempt_number - self.rate_limited >= self.retry_limit:

@@ -11,13 +11,14 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_quo.conversation_ids import parse_conversation_ids, partition_conversation_ids
 from airflow_provider_quo.dispositions import DISPOSITIONS, kind_of
-from airflow_provider_quo.exceptions import QuoBulkMarkError, QuoError
+from airflow_provider_quo.exceptions import QuoBulkMarkError
 from airflow_provider_quo.hooks.bulk import Outcome
 from airflow_provider_quo.hooks.quo import MarkAction, QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_optional_int, as_optional_rate
 from airflow_provider_quo.operators._progress import ProgressReporter
-from airflow_provider_quo.operators._summary import SUMMARY_XCOM_KEY, MarkSummary, settled_failure_detail
-from airflow_provider_quo.operators.checkpoint import Checkpointer, checkpointer_for, result_of
+from airflow_provider_quo.operators._summary import MarkSummary
+from airflow_provider_quo.operators.checkpoint import Checkpointer, checkpointer_for
+from airflow_provider_quo.redaction import scrub
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -28,6 +29,8 @@ MAX_LOGGED_IDS = 20
 #: of the numbers seen so far; the ids not yet sent are then left ``not_attempted`` and the task fails.
 #: (The 403 row of :data:`~airflow_provider_quo.dispositions.DISPOSITIONS` says so.)
 PERMISSION_EVIDENCE_CALLS = DISPOSITIONS["403"].stops_run_if_first
+#: XCom key of a task's return value: the summary's, whether the task succeeds or fails.
+XCOM_RETURN_KEY = "return_value"  # Airflow's BaseXCom.XCOM_RETURN_KEY
 #: XCom key of the updated conversation objects when ``return_conversations`` is set.
 CONVERSATIONS_XCOM_KEY = "conversations"
 
@@ -35,14 +38,15 @@ CONVERSATIONS_XCOM_KEY = "conversations"
 class BaseMarkConversationsOperator(BaseOperator):
     """Marks conversations through one ``mark-as-*`` endpoint, concurrently at the connection's rate.
 
-    Every id is validated before the first request. One id's failure never stops the others. A 401
-    (or a TLS failure) stops the run at once: every further call would fail alike. A 403 ``Not Phone
-    Number User`` concerns one phone number, so it fails that id only; the run stops early only if the
-    first 20 outcomes (:data:`PERMISSION_EVIDENCE_CALLS`) are all 403s, and the task then fails with the
-    rest ``not_attempted``. A 200 counts as marked only if it returns the conversation with the id sent.
-    Pushes a summary under the XCom key ``summary`` whether the task succeeds or fails (and returns it
-    on success, for ``.output``): counts, the marked ids, the not-found ids, each failed id
-    with a one-line reason and the invalid entries skipped;
+    Every id is validated before the first request. One id's failure never stops the others. A 401 (or a
+    TLS failure, or a refused connection) stops the run at once: every further call would fail alike. A
+    403 ``Not Phone Number User`` concerns one phone number, so it fails that id only; the run stops
+    early only if the first 20 outcomes (:data:`PERMISSION_EVIDENCE_CALLS`) are all 403s, and the task
+    then fails with the rest ``not_attempted``. A 200 counts as marked only if it returns the
+    conversation with the id sent. The summary is the task's XCom ``return_value``, stored once whether
+    the task succeeds or fails (``.output``, ``xcom_pull(task_ids=...)``): counts, the marked ids, the
+    not-found ids, each failed id with a one-line reason and its ``kind`` and ``status``
+    (``failed_detail``), and the invalid entries skipped;
     ``marked_count + not_found_count + failed_count + not_attempted_count + invalid_count == requested``.
     The task log lists the first 20 failed, not-found and invalid ids. Subclasses set :attr:`action`.
 
@@ -119,12 +123,13 @@ class BaseMarkConversationsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         result, error = self._mark(context)
-        context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=result)  # one key, whether the task succeeds or fails
         if error is not None:
+            if self.do_xcom_push:  # where a success's return value goes: one place, success or failure
+                context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=result)
             raise error
         return result
 
-    def _mark(self, context: Context) -> tuple[dict[str, Any], QuoError | None]:
+    def _mark(self, context: Context) -> tuple[dict[str, Any], BaseException | None]:
         """The run's summary, and the error that fails the task, if any."""
         ids, invalid = self._conversation_ids()
         dry_run = as_bool(self.dry_run, "dry_run")
@@ -154,8 +159,8 @@ class BaseMarkConversationsOperator(BaseOperator):
         conversations, stop_error = self._record_outcomes(outcomes, summary, progress, stop_taking)
         result = summary.as_dict(elapsed_seconds=progress.elapsed())
         self._log_results(summary, label, progress.elapsed())
-        if self.return_conversations:
-            context["ti"].xcom_push(key=CONVERSATIONS_XCOM_KEY, value=conversations)
+        if self.return_conversations:  # the server's data, but never the key should it echo it
+            context["ti"].xcom_push(key=CONVERSATIONS_XCOM_KEY, value=scrub(conversations, hook.settings.api_key))
         error = self._final_error(summary, result, stop_error, stop_taking)
         if error is None and self._checkpoint is not None:
             self._checkpoint.clear()  # clearing a successful task re-runs every id
@@ -168,9 +173,8 @@ class BaseMarkConversationsOperator(BaseOperator):
         if self._checkpoint is None:
             return ids
         skip, prior = self._checkpoint.resume()
-        reasons = {cid: failure.reason for cid, failure in prior.failed.items()}
-        details = {cid: settled_failure_detail(f.status, f.retryable) for cid, f in prior.failed.items()}
-        summary.seed(prior.marked, prior.not_found, reasons, details)
+        for conversation_id, result in prior:  # counted as this try would count them, kind for kind
+            summary.add(conversation_id, result)
         return [cid for index, cid in enumerate(ids) if index not in skip] if skip else ids
 
     def _conversation_ids(self) -> tuple[list[str], list[str]]:
@@ -185,19 +189,17 @@ class BaseMarkConversationsOperator(BaseOperator):
         summary: MarkSummary,
         progress: ProgressReporter,
         stop_taking: threading.Event,
-    ) -> tuple[list[dict[str, Any]], QuoError | None]:
+    ) -> tuple[list[dict[str, Any]], BaseException | None]:
         """Count every outcome; stop taking ids at a fatal error or when the 403 evidence says the key can do
         nothing. Returns the conversations (if kept) and the error that stopped the run, if any."""
         conversations: list[dict[str, Any]] = []
-        stop_error: QuoError | None = None
+        stop_error: BaseException | None = None
         kinds: Counter[str] = Counter()
         try:
             for outcome in outcomes:
-                summary.record(outcome.item, outcome.error)
+                result = summary.record(outcome.item, outcome.error)
                 if self._checkpoint is not None:
-                    self._checkpoint.settled(
-                        outcome.item, result_of(outcome.error, fail_on_not_found=summary.fail_on_not_found)
-                    )
+                    self._checkpoint.settled(outcome.item, result)
                 if stop_error is None and outcome.error is not None:
                     stop_error = _stop_error(outcome.error, summary, kinds)
                 elif outcome.error is None and self.return_conversations and outcome.result is not None:
@@ -218,8 +220,12 @@ class BaseMarkConversationsOperator(BaseOperator):
         _log_first(self.log.warning, f"{label}: {len(summary.not_found)} not found", summary.not_found)
 
     def _final_error(
-        self, summary: MarkSummary, result: dict[str, Any], stop_error: QuoError | None, stop_taking: threading.Event
-    ) -> QuoError | None:
+        self,
+        summary: MarkSummary,
+        result: dict[str, Any],
+        stop_error: BaseException | None,
+        stop_taking: threading.Event,
+    ) -> BaseException | None:
         """What fails the task: the error that stopped the run, a kill, or (``fail_on_error``) any failure."""
         if stop_error is not None:
             return stop_error
@@ -238,14 +244,14 @@ def _log_first(log: Callable[..., None], what: str, values: Sequence[str]) -> No
         log("%s: %s%s", what, ", ".join(values[:MAX_LOGGED_IDS]), more)
 
 
-def _stop_error(error: BaseException, summary: MarkSummary, kinds: Counter[str]) -> QuoError | None:
+def _stop_error(error: BaseException, summary: MarkSummary, kinds: Counter[str]) -> BaseException | None:
     """The error that stops the run after this outcome, if its kind says so (see
     :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`): at once (401, TLS: every further call would fail
-    alike), or when the first outcomes were all of its kind (403)."""
+    alike: 401, TLS, connection refused), or when the first outcomes were all of its kind (403)."""
     kind = kind_of(error)
     kinds[kind] += 1
     meaning = DISPOSITIONS[kind]
-    if meaning.stops_run and isinstance(error, QuoError):
+    if meaning.stops_run:
         return error
     if meaning.stops_run_if_first and kinds[kind] == summary.done == meaning.stops_run_if_first:
         return _no_permission_error(error, summary)

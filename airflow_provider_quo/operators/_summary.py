@@ -1,21 +1,22 @@
-"""The JSON-serialisable summary a marking operator pushes under the XCom key ``summary`` (and returns).
+"""The JSON-serialisable summary a marking operator returns (XCom ``return_value``, success or failure).
 
-:meth:`MarkSummary.from_dict` reads one back, :meth:`MarkSummary.merge` adds two up and
-:func:`total_of_batches` totals a mapped task's batches; :func:`commits_watermark` and
-:func:`retryable_failures` answer from each failure's data (``failed_detail``), never from its message.
+Each id's outcome is a :data:`~airflow_provider_quo.operators._outcome.Result`; a failure's ``kind``
+travels as data (``failed_detail``), so what it means is read from the table, never worked out again
+from a status or a message. :meth:`MarkSummary.from_dict` reads a summary back,
+:meth:`MarkSummary.merge` adds two up and :func:`total_of_batches` totals a mapped task's batches;
+:func:`commits_watermark` and :func:`may_succeed_later` answer from each failure's ``kind``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_quo.dispositions import DISPOSITIONS, disposition, kind_of, status_kind
+from airflow_provider_quo.dispositions import DISPOSITIONS, UNKNOWN
+from airflow_provider_quo.operators._outcome import MARKED, NOT_FOUND, Failure, Result, result_of
 
-#: XCom key of a count summary: the listing operator's, and a marking operator's whether it succeeds or fails.
+#: XCom key of the listing operator's count summary (a marking operator's summary is its ``return_value``).
 SUMMARY_XCOM_KEY = "summary"
-#: The counts a summary holds, each the length of a list in it (``marked_count`` aside: marked ids may be dropped).
-COUNT_KEYS = ("requested", "marked_count", "not_found_count", "failed_count", "not_attempted_count", "invalid_count")
 
 
 class MarkSummary:
@@ -85,10 +86,8 @@ class MarkSummary:
         :param reason: why, pointing at the log.
         """
         summary = cls(action, len(ids), fail_on_not_found=False, keep_marked_ids=True)
-        detail = {"kind": "other", "status": None, "retryable": True}
         for conversation_id in ids:
-            summary.failed[conversation_id] = reason
-            summary.failed_detail[conversation_id] = dict(detail)
+            summary.add(conversation_id, Failure(reason, UNKNOWN))
         return summary
 
     def merge(self, other: MarkSummary) -> None:
@@ -121,47 +120,32 @@ class MarkSummary:
         """Valid ids not sent (yet)."""
         return self.requested - len(self.invalid) - self.done
 
-    def record(self, conversation_id: str, error: BaseException | None) -> None:
-        """Add one id's outcome.
+    def record(self, conversation_id: str, error: BaseException | None) -> Result | None:
+        """Add one call's outcome; return it as a :data:`Result` (``None``: not sent), for the checkpoint.
 
         :param conversation_id: the id.
         :param error: what its call raised, or ``None`` if it was marked; a
             :class:`~airflow_provider_quo.exceptions.QuoNotSentError` leaves the id "not attempted".
         """
-        if error is None:
+        result = result_of(error, fail_on_not_found=self.fail_on_not_found)
+        self.add(conversation_id, result)
+        return result
+
+    def add(self, conversation_id: str, result: Result | None) -> None:
+        """Add one id's outcome, as :meth:`record` found it or an earlier try of the task settled it.
+
+        :param conversation_id: the id.
+        :param result: its outcome; ``None``: not sent (it stays "not attempted").
+        """
+        if result == MARKED:
             self.marked_count += 1
             if self.keep_marked_ids:
                 self.marked.append(conversation_id)
-            return
-        meaning = disposition(error)
-        if meaning.summary == "not_attempted":
-            return
-        if meaning.summary == "not_found" and not self.fail_on_not_found:
+        elif result == NOT_FOUND:
             self.not_found.append(conversation_id)
-            return
-        self.failed[conversation_id] = " ".join(str(error).split()) or type(error).__name__
-        self.failed_detail[conversation_id] = failure_detail(error)
-
-    def seed(
-        self,
-        marked: Sequence[str],
-        not_found: Sequence[str],
-        failed: Mapping[str, str],
-        failed_detail: Mapping[str, dict[str, Any]] | None = None,
-    ) -> None:
-        """Count the outcomes earlier tries of the task instance settled (a resumed retry skips those ids).
-
-        :param marked: ids marked.
-        :param not_found: ids not found (counted as such whatever ``fail_on_not_found`` says now).
-        :param failed: failed ids and their reasons.
-        :param failed_detail: the failed ids' details (see :func:`failure_detail`), where known.
-        """
-        self.marked_count += len(marked)
-        if self.keep_marked_ids:
-            self.marked.extend(marked)
-        self.not_found.extend(not_found)
-        self.failed.update(failed)
-        self.failed_detail.update(failed_detail or {})
+        elif isinstance(result, Failure):
+            self.failed[conversation_id] = result.reason
+            self.failed_detail[conversation_id] = result.detail
 
     def as_dict(self, *, dry_run: bool | None = None, elapsed_seconds: float | None = None) -> dict[str, Any]:
         """The summary as plain JSON types.
@@ -230,38 +214,15 @@ def total_of_batches(
     return {**total.as_dict(), "batches": len(batches), "failed_batches": failed_batches}
 
 
-def failure_detail(error: BaseException) -> dict[str, Any]:
-    """One failed id's failure as data: its kind, HTTP status (``None`` without an answer) and whether a
-    later try may succeed, all from :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`.
-
-    :param error: what the id's call raised.
-    """
-    status = getattr(error, "status", None)
-    return {
-        "kind": kind_of(error),
-        "status": status if isinstance(status, int) else None,
-        "retryable": disposition(error).may_succeed_later,
-    }
-
-
-def settled_failure_detail(status: int | None, resent: bool) -> dict[str, Any]:
-    """The detail of a failure an earlier try settled, known only by its status (a checkpoint keeps no more).
-
-    :param status: its HTTP status, ``None`` without an answer (then its kind is unknown: ``"other"``).
-    :param resent: whether a retry sends the id again.
-    """
-    kind = "other" if status is None else status_kind(status)
-    return {"kind": kind, "status": status, "retryable": resent and DISPOSITIONS[kind].may_succeed_later}
-
-
-def retryable_failures(summary: dict[str, Any]) -> list[str]:
-    """The failed ids of a summary that a later try may mark (an id without detail counts as one).
+def may_succeed_later(summary: dict[str, Any]) -> list[str]:
+    """The failed ids of a summary whose kind says a later try may mark them; an id without a known kind
+    (a summary of an older provider version, say) counts as one.
 
     :param summary: a marking summary (:meth:`MarkSummary.as_dict`).
     """
     details: dict[str, Any] = summary.get("failed_detail") or {}
     failed: dict[str, Any] = summary.get("failed") or {}
-    return [cid for cid in failed if (details.get(cid) or {}).get("retryable", True)]
+    return [cid for cid in failed if _later(details.get(cid))]
 
 
 def commits_watermark(summary: Any) -> bool:
@@ -281,6 +242,16 @@ def commits_watermark(summary: Any) -> bool:
     return all(_kind_commits(details.get(cid)) for cid in failed)
 
 
+def _meaning(detail: Any) -> Any:
+    """The table's row of a ``failed_detail`` entry's kind; ``None`` if it names none."""
+    return DISPOSITIONS.get(str(detail.get("kind"))) if isinstance(detail, dict) else None
+
+
+def _later(detail: Any) -> bool:
+    meaning = _meaning(detail)
+    return meaning is None or meaning.may_succeed_later
+
+
 def _kind_commits(detail: Any) -> bool:
-    meaning = DISPOSITIONS.get(str(detail.get("kind"))) if isinstance(detail, dict) else None
+    meaning = _meaning(detail)
     return meaning is not None and meaning.commits_watermark

@@ -1,11 +1,16 @@
-"""A marking run's progress, small enough to save every few seconds and exact enough to resume from.
+"""A marking run's progress, small enough to save every second and exact enough to resume from.
 
 A retry of a task instance that was killed (OOM, evicted pod, ``execution_timeout``) reads the
 checkpoint its earlier tries saved and sends only what they did not settle. The id list's order is
 fixed, so the checkpoint is a *position* (every id before it has an outcome), the ids settled out of
 order past it (a handful: calls complete out of order under concurrency) and the outcomes that are not
-"marked" (not found, failed with the status and whether a retry may cure it). Index sets are packed as
-zlib-compressed gaps: 100,000 ids take well under 100 KB however their outcomes mix.
+"marked": not found, or failed with the failure's ``kind`` (its
+:data:`~airflow_provider_quo.dispositions.DISPOSITIONS` key, read back as stored) and HTTP status.
+Index sets are packed as zlib-compressed gaps: 100,000 ids take well under 100 KB however their
+outcomes mix. It is saved at most :data:`CHECKPOINT_SECONDS` after an outcome, so a hard kill loses
+the calls in flight and about a second's worth at most (see ``docs/reliability.md`` for the write's cost).
+
+A checkpoint of format 1 (no kinds) is read with its failed ids left unsettled: the retry sends them again.
 
 Nothing here imports Airflow: the store is anything with ``get``/``set``/``delete`` (Airflow 3.3's
 ``context["task_state_store"]``).
@@ -21,18 +26,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from airflow_provider_quo.dispositions import disposition
+from airflow_provider_quo.dispositions import DISPOSITIONS
+from airflow_provider_quo.operators._outcome import MARKED, NOT_FOUND, Failure, Result
 
 #: Key of the checkpoint in the task instance's state store.
 CHECKPOINT_KEY = "quo_mark_checkpoint"
-CHECKPOINT_FORMAT = 1
-#: A checkpoint is saved when this many seconds or this many settled ids have passed since the last one.
-CHECKPOINT_SECONDS = 5.0
-CHECKPOINT_IDS = 1000
-#: Distinct failure reasons kept word for word; further failures keep only their status.
+CHECKPOINT_FORMAT = 2
+#: A checkpoint is saved at the first outcome this many seconds or more after the last save.
+CHECKPOINT_SECONDS = 1.0
+#: Distinct failure reasons kept word for word; further failures keep only their kind and status.
 MAX_REASONS = 50
-NOT_FOUND = "not_found"
-MARKED = "marked"
 
 
 class Store(Protocol):
@@ -45,43 +48,20 @@ class Store(Protocol):
     def delete(self, key: str) -> None: ...
 
 
-@dataclass(frozen=True)
-class Failure:
-    """One failed id's outcome: the reason line, the HTTP status (if any) and whether a retry may cure it."""
-
-    reason: str
-    status: int | None
-    retryable: bool
-
-
-Result = str | Failure  # MARKED, NOT_FOUND or a Failure
-
-
 def digest(ids: Sequence[str]) -> str:
     """A fingerprint of the id list, order included: a checkpoint belongs to exactly this input."""
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
-def is_retryable(error: BaseException) -> bool:
-    """Whether an id that failed with ``error`` is sent again by a retry: all but the server's per-id verdicts.
+def resent_on_resume(kind: str) -> bool:
+    """Whether a retry of a killed task sends an id that failed with ``kind`` again: the ``resent_on_resume``
+    of its :data:`~airflow_provider_quo.dispositions.DISPOSITIONS` row (all but the server's per-id
+    verdicts); a kind the table does not know is sent again.
 
-    A 401 is sent again (the key may have been fixed); so is any failure without an HTTP answer. The
-    ``resent_on_resume`` of its :data:`~airflow_provider_quo.dispositions.DISPOSITIONS` row.
+    :param kind: the failure's kind, as the checkpoint stored it.
     """
-    return disposition(error).resent_on_resume
-
-
-def result_of(error: BaseException | None, *, fail_on_not_found: bool) -> Result | None:
-    """What a call's outcome settles, as the summary counts it; ``None`` if the id was not sent."""
-    if error is None:
-        return MARKED
-    counted = disposition(error).summary
-    if counted == "not_attempted":
-        return None
-    if counted == "not_found" and not fail_on_not_found:
-        return NOT_FOUND
-    reason = " ".join(str(error).split()) or type(error).__name__
-    return Failure(reason, getattr(error, "status", None), is_retryable(error))
+    meaning = DISPOSITIONS.get(kind)
+    return meaning is None or meaning.resent_on_resume
 
 
 def pack(indices: Iterable[int]) -> str:
@@ -90,7 +70,7 @@ def pack(indices: Iterable[int]) -> str:
     for index in sorted(indices):
         gaps.append(str(index - previous))
         previous = index
-    return base64.b64encode(zlib.compress(",".join(gaps).encode(), 9)).decode("ascii")
+    return base64.b64encode(zlib.compress(",".join(gaps).encode())).decode("ascii")
 
 
 def unpack(packed: str) -> list[int]:
@@ -138,24 +118,34 @@ class Progress:
             self.ahead.remove(self.position)
             self.position += 1
 
-    def has_outcome(self, index: int) -> bool:
-        return index < self.position or index in self.ahead
+    def settled(self) -> set[int]:
+        """The indices with an outcome."""
+        return set(range(self.position)) | self.ahead
 
     def resend(self, *, same_series: bool) -> set[int]:
-        """Failed ids a new try sends again: the retryable ones; every one if the task was cleared."""
-        return {index for index, failure in self.failed.items() if failure.retryable or not same_series}
+        """Failed ids a new try sends again: those whose kind says so; every one if the task was cleared."""
+        return {index for index, failure in self.failed.items() if resent_on_resume(failure.kind) or not same_series}
 
-    def settled_count(self, resend: set[int]) -> int:
-        return self.position + len(self.ahead) - len(resend)
+    def reopen(self, indices: set[int]) -> None:
+        """Forget the outcomes of ``indices``: a new try sends them again, and a kill before their new
+        outcomes must leave them to be sent again, not turn the old ones into verdicts."""
+        if not indices:
+            return
+        start = min(indices)
+        self.ahead.update(range(start, self.position))
+        self.position = min(self.position, start)
+        self.ahead -= indices
+        for index in indices:
+            self.failed.pop(index, None)
+            self.not_found.discard(index)
 
 
 def encode(progress: Progress) -> dict[str, Any]:
     """The JSON value saved in the state store."""
-    groups: dict[Failure, list[int]] = {}
-    for index, failure in progress.failed.items():
-        if failure not in groups and len(groups) >= MAX_REASONS:
-            failure = Failure("", failure.status, failure.retryable)
-        groups.setdefault(failure, []).append(index)
+    groups: dict[tuple[str, str, int | None], list[int]] = {}
+    for index, failure in progress.failed.items():  # tens of thousands: plain tuple operations only
+        key = failure if failure in groups or len(groups) < MAX_REASONS else ("", *failure[1:])
+        groups.setdefault(key, []).append(index)
     return {
         "format": CHECKPOINT_FORMAT,
         "digest": progress.digest,
@@ -165,49 +155,44 @@ def encode(progress: Progress) -> dict[str, Any]:
         "position": progress.position,
         "ahead": pack(progress.ahead),
         "not_found": pack(progress.not_found),
-        "failed": [[f.reason, f.status, f.retryable, pack(indices)] for f, indices in groups.items()],
+        "failed": [[reason, kind, status, pack(indices)] for (reason, kind, status), indices in groups.items()],
     }
 
 
 def decode(value: Any) -> Progress:
-    """The :class:`Progress` :func:`encode` saved; ``ValueError`` (or a ``KeyError``/``TypeError``) if it is not one."""
-    if not isinstance(value, dict) or value.get("format") != CHECKPOINT_FORMAT:
+    """The :class:`Progress` :func:`encode` saved; ``ValueError`` (or a ``KeyError``/``TypeError``) if it is not one.
+
+    A format-1 checkpoint (before failures kept their kind) is read with its failed ids reopened.
+    """
+    if not isinstance(value, dict) or value.get("format") not in (1, CHECKPOINT_FORMAT):
         raise ValueError("not a checkpoint of this format")
     first_try, last_try = value["tries"]
     progress = Progress(str(value["digest"]), int(value["total"]), int(value["series"]), int(first_try), int(last_try))
     progress.position = int(value["position"])
     progress.ahead = set(unpack(value["ahead"]))
     progress.not_found = set(unpack(value["not_found"]))
-    for reason, status, retryable, packed in value["failed"]:
-        text = (
-            reason or f"failed in an earlier try{f' with HTTP {status}' if status else ''} (reason in that try's log)"
-        )
-        failure = Failure(text, None if status is None else int(status), bool(retryable))
+    kindless: set[int] = set()
+    for reason, kind, status, packed in value["failed"]:
+        if value["format"] == 1:  # [reason, status, retryable, packed]: no kind to decide from
+            kindless.update(unpack(packed))
+            continue
+        how = f"with HTTP {status}" if status else f"({kind})"
+        text = reason or f"failed in an earlier try {how} (reason in that try's log)"
+        failure = Failure(text, str(kind), None if status is None else int(status))
         progress.failed.update(dict.fromkeys(unpack(packed), failure))
     if not 0 <= progress.position <= progress.total or any(i >= progress.total for i in progress.ahead):
         raise ValueError("positions outside the id list")
+    progress.reopen(kindless)
     return progress
 
 
-@dataclass
-class Prior:
-    """What earlier tries settled, for the summary: marked ids, not-found ids and failed ids with reasons."""
-
-    marked: list[str] = field(default_factory=list)
-    not_found: list[str] = field(default_factory=list)
-    failed: dict[str, Failure] = field(default_factory=dict)
-
-
-def prior_outcomes(progress: Progress, ids: Sequence[str], skip: set[int]) -> Prior:
-    """The outcomes of the ``skip`` indices, in input order."""
-    prior = Prior()
+def prior_outcomes(progress: Progress, ids: Sequence[str], skip: set[int]) -> list[tuple[str, Result]]:
+    """The outcomes of the ``skip`` indices, in input order, as the summary adds them."""
+    prior: list[tuple[str, Result]] = []
     for index in sorted(skip):
-        if index in progress.failed:
-            prior.failed[ids[index]] = progress.failed[index]
-        elif index in progress.not_found:
-            prior.not_found.append(ids[index])
-        else:
-            prior.marked.append(ids[index])
+        failure = progress.failed.get(index)
+        result = failure or (NOT_FOUND if index in progress.not_found else MARKED)
+        prior.append((ids[index], result))
     return prior
 
 
@@ -236,19 +221,17 @@ class Checkpointer:
         self.index = {cid: n for n, cid in enumerate(ids)}
         self.progress = Progress(digest(ids), len(ids), series, try_number, try_number)
         self.try_number = try_number
-        self._saved_at, self._unsaved, self._warned = clock(), 0, False
+        self._saved_at, self._warned = clock(), False
 
-    def resume(self) -> tuple[set[int], Prior]:
-        """Read the earlier tries' checkpoint: the indices this try skips and their outcomes."""
+    def resume(self) -> tuple[set[int], list[tuple[str, Result]]]:
+        """Read the earlier tries' checkpoint: the indices this try skips and their outcomes, in input order."""
         earlier = self._load()
         if earlier is None:
-            return set(), Prior()
+            return set(), []
         same_series = earlier.series == self.progress.series
         resend = earlier.resend(same_series=same_series)
-        for index in resend:  # sent again: a kill before its new outcome must not turn it into a verdict
-            failure = earlier.failed[index]
-            earlier.failed[index] = Failure(failure.reason, failure.status, True)
-        skip = {index for index in range(earlier.total) if earlier.has_outcome(index)} - resend
+        earlier.reopen(resend)
+        skip = earlier.settled()
         cleared = "" if same_series else " (the task was cleared: every failed id is sent again)"
         again = f"; {len(resend)} failed id(s) sent again" if resend else ""
         self.log.info("resuming: %d of %d settled by %s%s%s", len(skip), earlier.total, _tries(earlier), cleared, again)
@@ -276,17 +259,16 @@ class Checkpointer:
         return earlier
 
     def settled(self, conversation_id: str, result: Result | None) -> None:
-        """Record one outcome; save when :data:`CHECKPOINT_SECONDS` or :data:`CHECKPOINT_IDS` have passed."""
+        """Record one outcome; save if :data:`CHECKPOINT_SECONDS` have passed since the last save."""
         if result is None:
             return
         self.progress.settle(self.index[conversation_id], result)
-        self._unsaved += 1
-        if self._unsaved >= CHECKPOINT_IDS or self.clock() - self._saved_at >= CHECKPOINT_SECONDS:
+        if self.clock() - self._saved_at >= CHECKPOINT_SECONDS:
             self.save()
 
     def save(self) -> None:
         """Write the checkpoint now. A store error is logged once, never raised: marking goes on."""
-        self._saved_at, self._unsaved = self.clock(), 0
+        self._saved_at = self.clock()
         try:
             self.store.set(CHECKPOINT_KEY, encode(self.progress))
         except Exception as error:

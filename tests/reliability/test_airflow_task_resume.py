@@ -64,7 +64,7 @@ def test_a_killed_try_resumes_and_the_watermark_commits(
 
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
     monkeypatch.setattr(settings, "DAGS_FOLDER", str(DAGS))
-    monkeypatch.setattr(checkpoint, "CHECKPOINT_IDS", 50)  # 300 ids: a save every 50 settled (1,000 by default)
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_SECONDS", 0.0)  # 300 ids in well under a second: save each outcome
     forget_runs(DAG_ID)
     with QuoSimulator(api_key="resume-key-5c0d", conversations=700, seed=16, now=START) as sim:
         stale = sim.stale_unread_ids(timedelta(days=30), at=START)

@@ -74,7 +74,7 @@ def run_operator(op: MarkConversationReadOperator) -> tuple[dict[str, Any], Base
     try:
         return op.execute({"ti": Ti()}), None  # type: ignore[arg-type]
     except Exception as error:
-        return pushed["summary"], error
+        return pushed["return_value"], error
 
 
 def peak_memory(call: Callable[[], Any]) -> tuple[Any, BaseException | None, int]:

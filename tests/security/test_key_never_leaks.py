@@ -82,7 +82,7 @@ def test_xcoms_of_success_and_failure_hold_no_key(
     failing = RecordingTi()
     with pytest.raises(QuoBulkMarkError) as raised:
         MarkConversationDoneOperator(task_id="done", conversation_ids=ids[:3]).execute({"ti": failing})
-    assert failing.pushed["summary"]["failed_count"] == 3
+    assert failing.pushed["return_value"]["failed_count"] == 3
     assert_no_key(failing.pushed, "the failure summary XCom")
     assert_no_key(raised.value.summary, "the error's summary")
 

@@ -9,6 +9,7 @@ from airflow_provider_quo.dispositions import DISPOSITIONS, disposition, kind_of
 from airflow_provider_quo.exceptions import (
     QuoAPIError,
     QuoConnectionError,
+    QuoConnectionRefusedError,
     QuoError,
     QuoInvalidConversationIdError,
     QuoNotSentError,
@@ -29,7 +30,7 @@ from airflow_provider_quo.exceptions import (
 def test_every_status_has_a_row(status: int, kind: str) -> None:
     assert status_kind(status) == kind
     assert QuoAPIError(status=status).kind == kind
-    assert QuoAPIError(status=status).retryable is DISPOSITIONS[kind].retry_request
+    assert disposition(QuoAPIError(status=status)) is DISPOSITIONS[kind]
 
 
 @pytest.mark.parametrize(
@@ -38,6 +39,7 @@ def test_every_status_has_a_row(status: int, kind: str) -> None:
         (QuoTLSError("x"), "tls"),
         (QuoTimeoutError("x"), "timeout"),
         (QuoConnectionError("x"), "connection"),
+        (QuoConnectionRefusedError("x"), "connection_refused"),
         (QuoNotSentError("x"), "not_sent"),
         (QuoInvalidConversationIdError("x"), "bad_input"),
         (ValueError("x"), "bad_input"),
@@ -54,11 +56,13 @@ def test_every_error_has_a_row(error: BaseException, kind: str) -> None:
 
 
 def test_the_rows_say_what_the_layers_do() -> None:
-    assert [k for k, d in DISPOSITIONS.items() if d.stops_run] == ["401", "tls"]
+    assert [k for k, d in DISPOSITIONS.items() if d.stops_run] == ["401", "tls", "connection_refused"]
     assert [k for k, d in DISPOSITIONS.items() if d.commits_watermark] == ["403"]
     assert DISPOSITIONS["403"].stops_run_if_first == 20
     assert [k for k, d in DISPOSITIONS.items() if d.summary == "not_found"] == ["404"]
-    assert [k for k, d in DISPOSITIONS.items() if d.slows_key] == ["429"]
     retried = {k for k, d in DISPOSITIONS.items() if d.retry_request}
-    assert retried == {"408", "429", "5xx", "timeout", "connection"}
-    assert {k for k, d in DISPOSITIONS.items() if d.task_retry == "retry"} == retried
+    assert retried == {"408", "429", "5xx", "timeout", "connection", "connection_refused"}
+    assert {k for k, d in DISPOSITIONS.items() if d.task_retry == "retry"} == retried - {"connection_refused"}
+    assert [k for k, d in DISPOSITIONS.items() if not d.spends_budget] == ["429"]
+    assert {k: d.request_attempts for k, d in DISPOSITIONS.items() if d.request_attempts} == {"connection_refused": 3}
+    assert DISPOSITIONS["connection_refused"].task_retry == "default", "a wrong host: the task's own retries"

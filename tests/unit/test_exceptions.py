@@ -6,10 +6,13 @@ import json
 import pickle
 
 import pytest
+import requests
 from requests_mock import ANY
 
+from airflow_provider_quo.dispositions import DISPOSITIONS, disposition, status_kind
 from airflow_provider_quo.exceptions import (
     BODY_EXCERPT_CHARS,
+    CLASS_BY_KIND,
     QuoAPIError,
     QuoAuthenticationError,
     QuoBadRequestError,
@@ -21,9 +24,11 @@ from airflow_provider_quo.exceptions import (
     QuoRateLimitError,
     QuoServerError,
     QuoUnexpectedResponseError,
+    error_from_response,
     parse_retry_after,
 )
 from airflow_provider_quo.hooks.quo import QuoHook
+from airflow_provider_quo.redaction import MIN_SECRET_LENGTH, scrub
 
 KEY = "test-key-Zq81xQ"
 DOCS = "https://quo.com/docs"
@@ -72,7 +77,7 @@ CLASSES = {
 @pytest.fixture
 def fail(quo_conn, unthrottle, requests_mock):
     """Send one mark-as-read answered by the given mock response; return the raised error."""
-    hook = unthrottle(QuoHook(retry_limit=1))  # one attempt: even a retryable error is raised as received
+    hook = unthrottle(QuoHook(retry_limit=1))  # one attempt: even an error the hook retries is raised as received
 
     def send(**response: object) -> QuoError:
         requests_mock.post(ANY, **response)
@@ -96,7 +101,7 @@ def test_documented_bodies(fail, status):
     assert error.message == body["message"]
     assert error.code == body.get("code")
     assert error.trace == body.get("trace")
-    assert error.retryable is (status in (429, 500))
+    assert disposition(error).retry_request is (status in (429, 500))
     text = str(error)
     assert "\n" not in text
     assert text.startswith(f"Quo API {status} {body['title']}")
@@ -200,7 +205,7 @@ def test_invalid_utf8_400(fail):
 def test_other_statuses(fail, status, cls):
     error = fail(status_code=status, json={"message": "nope"})
     assert type(error) is cls
-    assert error.retryable is False
+    assert disposition(error).retry_request is False
 
 
 def test_body_without_title_uses_http_reason(fail):
@@ -224,7 +229,7 @@ def test_200_non_json_is_quo_api_error(fail):
     assert isinstance(error, QuoAPIError)
     assert error.status == 200
     assert "text/html" in error.message
-    assert error.retryable is False
+    assert disposition(error).retry_request is False
 
 
 def test_429_retry_after_on_error(fail):
@@ -284,7 +289,7 @@ def test_api_errors_pickle_round_trip(error):
     assert vars(copy) == vars(error)
     assert str(copy) == str(error)
     assert copy.args == error.args
-    assert copy.retryable == error.retryable
+    assert copy.kind == error.kind
 
 
 @pytest.mark.parametrize(
@@ -343,6 +348,43 @@ def test_key_in_the_content_type_of_a_non_json_page_is_redacted(fail):
     assert "text/html; k=***" in str(page)
 
 
-@pytest.mark.parametrize(("status", "retryable"), [(408, True), (500, True), (501, False), (505, False), (511, False)])
-def test_which_statuses_are_transient(fail, status, retryable):
-    assert fail(status_code=status, json={"message": "x"}).retryable is retryable
+@pytest.mark.parametrize(("status", "retried"), [(408, True), (500, True), (501, False), (505, False), (511, False)])
+def test_which_statuses_are_transient(fail, status, retried):
+    assert disposition(fail(status_code=status, json={"message": "x"})).retry_request is retried
+
+
+def response(status: int, body: bytes, **headers: str) -> requests.Response:
+    made = requests.Response()
+    made.status_code, made._content, made.reason = status, body, "Reason"
+    made.headers.update(headers)
+    return made
+
+
+@pytest.mark.parametrize("status", [301, 400, 401, 403, 404, 408, 409, 422, 429, 500, 501, 503, 511])
+def test_the_class_is_the_kind_s(status: int) -> None:
+    error = error_from_response(response(status, b"{}"))
+    assert type(error) is CLASS_BY_KIND.get(status_kind(status), QuoAPIError)
+    assert error.kind == status_kind(status)
+    assert set(CLASS_BY_KIND) <= set(DISPOSITIONS)
+
+
+def test_any_status_carries_the_server_s_retry_after() -> None:
+    assert error_from_response(response(408, b"{}", **{"Retry-After": "3"})).retry_after == 3.0
+    assert error_from_response(response(503, b"{}", **{"Retry-After": "4"})).retry_after == 4.0
+    assert error_from_response(response(400, b"{}")).retry_after is None
+
+
+def test_the_body_is_read_as_sent_and_the_key_kept_out_of_the_error_s_text() -> None:
+    escaped = json.dumps(KEY)[1:-1].replace("-", "\\u002d")  # the key JSON-escaped: only the parsed text shows it
+    body = f'{{"title": "Unauthorized", "message": "bad key {escaped}", "trace": "t-{escaped}"}}'.encode()
+    sent = response(401, body)
+    error = error_from_response(sent, redact=KEY)
+    assert (error.message, error.trace) == ("bad key ***", "t-***")
+    assert KEY not in str(error)
+    assert sent.content == body, "the response is not rewritten"
+
+
+def test_a_secret_shorter_than_airflow_s_minimum_is_left_alone() -> None:
+    assert MIN_SECRET_LENGTH == 5
+    assert scrub("CN1234 abcd", "abcd") == "CN1234 abcd", "a 4-character secret would rewrite ordinary text"
+    assert scrub({"m": ["abcde!"]}, "abcde") == {"m": ["***!"]}

@@ -57,7 +57,7 @@ PERMANENT = [
 
 @needs_33
 @pytest.mark.parametrize("error", PERMANENT, ids=lambda e: str(e.status))
-def test_non_retryable_api_errors_fail_at_once(error: QuoAPIError) -> None:
+def test_api_errors_no_repeat_cures_fail_at_once(error: QuoAPIError) -> None:
     assert decide(error) == ("fail", None)
 
 

@@ -38,7 +38,7 @@ def test_a_200_that_does_not_prove_the_mark_fails_naming_why(
         hook.mark_conversation_as_read("CN1")
 
     assert str(caught.value) == f"Quo API 200 Unexpected response: mark-as-read answered 200 {reason}"
-    assert caught.value.retryable is False
+    assert caught.value.kind == "unexpected_response"  # not retried: see DISPOSITIONS
     assert requests_mock.call_count == 1, "not retried: the server answered"
 
 

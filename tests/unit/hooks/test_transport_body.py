@@ -71,7 +71,7 @@ def test_plain_body_over_the_cap_fails_without_reading_further(clock: Any) -> No
     with pytest.raises(QuoUnexpectedResponseError, match="larger than 2048 bytes") as caught:
         read_body(response(raw), label="GET u", deadline=clock() + 10, read_timeout=1, max_bytes=2048, clock=clock)
     assert raw.reads == 3
-    assert caught.value.retryable is False
+    assert caught.value.kind == "unexpected_response"  # not retried: see DISPOSITIONS
     assert caught.value.status == 200
 
 
@@ -218,4 +218,4 @@ def test_an_error_body_in_a_bad_encoding_keeps_its_status_error(
     with pytest.raises(QuoServerError) as caught:
         hook.request("GET", "v1", "phone-numbers", retries=False)
     assert caught.value.status == 503
-    assert caught.value.retryable
+    assert caught.value.kind == "5xx"  # retried: see DISPOSITIONS

@@ -20,28 +20,24 @@ from airflow_provider_quo.exceptions import (
     QuoTLSError,
     QuoUnexpectedResponseError,
 )
+from airflow_provider_quo.operators._outcome import MARKED, NOT_FOUND, Failure, result_of
 from airflow_provider_quo.operators.checkpoint import (
-    CHECKPOINT_IDS,
     CHECKPOINT_KEY,
     CHECKPOINT_SECONDS,
-    MARKED,
     MAX_REASONS,
-    NOT_FOUND,
     Checkpointer,
-    Failure,
     Progress,
     checkpointer_for,
     decode,
     digest,
     encode,
     pack,
-    result_of,
     unpack,
 )
 
 IDS = [f"CN{n:06d}" for n in range(300)]
-FORBIDDEN = Failure("Quo API 403 Not Phone Number User", 403, False)
-OUTAGE = Failure("Quo API 503 Service Unavailable", 503, True)
+FORBIDDEN = Failure("Quo API 403 Not Phone Number User", "403", 403)
+OUTAGE = Failure("Quo API 503 Service Unavailable", "5xx", 503)
 
 
 class DictStore:
@@ -124,7 +120,7 @@ def test_checkpoint_of_100000_ids_is_small_whatever_the_outcomes() -> None:
         for index in chunk[:-3] if start == ids - 20 else chunk:
             draw = rng.random()
             result = MARKED if draw < 0.6 else NOT_FOUND if draw < 0.65 else None
-            result = result or Failure(f"Quo API 403 Not Phone Number User (trace {index})", 403, False)
+            result = result or Failure(f"Quo API 403 Not Phone Number User (trace {index})", "403", 403)
             mixed.settle(index, result)
     encoded = encode(mixed)
     size = len(json.dumps(encoded))
@@ -140,7 +136,7 @@ def test_checkpoint_of_100000_ids_is_small_whatever_the_outcomes() -> None:
         mixed.not_found,
         set(mixed.failed),
     )
-    assert {f.status for f in back.failed.values()} == {403}
+    assert {(f.kind, f.status) for f in back.failed.values()} == {("403", 403)}
     assert sum("reason in that try's log" in f.reason for f in back.failed.values()) > 29_000
 
 
@@ -152,50 +148,54 @@ def test_checkpoint_of_100000_ids_is_small_whatever_the_outcomes() -> None:
         (QuoNotFoundError(status=404, title="Not Found"), NOT_FOUND),
         (
             QuoServerError(status=503, title="Service Unavailable"),
-            Failure("Quo API 503 Service Unavailable", 503, True),
+            Failure("Quo API 503 Service Unavailable", "5xx", 503),
         ),
-        (QuoServerError(status=501, title="Not Implemented"), Failure("Quo API 501 Not Implemented", 501, False)),
-        (QuoBadRequestError(status=400, title="Bad Request"), Failure("Quo API 400 Bad Request", 400, False)),
-        (QuoUnexpectedResponseError(status=200, title="OK"), Failure("Quo API 200 OK", 200, False)),
-        (QuoConnectionError("refused"), Failure("refused", None, True)),
-        (QuoTLSError("bad cert"), Failure("bad cert", None, True)),
+        (
+            QuoServerError(status=501, title="Not Implemented"),
+            Failure("Quo API 501 Not Implemented", "5xx_permanent", 501),
+        ),
+        (QuoBadRequestError(status=400, title="Bad Request"), Failure("Quo API 400 Bad Request", "400", 400)),
+        (QuoUnexpectedResponseError(status=200, title="OK"), Failure("Quo API 200 OK", "unexpected_response", 200)),
+        (QuoConnectionError("dropped"), Failure("dropped", "connection")),
+        (QuoTLSError("bad cert"), Failure("bad cert", "tls")),
     ],
 )
-def test_result_of_classifies_like_the_summary(error: BaseException | None, expected: Any) -> None:
+def test_result_of_keeps_the_kind(error: BaseException | None, expected: Any) -> None:
     assert result_of(error, fail_on_not_found=False) == expected
 
 
 def test_result_of_a_404_with_on_not_found_fail_and_of_403_and_401() -> None:
     assert result_of(QuoNotFoundError(status=404, title="Not Found"), fail_on_not_found=True) == Failure(
-        "Quo API 404 Not Found", 404, False
+        "Quo API 404 Not Found", "404", 404
     )
     forbidden = result_of(QuoPermissionError(status=403, title="Forbidden"), fail_on_not_found=False)
-    assert isinstance(forbidden, Failure)
-    assert (forbidden.status, forbidden.retryable) == (403, False)
+    assert forbidden == Failure("Quo API 403 Forbidden: the key's user is not a user of this phone number", "403", 403)
     unauthorized = result_of(QuoAuthenticationError(status=401, title="Unauthorized"), fail_on_not_found=False)
     assert isinstance(unauthorized, Failure)
-    assert unauthorized.retryable
+    assert unauthorized.kind == "401"
 
 
-def test_saves_every_n_ids_or_every_few_seconds_never_per_request() -> None:
-    ids = [f"CN{n:06d}" for n in range(3 * CHECKPOINT_IDS)]
+def test_saves_about_every_second_never_per_request() -> None:
+    assert CHECKPOINT_SECONDS == 1.0
     store = DictStore()
-    points, clock, _ = checkpointer(store, ids)
-    for cid in ids[: CHECKPOINT_IDS - 1]:
+    points, clock, _ = checkpointer(store)
+    for cid in IDS[:100]:  # 100 outcomes within the same second: no write
         points.settled(cid, MARKED)
     assert store.sets == 0
-    points.settled(ids[CHECKPOINT_IDS - 1], MARKED)
-    assert store.sets == 1
-    assert decode(store.get(CHECKPOINT_KEY)).position == CHECKPOINT_IDS
-    points.settled(ids[CHECKPOINT_IDS], MARKED)
     clock.now += CHECKPOINT_SECONDS - 0.01
-    points.settled(ids[CHECKPOINT_IDS + 1], MARKED)
-    assert store.sets == 1
+    points.settled(IDS[100], MARKED)
+    assert store.sets == 0
     clock.now += 0.01
-    points.settled(ids[CHECKPOINT_IDS + 2], MARKED)
+    points.settled(IDS[101], MARKED)
+    assert store.sets == 1
+    assert decode(store.get(CHECKPOINT_KEY)).position == 102
+    clock.now += 5 * CHECKPOINT_SECONDS  # a quiet spell (a long Retry-After): nothing settled, nothing written
+    assert store.sets == 1
+    points.settled(IDS[102], None)  # not sent: nothing to record
+    assert store.sets == 1
+    points.settled(IDS[103], MARKED)
     assert store.sets == 2
-    points.settled(ids[CHECKPOINT_IDS + 3], None)  # not sent: nothing to record
-    assert decode(store.get(CHECKPOINT_KEY)).position == CHECKPOINT_IDS + 3
+    assert decode(store.get(CHECKPOINT_KEY)).settled() == set(range(102)) | {103}
 
 
 def run_first_try(store: DictStore) -> None:
@@ -207,22 +207,24 @@ def run_first_try(store: DictStore) -> None:
     points.save()
 
 
-def test_a_retry_skips_what_earlier_tries_settled_and_resends_retryable_failures() -> None:
+def test_a_retry_skips_what_earlier_tries_settled_and_resends_failures_of_kinds_resent() -> None:
     store = DictStore()
     run_first_try(store)
     points, _, log = checkpointer(store, try_number=2)
     skip, prior = points.resume()
     assert skip == (set(range(150)) | {160}) - {9, 10}
     assert logged(log) == ["resuming: 149 of 300 settled by try 1; 2 failed id(s) sent again"]
-    assert (len(prior.marked), prior.not_found, list(prior.failed)) == (147, [IDS[7]], [IDS[8]])
-    assert prior.failed[IDS[8]] == FORBIDDEN
-    assert prior.marked[:3] == IDS[:3]
+    outcomes = dict(prior)
+    assert list(outcomes) == [IDS[index] for index in sorted(skip)], "in input order"
+    assert [cid for cid, result in prior if result == NOT_FOUND] == [IDS[7]]
+    assert [(cid, result) for cid, result in prior if isinstance(result, Failure)] == [(IDS[8], FORBIDDEN)]
+    assert sum(result == MARKED for _, result in prior) == 147
     points.settled(IDS[9], MARKED)
     points.save()
     third, _, log = checkpointer(store, try_number=3)
     skip, _ = third.resume()
     assert skip == (set(range(150)) | {160}) - {10}
-    assert logged(log) == ["resuming: 150 of 300 settled by tries 1-2; 1 failed id(s) sent again"]
+    assert logged(log) == ["resuming: 150 of 300 settled by tries 1-2"], "10 is unsettled, no longer a failure"
 
 
 def test_a_cleared_task_resends_every_failure_even_if_killed_before_they_settle() -> None:
@@ -232,7 +234,7 @@ def test_a_cleared_task_resends_every_failure_even_if_killed_before_they_settle(
     skip, prior = points.resume()
     assert skip == (set(range(150)) | {160}) - {8, 9, 10}
     assert "the task was cleared" in logged(log)[0]
-    assert not prior.failed
+    assert not [result for _, result in prior if isinstance(result, Failure)]
     points.save()  # killed again before 8, 9 and 10 got an answer
     again, _, _ = checkpointer(store, series=3, try_number=3)
     skip, _ = again.resume()
@@ -256,7 +258,7 @@ def test_an_unreadable_checkpoint_starts_over(value: Any) -> None:
     store.set(CHECKPOINT_KEY, value)
     points, _, log = checkpointer(store, try_number=2)
     skip, prior = points.resume()
-    assert (skip, prior.marked) == (set(), [])
+    assert (skip, prior) == (set(), [])
     assert "unreadable checkpoint" in logged(log, "warning")[0]
 
 
@@ -296,3 +298,30 @@ def test_checkpointer_for_needs_a_task_state_store() -> None:
     points = checkpointer_for({"ti": ti, "task_state_store": DictStore()}, IDS, mock.MagicMock())
     assert points is not None
     assert (points.progress.series, points.progress.first_try) == (2, 1)
+
+
+def test_a_format_1_checkpoint_is_read_with_its_failed_ids_sent_again() -> None:
+    """Before failures kept their kind, a checkpoint held [reason, status, retryable, packed]: no kind to
+    decide from, so a retry sends those ids again (and skips what was marked or not found)."""
+    store = DictStore()
+    run_first_try(store)
+    old = store.get(CHECKPOINT_KEY)
+    old["format"] = 1
+    old["failed"] = [["Quo API 403 Not Phone Number User", 403, False, pack([8])], ["", 503, True, pack([9, 10])]]
+    store.set(CHECKPOINT_KEY, old)
+    points, _, log = checkpointer(store, try_number=2)
+    skip, prior = points.resume()
+    assert skip == (set(range(150)) | {160}) - {8, 9, 10}
+    assert not [result for _, result in prior if isinstance(result, Failure)]
+    assert logged(log) == ["resuming: 148 of 300 settled by try 1"]
+
+
+def test_reopen_forgets_outcomes_before_and_past_the_position() -> None:
+    progress = Progress("d", 10, 1, 1, 1)
+    for index in [0, 1, 2, 3, 6]:
+        progress.settle(index, FORBIDDEN if index in (1, 6) else MARKED)
+    progress.reopen({1, 6})
+    assert (progress.position, progress.ahead, progress.failed) == (1, {2, 3}, {})
+    assert progress.settled() == {0, 2, 3}
+    progress.settle(1, MARKED)
+    assert (progress.position, progress.ahead) == (4, set())

@@ -51,7 +51,7 @@ def execute(op: MarkConversationReadOperator) -> tuple[dict[str, Any] | None, Ba
     try:
         result = op.execute({"ti": ti})
     except QuoError as error:
-        [summary] = [c.kwargs["value"] for c in ti.xcom_push.call_args_list if c.kwargs["key"] == "summary"]
+        [summary] = [c.kwargs["value"] for c in ti.xcom_push.call_args_list if c.kwargs["key"] == "return_value"]
         return None, error, summary
     return result, None, result
 

@@ -306,3 +306,29 @@ def test_operator_can_be_deep_copied() -> None:
 
     operator = MarkConversationReadOperator(task_id="t", conversation_ids=["CN1"])
     assert copy.deepcopy(operator).conversation_ids == ["CN1"]
+
+
+def test_an_echoed_key_never_reaches_the_conversations_xcom(requests_mock: Any, secret_conn: str) -> None:
+    echo = {"id": "CN1", "name": f"key {SECRET_KEY} echoed", "participants": ["+15550000000"]}
+    requests_mock.post(f"{secret_conn}/v1/conversations/CN1/mark-as-read", json=echo)
+    ti = mock.MagicMock()
+    summary = MarkConversationReadOperator(task_id="t", conversation_ids="CN1", return_conversations=True).execute(
+        {"ti": ti}
+    )
+    [pushed] = [c.kwargs["value"] for c in ti.xcom_push.call_args_list if c.kwargs["key"] == "conversations"]
+    assert summary["marked"] == ["CN1"], "decided on the data: the id is the one sent"
+    assert SECRET_KEY not in json.dumps(pushed)
+    assert pushed[0]["participants"] == ["+15550000000"], "the rest of the data as sent"
+
+
+def test_a_failed_task_stores_its_summary_where_a_success_does_unless_told_not_to(
+    requests_mock: Any, quo_conn: str
+) -> None:
+    requests_mock.post(ANY_MARK, status_code=400, json={"message": "bad"})
+    for do_xcom_push, stored in ((True, 1), (False, 0)):
+        ti = mock.MagicMock()
+        op = MarkConversationReadOperator(task_id="t", conversation_ids="CN1", do_xcom_push=do_xcom_push)
+        with pytest.raises(QuoBulkMarkError) as excinfo:
+            op.execute({"ti": ti})
+        pushes = [c.kwargs for c in ti.xcom_push.call_args_list]
+        assert pushes == [{"key": "return_value", "value": excinfo.value.summary}] * stored

@@ -10,7 +10,7 @@ from airflow_provider_quo.exceptions import QuoBadRequestError, QuoConnectionErr
 from airflow_provider_quo.operators._summary import (
     MarkSummary,
     commits_watermark,
-    retryable_failures,
+    may_succeed_later,
     total_of_batches,
 )
 
@@ -56,7 +56,7 @@ def test_every_outcome_is_counted_once() -> None:
     assert result["marked"] == ["CN1", "CN2"]
     assert result["not_found"] == ["CN3"]
     assert result["failed"] == {"CN4": "Quo API 400 Bad Request: bad id"}
-    assert result["failed_detail"] == {"CN4": {"kind": "400", "status": 400, "retryable": False}}, "status as data"
+    assert result["failed_detail"] == {"CN4": {"kind": "400", "status": 400}}, "kind and status as data"
     assert (result["marked_count"], result["not_found_count"], result["failed_count"]) == (2, 1, 1)
     assert result["not_attempted_count"] == 2
     assert result["elapsed_seconds"] == 2.346
@@ -136,4 +136,17 @@ def test_total_of_batches_counts_every_id_and_names_the_failed_batches() -> None
     assert totals["failed"]["CN5"] == "batch 2 failed without a summary: see the log of m[2]"
     assert totals["failed_detail"]["CN3"]["status"] == 400
     assert not commits_watermark(totals)
-    assert retryable_failures(totals) == ["CN5"], "a 400 is for good; a batch lost to an unknown error may pass"
+    assert totals["failed_detail"]["CN5"] == {"kind": "other", "status": None}, "a lost batch: the table's unknown kind"
+    assert may_succeed_later(totals) == ["CN5"], "a 400 is for good; a batch lost to an unknown error may pass"
+
+
+def test_may_succeed_later_reads_the_kind_and_takes_an_id_without_one_as_such() -> None:
+    summary = {
+        "failed": {"CN1": "a", "CN2": "b", "CN3": "c", "CN4": "d"},
+        "failed_detail": {
+            "CN1": {"kind": "5xx", "status": 503},
+            "CN2": {"kind": "404", "status": 404},
+            "CN3": {"status": 500, "retryable": False},  # an older provider's detail: no kind
+        },
+    }
+    assert may_succeed_later(summary) == ["CN1", "CN3", "CN4"]
