@@ -7,6 +7,7 @@ from one file to another.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import tempfile
@@ -44,7 +45,7 @@ def main() -> int:
             threading_profile.setprofile(None)  # type: ignore[arg-type]
     files = sorted({path for path, _ in calls})
     functions = sorted(set(calls))
-    hops = sum(1 for before, after in zip(calls, calls[1:]) if before[0] != after[0])
+    hops = sum(1 for before, after in itertools.pairwise(calls) if before[0] != after[0])
     print(f"{len(files)} files, {len(functions)} functions, {hops} moves from one file to another")
     for path in files:
         names = sorted({name for file, name in functions if file == path})
