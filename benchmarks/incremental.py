@@ -77,7 +77,7 @@ class _TaskInstance:
         self.pushed[key] = value
 
     def xcom_pull(self, task_ids: str, key: str = "return_value", **kwargs: Any) -> Any:
-        return self.history.markings.get(str(kwargs.get("run_id"))) if key == "summary" else None
+        return self.history.markings.get(str(kwargs.get("run_id"))) if key == "return_value" else None
 
     def get_dagrun_state(self, dag_id: str, run_id: str) -> str:
         return "success"

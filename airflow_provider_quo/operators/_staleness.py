@@ -39,11 +39,6 @@ class Assessment:
     verdict: str
     stale_since: datetime | None = None
 
-    @property
-    def stale(self) -> bool:
-        """Whether the conversation is stale at the run's time."""
-        return self.stale_since is not None
-
 
 @dataclass(frozen=True)
 class StalenessRule:

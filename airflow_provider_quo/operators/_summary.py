@@ -15,9 +15,6 @@ from typing import Any
 from airflow_provider_quo.dispositions import DISPOSITIONS, UNKNOWN
 from airflow_provider_quo.operators._outcome import MARKED, NOT_FOUND, Failure, Result, result_of
 
-#: XCom key of the listing operator's count summary (a marking operator's summary is its ``return_value``).
-SUMMARY_XCOM_KEY = "summary"
-
 
 class MarkSummary:
     """Counts and ids of one bulk run; holds ids only, never conversation objects.

@@ -30,9 +30,6 @@ from airflow_provider_quo.operators.watermark.state import (
 log = logging.getLogger(__name__)
 
 VARIABLE_PREFIX = "quo_watermark"
-#: Where a marking task leaves its summary (whether it succeeded or failed): the XCom key ``summary``,
-#: else its return value. The only place the watermark reads another task's XCom.
-MARKING_SUMMARY_KEYS = ("summary", "return_value")
 #: Run states in which a run may still mark what it claimed.
 LIVE_RUN_STATES = frozenset({"queued", "running"})
 
@@ -49,13 +46,9 @@ def _variable() -> Any:
 
 
 def marking_summary(ti: Any, marked_by: str, run_id: str) -> Any:
-    """The summary the marking task ``marked_by`` left in run ``run_id`` (see :data:`MARKING_SUMMARY_KEYS`);
-    ``None`` if it never finished."""
-    for key in MARKING_SUMMARY_KEYS:
-        summary = ti.xcom_pull(task_ids=marked_by, key=key, run_id=run_id, map_indexes=-1)
-        if summary is not None:
-            return summary
-    return None
+    """The summary the marking task ``marked_by`` left in run ``run_id``, succeeded or failed: its
+    ``return_value`` (the only place the watermark reads another task's XCom); ``None`` if it never finished."""
+    return ti.xcom_pull(task_ids=marked_by, key="return_value", run_id=run_id, map_indexes=-1)
 
 
 def run_state(ti: Any, dag_id: str, run_id: str) -> str | None:

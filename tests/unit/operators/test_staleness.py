@@ -22,7 +22,7 @@ class VerdictRule(StalenessRule):
 
     def verdict(self, conversation: dict[str, Any]) -> str:
         assessment = self.assess(conversation)
-        return "selected" if assessment.stale else assessment.verdict
+        return "selected" if assessment.stale_since is not None else assessment.verdict
 
 
 def rule(**flags: bool) -> VerdictRule:
