@@ -37,7 +37,7 @@ os.environ["QUO_THROTTLE_DIR"] = tempfile.mkdtemp(prefix="quo-throttle-")
 
 import pytest  # noqa: E402
 
-from airflow_provider_quo.hooks import request_retries as retry  # noqa: E402
+from airflow_provider_quo.hooks import retries as retry  # noqa: E402
 
 TEST_API_KEY = "test-key-Zq81xQ"
 

@@ -29,7 +29,7 @@ from airflow_provider_quo.exceptions import (
     QuoUnexpectedResponseError,
 )
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.hooks.transport import MAX_BODY_BYTES
+from airflow_provider_quo.hooks.http import MAX_BODY_BYTES
 from airflow_provider_quo.operators._mark_base import PERMISSION_EVIDENCE_CALLS
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 from airflow_provider_quo.testing import Faults, QuoSimulator
