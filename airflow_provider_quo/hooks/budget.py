@@ -195,6 +195,8 @@ class BudgetState:
         :param counted: whether the server counted the request (not a 429).
         """
         if reading.quota is not None and reading.window is not None:
+            if (reading.quota, reading.window) != (self.quota, self.window):
+                self.lowest = -1.0  # a window counted under another policy tells nothing of what others spend
             self.quota, self.window, self.stated_at = reading.quota, reading.window, now
         r = reading.remaining
         if r is None or sent_at < self.opened_by:  # nothing to count, or a straggler of an earlier window
