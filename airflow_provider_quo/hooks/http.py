@@ -28,6 +28,7 @@ from airflow_provider_quo.exceptions import (
     error_from_response,
 )
 from airflow_provider_quo.hooks.budget import KeyBudget, read_rate_limit
+from airflow_provider_quo.hooks.retries import DEFAULT_MAX_RETRY_AFTER
 from airflow_provider_quo.hooks.settings import is_loopback
 
 #: Connections kept alive per host: enough for the largest default pool of workers.
@@ -99,6 +100,8 @@ def send_once(
     failure = error_from_response(response, redact=api_key) if failed else None
     limited = failure is not None and disposition(failure).slows_key
     retry_after = getattr(failure, "retry_after", None)
+    if retry_after is not None:  # the same cap as the retry's wait: the key never pauses longer than it
+        retry_after = min(retry_after, DEFAULT_MAX_RETRY_AFTER)
     budget.observe(read_rate_limit(response.headers), time.monotonic() - sent, limited=limited, retry_after=retry_after)
     if failure is not None:
         raise failure
