@@ -29,6 +29,7 @@ from airflow_provider_quo.exceptions import (
 from airflow_provider_quo.hooks import http
 from airflow_provider_quo.hooks.budget import KeyBudget
 from airflow_provider_quo.hooks.http import ACCEPT_ENCODING, MAX_BODY_BYTES, build_session, read_body, send_once
+from airflow_provider_quo.hooks.retries import DEFAULT_MAX_RETRY_AFTER
 from airflow_provider_quo.hooks.stores import ProcessStore
 from tests.unit.conftest import FakeClock
 
@@ -284,6 +285,17 @@ def test_a_429_tells_the_budget_to_pause_for_its_retry_after(
     with pytest.raises(QuoRateLimitError):
         attempt()
     assert budget.acquire() == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("retry_after", ["3600", "Sun, 01 Nov 2099 12:00:12 GMT"])
+def test_a_429s_pause_is_capped_as_the_retrys_wait(
+    attempt: Any, requests_mock: Any, budget: KeyBudget, retry_after: str
+) -> None:
+    """Else the retry (capped at 60 s) would then wait the whole hour for its slot."""
+    requests_mock.post(URL, status_code=429, json={"message": "Too many"}, headers={"Retry-After": retry_after})
+    with pytest.raises(QuoRateLimitError):
+        attempt()
+    assert budget.acquire() == pytest.approx(DEFAULT_MAX_RETRY_AFTER) == pytest.approx(60.0)
 
 
 @pytest.mark.parametrize("status", [500, 503])
