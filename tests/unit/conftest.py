@@ -15,6 +15,8 @@ from airflow_provider_quo.hooks.stores import STATE_DIR_ENV, ProcessStore
 
 #: The fake budget's rate: high, and not the 1e5/s of ``quo_conn``, so a test can tell which budget a hook used.
 UNTHROTTLED_RATE = 1e6
+#: No test waits longer than this on the fake clock.
+MAX_FAKE_SLEEP_SECONDS = 3600.0
 
 
 class FakeClock:
@@ -32,6 +34,8 @@ class FakeClock:
         with self._lock:
             self.sleeps.append(seconds)
             self.now += seconds
+            if self.now > 1000.0 + MAX_FAKE_SLEEP_SECONDS:  # fail, rather than nap through an unbounded pause
+                raise AssertionError(f"slept {self.now - 1000.0:g} s on the fake clock: a wait without bound")
 
 
 @pytest.fixture
