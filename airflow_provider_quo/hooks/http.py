@@ -235,7 +235,8 @@ def _read_capped(
             decoder = _decoder(encoding, raw)
         try:
             data = decoder.unconsumed_tail + raw if decoder is not None else raw
-            piece = decoder.decompress(data, max_bytes + 1 - len(body)) if decoder is not None else raw
+            limit = min(CHUNK_BYTES, max_bytes + 1 - len(body))  # a bounded step: never a cap's worth at once
+            piece = decoder.decompress(data, limit) if decoder is not None else raw
         except zlib.error:
             if truncate:
                 return bytes(body)
