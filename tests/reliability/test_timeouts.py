@@ -152,4 +152,4 @@ def test_connection_refused_is_reported_per_id_without_hanging(
 
     assert isinstance(error, QuoBulkMarkError)
     assert error.summary["failed_count"] == 3
-    assert all("ConnectionError" in reason for reason in error.summary["failed"].values())
+    assert all("connection refused by 127.0.0.1:" in reason for reason in error.summary["failed"].values())
