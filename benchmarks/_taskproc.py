@@ -41,7 +41,7 @@ def main() -> None:
     collect = Collect()
     logging.getLogger("airflow_provider_quo").addHandler(collect)
     hook = QuoHook(requests_per_second=job.get("rate"))
-    _ = hook.settings, hook.session, hook.rate_limiter
+    _ = hook.settings, hook.session, hook.budget
     print("ready", flush=True)
     while not Path(job["go"]).exists():
         time.sleep(0.01)

@@ -32,12 +32,13 @@ os.environ.pop("AIRFLOW_CONN_QUO_DEFAULT", None)
 # One Fernet key for the session and the processes it starts (each would otherwise make its own and fail
 # to read the Variables another wrote), as every component of a deployment shares one.
 os.environ["AIRFLOW__CORE__FERNET_KEY"] = base64.urlsafe_b64encode(os.urandom(32)).decode()
-# The host throttle's state files: per test session, so parallel runs on one machine never share a budget.
+# The key budget's host state files (hooks/stores.py): per test session, so parallel runs never share a budget.
 os.environ["QUO_THROTTLE_DIR"] = tempfile.mkdtemp(prefix="quo-throttle-")
 
 import pytest  # noqa: E402
 
-from airflow_provider_quo.hooks import request_retries as retry  # noqa: E402
+from airflow_provider_quo.hooks import retries as retry  # noqa: E402
+from benchmarks._redisproc import RedisServer  # noqa: E402
 
 TEST_API_KEY = "test-key-Zq81xQ"
 
@@ -96,3 +97,29 @@ def airflow_db() -> None:
     from airflow.utils import db
 
     db.resetdb()
+
+
+def _started_redis(password: str | None = None) -> RedisServer:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not on PATH: `make test` installs it (apt-get install -y redis-server)")
+    return RedisServer(password=password).start()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A started ``redis-server`` on a free port, killed afterwards."""
+    server = _started_redis()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_server_with_password() -> Iterator[RedisServer]:
+    """A started ``redis-server`` that requires a password, killed afterwards."""
+    server = _started_redis(password="r3dis-Secret-771")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from airflow_provider_quo.conversation_ids import describe_value
 from airflow_provider_quo.exceptions import QuoError, QuoUnexpectedResponseError
+from airflow_provider_quo.redaction import scrub
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,15 @@ def mark_path(conversation_id: str, action: MarkAction) -> tuple[str, ...]:
     return (*CONVERSATIONS, conversation_id, f"mark-as-{action}")
 
 
-def check_marked(body: dict[str, Any], conversation_id: str, action: MarkAction) -> dict[str, Any]:
+def check_marked(
+    body: dict[str, Any], conversation_id: str, action: MarkAction, *, redact: str | None = None
+) -> dict[str, Any]:
     """The updated conversation of a mark's 200, which must be the conversation with the id sent.
 
     :param body: the 200's body.
     :param conversation_id: the id sent.
     :param action: the mark sent.
+    :param redact: the API key, kept out of the error message (a server may echo it as the id).
     :raises QuoUnexpectedResponseError: for an empty body, no ``id``, or another id: the mark is not proven.
     """
     returned = body.get("id")
@@ -53,7 +57,7 @@ def check_marked(body: dict[str, Any], conversation_id: str, action: MarkAction)
     elif returned is None:
         problem = "with an object that has no conversation id"
     elif returned != conversation_id:
-        problem = f"for conversation {describe_value(returned)}, not the requested {conversation_id!r}"
+        problem = f"for conversation {describe_value(scrub(returned, redact))}, not the requested {conversation_id!r}"
     else:
         return body
     message = f"mark-as-{action} answered 200 {problem}"

@@ -19,8 +19,8 @@ Every process and host that uses one key shares one small :class:`BudgetState`, 
    counted in the one before was sent, and before the first response showing it arrived: intersected
    window after window, the edges are known to about the latency.
 4. **Learn what others spend**, once per window: the server counted ``q - r`` (its lowest ``r``), this
-   key's own responses in that window are ours, the rest is other clients' (over the part of the window
-   this key saw). The estimate follows a rise at once and a fall by half per window.
+   key's own responses in that window are ours, the rest is other clients'. The estimate follows a rise
+   at once and a fall by half per window.
 
 A 429 from a server that states nothing pauses the key for :data:`UNSTATED_PAUSE_SECONDS`.
 """
@@ -129,6 +129,8 @@ class BudgetState:
         :param counted: whether the server counted the request (not a 429).
         """
         if reading.quota is not None and reading.window is not None:
+            if (reading.quota, reading.window) != (self.quota, self.window):
+                self.lowest = -1.0  # a window counted under another policy tells nothing of what others spend
             self.quota, self.window, self.stated_at = reading.quota, reading.window, now
         r = reading.remaining
         if r is None or sent_at < self.opened_by:  # nothing to count, or a straggler of an earlier window
@@ -155,11 +157,9 @@ class BudgetState:
         self.lowest, self.own, self.opened_by, self.last_sent = math.inf, 0.0, sent_at, sent_at
 
     def _count_others(self) -> None:
-        """What the closing window counted beyond this key's own, per second: over the whole window when it
-        was spent, else over the part of it this key saw (up to its last request); up at once, down slowly."""
-        counted = max(0.0, self.quota - self.lowest - self.own)
-        seen = self.last_sent - (self.start_lo + self.start_hi) / 2 if self.lowest > 0 else self.window
-        spent = counted / min(self.window, max(0.5 * self.window, seen))
+        """What the closing window counted beyond this key's own, per second; the estimate follows a rise at
+        once (fewer 429s) and a fall by half per window."""
+        spent = max(0.0, self.quota - self.lowest - self.own) / self.window
         self.others = spent if spent > self.others else self.others + (spent - self.others) * OTHERS_FALL
 
     _RECORD = struct.Struct("<13d")

@@ -30,6 +30,7 @@ from airflow_provider_quo.exceptions import (
 )
 from airflow_provider_quo.hooks.api import read_rate_limit
 from airflow_provider_quo.hooks.budget import KeyBudget
+from airflow_provider_quo.hooks.retries import DEFAULT_MAX_RETRY_AFTER
 from airflow_provider_quo.hooks.settings import is_loopback
 
 #: Connections kept alive per host: enough for the largest default pool of workers.
@@ -101,6 +102,8 @@ def send_once(
     failure = error_from_response(response, redact=api_key) if failed else None
     limited = failure is not None and not disposition(failure).spends_budget  # a 429: the key pauses
     retry_after = getattr(failure, "retry_after", None) if limited else None
+    if retry_after is not None:  # the same cap as the retry's wait: the key never pauses longer than it
+        retry_after = min(retry_after, DEFAULT_MAX_RETRY_AFTER)
     budget.observe(read_rate_limit(response.headers), time.monotonic() - sent, limited=limited, retry_after=retry_after)
     if failure is not None:
         raise failure
@@ -234,7 +237,8 @@ def _read_capped(
             decoder = _decoder(encoding, raw)
         try:
             data = decoder.unconsumed_tail + raw if decoder is not None else raw
-            piece = decoder.decompress(data, max_bytes + 1 - len(body)) if decoder is not None else raw
+            limit = min(CHUNK_BYTES, max_bytes + 1 - len(body))  # a bounded step: never a cap's worth at once
+            piece = decoder.decompress(data, limit) if decoder is not None else raw
         except zlib.error:
             if truncate:
                 return bytes(body)

@@ -240,7 +240,8 @@ class QuoHook(BaseHook):
         :raises QuoUnexpectedResponseError: if the 200 is not the conversation with this id.
         """
         path = api.mark_path(validate_conversation_id(conversation_id), action)
-        return api.check_marked(self.request("POST", *path, stop=stop), conversation_id, action)
+        body = self.request("POST", *path, stop=stop)
+        return api.check_marked(body, conversation_id, action, redact=self.settings.api_key)
 
     def mark_conversation_as_read(self, conversation_id: str) -> dict[str, Any]:
         """Clear a conversation's unread indicator; return the updated conversation.

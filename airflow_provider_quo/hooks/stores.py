@@ -130,6 +130,8 @@ class HostStore:
                 packed = state.pack()
                 if packed != raw:
                     os.pwrite(descriptor, packed, 0)
+                    if len(raw) > len(packed):  # a longer file would never unpack: every step would start afresh
+                        os.ftruncate(descriptor, len(packed))
                 return result
             finally:
                 fcntl.flock(descriptor, fcntl.LOCK_UN)
@@ -153,6 +155,7 @@ class RedisStore:
         self._offset: float | None = None  # Redis time minus this host's monotonic clock, from the last answer
         self._cached = b""
         self._down_until = -1.0
+        self._warned = False  # about this outage
         import redis
 
         self._errors = (redis.exceptions.RedisError, OSError)
@@ -178,13 +181,17 @@ class RedisStore:
                 state = BudgetState.unpack(self._cached)
                 result = change(state, time.monotonic() + (self._offset or 0.0))
                 if self._compare_and_set(state.pack()):
+                    self._warned = False
                     return result
         except self._errors as error:  # the budget stays on this host meanwhile
             self._down_until = time.monotonic() + REDIS_RETRY_SECONDS
-            log.warning(
-                "Redis at %s failed (%s); sharing the key's budget on this host only for %gs",
-                self.shown_url,
-                type(error).__name__,
-                REDIS_RETRY_SECONDS,
-            )
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "Redis at %s failed (%s); sharing the key's budget on this host only until it answers "
+                    "(tried again every %gs)",
+                    self.shown_url,
+                    type(error).__name__,
+                    REDIS_RETRY_SECONDS,
+                )
             return self.fallback.update(change)

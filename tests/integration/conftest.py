@@ -1,17 +1,14 @@
-"""Fixtures of the integration tests: ``run_dag`` runs an example DAG through ``dag.test()`` against a simulator;
-``redis_server`` is a real ``redis-server`` on 127.0.0.1 for the key-wide budget tests (``make test`` installs it)."""
+"""Fixtures of the integration tests: ``run_dag`` runs an example DAG through ``dag.test()`` against a simulator
+(``redis_server`` is in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
 
 from airflow_provider_quo.testing import QuoSimulator
-from benchmarks._redisproc import RedisServer
 from tests.integration.dag_runs import EXAMPLE_DAGS, FAST, NOW, forget_runs
 
 
@@ -85,29 +82,3 @@ def run_dag(airflow_db: None, monkeypatch: pytest.MonkeyPatch, dagbag_class: typ
         return dag.test(logical_date=logical_date, run_conf=conf)
 
     return run
-
-
-def _started_redis(password: str | None = None) -> RedisServer:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not on PATH: `make test` installs it (apt-get install -y redis-server)")
-    return RedisServer(password=password).start()
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """A started ``redis-server`` on a free port, killed afterwards."""
-    server = _started_redis()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def redis_server_with_password() -> Iterator[RedisServer]:
-    """A started ``redis-server`` that requires a password, killed afterwards."""
-    server = _started_redis(password="r3dis-Secret-771")
-    try:
-        yield server
-    finally:
-        server.stop()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_quo.hooks.throttles.process import key_digest
+from airflow_provider_quo.hooks.stores import key_digest
 from airflow_provider_quo.testing import QuoSimulator
 from benchmarks._taskproc import run_task_processes
 
@@ -44,10 +44,12 @@ def assert_every_id_marked_once(sim: QuoSimulator, results: list[dict[str, Any]]
     assert sim.read_ids() == expected
 
 
-def assert_at_most_one_percent_429(sim: QuoSimulator) -> None:
+def assert_the_key_was_shared(sim: QuoSimulator) -> None:
+    """Four processes each pacing alone would send 40/s into 10/s: most requests answered 429. Shared, a few at
+    most (a slow machine may bunch requests behind a pause): the bound is far from both."""
     posts = [r for r in sim.requests if r.method == "POST"]
     throttled = [r for r in posts if r.status == 429]
-    assert len(throttled) <= 0.01 * len(posts), f"{len(throttled)} of {len(posts)} requests answered 429"
+    assert len(throttled) <= 0.05 * len(posts), f"{len(throttled)} of {len(posts)} requests answered 429"
 
 
 @pytest.fixture
@@ -63,7 +65,7 @@ def test_four_processes_share_the_key_on_one_host_by_default(simulator: QuoSimul
     results = run_processes(simulator, tmp_path, {})
 
     assert_every_id_marked_once(simulator, results)
-    assert_at_most_one_percent_429(simulator)
+    assert_the_key_was_shared(simulator)
 
 
 def test_four_processes_share_the_key_through_redis(
@@ -82,18 +84,11 @@ def test_four_processes_share_the_key_through_redis(
     results = run_task_processes(jobs, tmp_path)
 
     assert_every_id_marked_once(simulator, results)
-    assert_at_most_one_percent_429(simulator)
+    assert_the_key_was_shared(simulator)
     client = redis.Redis.from_url(redis_server.url)
     digest = key_digest(KEY, simulator.base_url)
-    assert sorted(key.decode() for key in client.keys("*")) == [
-        f"quo:throttle:{digest}",
-        f"quo:throttle:{digest}:hosts",
-        f"quo:throttle:{digest}:stated",  # what the server stated about the key's budget
-    ]
-    assert client.zcard(f"quo:throttle:{digest}:hosts") == PROCESSES  # one state directory each: four hosts
-    stored = repr(client.hgetall(f"quo:throttle:{digest}")) + repr(client.zrange(f"quo:throttle:{digest}:hosts", 0, -1))
-    stored += repr(client.hgetall(f"quo:throttle:{digest}:stated"))
-    assert KEY not in stored
+    assert client.keys("*") == [f"quo:budget:{digest}".encode()]
+    assert KEY.encode() not in (client.get(f"quo:budget:{digest}") or b"")
 
 
 def test_redis_stopped_mid_run_loses_nothing(simulator: QuoSimulator, tmp_path: Path, redis_server: Any) -> None:
@@ -110,10 +105,10 @@ def test_redis_stopped_mid_run_loses_nothing(simulator: QuoSimulator, tmp_path: 
     results = run_processes(simulator, tmp_path, {"rate_limit_url": redis_server.url}, during=kill_redis_after_a_third)
 
     assert_every_id_marked_once(simulator, results)
-    assert_at_most_one_percent_429(simulator)
+    assert_the_key_was_shared(simulator)
     for result in results:
         assert "Traceback" not in result["stderr"]
-        failures = [w for w in result["warnings"] if "Rate-limit server" in w]
+        failures = [w for w in result["warnings"] if w.startswith("Redis at ")]
         assert len(failures) == 1, result["warnings"]
         assert f"redis://127.0.0.1:{redis_server.port}/0 failed (ConnectionError)" in failures[0]
 
@@ -125,8 +120,8 @@ def test_redis_down_at_start_falls_back_with_a_warning(
     results = run_processes(simulator, tmp_path, {"rate_limit_url": redis_server.url})
 
     assert_every_id_marked_once(simulator, results)
-    assert_at_most_one_percent_429(simulator)
-    assert all(any("Rate-limit server" in w for w in r["warnings"]) for r in results)
+    assert_the_key_was_shared(simulator)
+    assert all(any(w.startswith("Redis at ") for w in r["warnings"]) for r in results)
     assert all("Traceback" not in r["stderr"] for r in results)
 
 
@@ -150,37 +145,3 @@ def test_a_redis_password_never_shows_even_when_redis_dies(
     assert any(f"redis://:***@127.0.0.1:{server.port}/0 failed" in w for w in result["warnings"])
     assert server.password not in result["stderr"]
     assert all(server.password not in w for w in result["warnings"])
-
-
-@pytest.mark.parametrize("backend", ["process", "host", "redis"])
-def test_a_short_pause_moves_the_waiting_queue_by_its_overlap_in_every_backend(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    """Three slots reserved 0.1 s apart, then a pause that covers the second by a little: when its caller wakes
-    it moves the queue (itself to the pause's end, the third by as much); nobody queues behind the whole queue.
-    Redis keeps the queue in its own clock, so only the differences are asserted."""
-    import redis
-
-    from airflow_provider_quo.hooks.throttles.host import HostThrottle
-    from airflow_provider_quo.hooks.throttles.process import ProcessThrottle
-    from airflow_provider_quo.hooks.throttles.redis import RedisThrottle
-
-    digest = key_digest(KEY, f"http://127.0.0.1/{backend}")
-    if backend == "redis":
-        client = redis.Redis.from_url(request.getfixturevalue("redis_server").url)
-        limiter: Any = RedisThrottle(10, digest, client, shown_url="redis://127.0.0.1")
-    elif backend == "host":
-        limiter = HostThrottle(10, digest, directory=tmp_path)
-    else:
-        limiter = ProcessThrottle(10)
-    reserved = [limiter._reserve() for _ in range(3)]
-    (first, now, seen), (second, _, _), (third, _, _) = reserved
-    assert second - first == pytest.approx(0.1, abs=1e-6)
-    limiter.pause(second - now + 0.05 - (limiter._budget_now() - now))  # until 0.05 s after the second slot
-    moved, shifted, paused_until = limiter._follow(second, seen)
-    assert moved == pytest.approx(paused_until, abs=1e-3)
-    assert shifted - seen == pytest.approx(moved - second, abs=1e-3)
-    assert 0.03 < moved - second < 0.07
-    third_moved, _, _ = limiter._follow(third, seen)
-    assert third_moved - moved == pytest.approx(0.1, abs=1e-3)  # the spacing kept
-    assert limiter._reserve()[0] - third_moved == pytest.approx(0.1, abs=1e-3)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_quo import retry_policy
-from airflow_provider_quo.hooks import request_retries as retry
+from airflow_provider_quo.hooks import retries as retry
 from airflow_provider_quo.testing import QuoSimulator
 from airflow_provider_quo.testing.faults import Faults
 

@@ -28,8 +28,8 @@ from airflow_provider_quo.exceptions import (
     QuoTimeoutError,
     QuoUnexpectedResponseError,
 )
+from airflow_provider_quo.hooks.http import MAX_BODY_BYTES
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.hooks.transport import MAX_BODY_BYTES
 from airflow_provider_quo.operators._mark_base import PERMISSION_EVIDENCE_CALLS
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 from airflow_provider_quo.testing import Faults, QuoSimulator
@@ -240,9 +240,9 @@ def test_a_server_echoing_the_key_never_gets_it_into_errors_summaries_or_logs(
 
     assert key not in str(caught.value)
     assert key not in json.dumps(caught.value.summary)
-    assert key not in json.dumps(pushed)
+    assert key not in json.dumps(pushed["summary"])
     assert key not in caplog.text
-    assert pushed["conversations"] == [{"id": "CN3", "name": "owner ***"}]
+    assert pushed["conversations"] == [{"id": "CN3", "name": f"owner {key}"}], "data is kept as the server sent it"
     assert "for conversation '***'" in caught.value.summary["failed"]["CN1"]
     assert caught.value.summary["marked"] == ["CN3"]
 

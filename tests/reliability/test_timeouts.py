@@ -19,7 +19,7 @@ import pytest
 
 from airflow_provider_quo.exceptions import QuoBulkMarkError, QuoTimeoutError
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.hooks.request_retries import DEFAULT_RETRY_LIMIT
+from airflow_provider_quo.hooks.retries import DEFAULT_RETRY_LIMIT
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 from airflow_provider_quo.testing import Faults, QuoSimulator
 
@@ -152,4 +152,4 @@ def test_connection_refused_is_reported_per_id_without_hanging(
 
     assert isinstance(error, QuoBulkMarkError)
     assert error.summary["failed_count"] == 3
-    assert all("ConnectionError" in reason for reason in error.summary["failed"].values())
+    assert all("connection refused by 127.0.0.1:" in reason for reason in error.summary["failed"].values())

@@ -213,12 +213,12 @@ def test_reprs_of_hook_settings_and_operators_hold_no_key(
 ) -> None:
     connect_with_key(sim)
     hook = QuoHook()
-    hook.mark_conversation_as_read(sim.conversation_ids(deleted=False)[0])  # settings, session, limiter all built
+    hook.mark_conversation_as_read(sim.conversation_ids(deleted=False)[0])  # settings, session, budget all built
     assert hook.settings.api_key == sim.api_key
     for name, value in {
         "hook": hook,
         "settings": hook.settings,
-        "rate limiter": hook.rate_limiter,
+        "budget": hook.budget,
         "mark operator": MarkConversationReadOperator(task_id="read", conversation_ids=["CN1"]),
         "stale operator": ListStaleConversationsOperator(task_id="stale", older_than=30),
     }.items():
@@ -257,7 +257,7 @@ def test_no_log_record_holds_the_key_even_at_debug(
 
     records = caplog.records
     assert any(r.name.startswith("urllib3") and r.levelno == logging.DEBUG for r in records), "urllib3 debug captured"
-    assert any(r.name == "airflow_provider_quo.hooks.request_retries" for r in records), "retry warnings captured"
+    assert any(r.name == "airflow_provider_quo.hooks.retries" for r in records), "retry warnings captured"
     for record in records:
         text = " ".join([record.getMessage(), repr(record.args), repr(record.__dict__)])
         if record.exc_info and record.exc_info[1] is not None:

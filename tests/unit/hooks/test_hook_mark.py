@@ -152,9 +152,10 @@ def test_hostile_but_valid_ids_are_one_encoded_segment(hook, quo_conn, requests_
     assert "#" not in sent.url
 
 
-def test_url_helper_encodes_each_segment(hook, quo_conn):
-    assert hook.url("v1", "a/b", "c d") == f"{quo_conn}/v1/a%2Fb/c%20d"
-    assert hook.url() == quo_conn
+def test_request_encodes_each_segment(hook, quo_conn, requests_mock):
+    requests_mock.get(ANY, json={})
+    hook.request("GET", "v1", "a/b", "c d?#")
+    assert requests_mock.last_request.url == f"{quo_conn}/v1/a%2Fb/c%20d%3F%23"
 
 
 def test_mark_conversations_yields_every_outcome(hook, quo_conn, requests_mock):

@@ -10,15 +10,18 @@ import requests
 
 from airflow_provider_quo import __version__
 from airflow_provider_quo.exceptions import QuoError, QuoUnexpectedResponseError
+from airflow_provider_quo.hooks.api import Reading
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.hooks.ratelimit_headers import Policy, Reading
 from airflow_provider_quo.hooks.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
     QuoSettings,
     base_url_from_host,
+    rate_limit_url,
 )
+from airflow_provider_quo.redaction import redact_url
+from tests.unit.conftest import fake_budget
 
 KEY = "test-key-Zq81xQ"
 CONVERSATION = {"id": "CN123abc", "phoneNumberId": "PN1", "participants": ["+15555555555"]}
@@ -206,8 +209,8 @@ def test_settings_from_connection_and_overrides(monkeypatch):
     )
     assert QuoHook(quo_conn_id="quo_s", retry_limit=9, requests_per_second=4).settings.retry_limit == 9
     # the extra is the key's budget; a hook's (or operator's) requests_per_second only caps its share
-    assert QuoHook(quo_conn_id="quo_s", requests_per_second=4).requests_per_second == 2.5
-    assert QuoHook(quo_conn_id="quo_s", requests_per_second=2).requests_per_second == 2.0
+    assert QuoHook(quo_conn_id="quo_s", requests_per_second=4).budget.rate == 2.5
+    assert QuoHook(quo_conn_id="quo_s", requests_per_second=2).budget.rate == 2.0
 
 
 def test_repr_never_contains_key(hook, quo_conn, requests_mock):
@@ -217,7 +220,7 @@ def test_repr_never_contains_key(hook, quo_conn, requests_mock):
     assert KEY not in repr(hook)
     assert KEY not in str(hook)
     assert KEY not in repr(hook.settings)
-    assert KEY not in repr(hook.rate_limiter)
+    assert KEY not in repr(hook.budget)
     assert "quo_default" in repr(hook)
     assert hook.settings.api_key == KEY
 
@@ -239,18 +242,20 @@ def test_session_is_reused(hook, quo_conn, requests_mock):
     assert requests_mock.call_count == 2
 
 
-def test_each_request_acquires_the_rate_limiter(hook, quo_conn, requests_mock):
+def test_each_request_waits_for_its_slot_in_the_keys_budget(hook, quo_conn, requests_mock, clock):
+    hook.budget = fake_budget(clock, rate=10)
     requests_mock.get(f"{quo_conn}/v1/phone-numbers", json={})
-    with mock.patch.object(hook.rate_limiter, "acquire", wraps=hook.rate_limiter.acquire) as acquire:
-        for _ in range(3):
-            hook.request("GET", "v1", "phone-numbers")
-    assert acquire.call_count == 3
+    for _ in range(3):
+        hook.request("GET", "v1", "phone-numbers")
+    assert sum(clock.sleeps) == pytest.approx(0.2)
+    assert requests_mock.call_count == 3
 
 
-def test_default_rate_limiter_is_the_shared_one(quo_conn):
+def test_hooks_of_one_key_share_its_budget(quo_conn):
     first, second = QuoHook(), QuoHook()
-    assert first.rate_limiter is second.rate_limiter
-    assert first.rate_limiter.rate == 100000
+    assert first.budget is not second.budget
+    assert first.budget.store is second.budget.store
+    assert first.budget.rate == 100000
 
 
 def test_ui_field_behaviour_matches_provider_info():
@@ -268,11 +273,72 @@ def test_default_workers(monkeypatch, rate, expected):
 @pytest.mark.parametrize(("extra", "expected"), [({}, 64), ({"requests_per_second": 10}, 20)])
 def test_default_workers_grow_with_a_raised_limit_the_server_states(monkeypatch, extra, expected):
     """Unless the connection's number is a ceiling, a stated 60/s needs more than 10/s's 20 workers."""
-    key = f"quo-workers-key-{len(extra)}"  # a key of its own: what its throttle learns stays with it
-    set_conn(monkeypatch, "quo_w", password=key, host="http://127.0.0.1:8999", extra=extra)
+    set_conn(monkeypatch, "quo_w", password=KEY, host="http://127.0.0.1:8999", extra=extra)
     hook = QuoHook(quo_conn_id="quo_w")
     assert hook.default_workers() == 20
 
-    hook.rate_limiter.observe(Reading(policy=Policy("per-second", 60, 1), remaining=59, reset=1))
+    hook.budget.observe(Reading(quota=60, window=1, remaining=59, reset=1), 0.0, limited=False, retry_after=None)
 
     assert hook.default_workers() == expected
+
+
+# -- rate_limit_url ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("  redis://127.0.0.1:6379/0 ", "redis://127.0.0.1:6379/0"),
+        ("rediss://:pw@redis.example:6380/2", "rediss://:pw@redis.example:6380/2"),
+        ("redis://redis", "redis://redis"),
+    ],
+)
+def test_rate_limit_url_accepts_redis_urls(value, expected):
+    assert rate_limit_url(value, "quo") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("http://:hunter2-pw@127.0.0.1:6379/0", "'http://:***@127.0.0.1:6379/0'"),
+        ("memcached://127.0.0.1:11211", "'memcached://127.0.0.1:11211'"),
+        ("redis://:hunter2-pw@127.0.0.1:99999/0", "'redis://:***@127.0.0.1:99999/0'"),
+        ("redis://:hunter2-pw@127.0.0.1:6379/zero", "'redis://:***@127.0.0.1:6379/zero'"),
+        ("redis:///0", "'redis:///0'"),
+        (3, "3"),
+    ],
+)
+def test_a_bad_rate_limit_url_is_named_with_its_password_masked(value, shown):
+    with pytest.raises(ValueError, match="rate_limit_url") as caught:
+        rate_limit_url(value, "quo")
+    assert shown in str(caught.value)
+    assert "hunter2-pw" not in str(caught.value)
+
+
+def test_a_bad_rate_limit_url_fails_before_any_request(monkeypatch, requests_mock):
+    conn = {
+        "conn_type": "quo",
+        "password": "k-123456",
+        "host": "https://h.test",
+        "extra": {"rate_limit_url": "redis:/x"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_QUO_BAD", json.dumps(conn))
+    with pytest.raises(ValueError, match="rate_limit_url 'redis:/x'"):
+        list(QuoHook(quo_conn_id="quo_bad").mark_conversations(["CN1", "CN2"]))
+    assert requests_mock.call_count == 0
+
+
+def test_the_redis_password_is_masked_and_kept_out_of_repr(monkeypatch):
+    url = "redis://user:pw-Secret-0x7@127.0.0.1:6379/0"
+    conn = {"conn_type": "quo", "password": "k-123456", "host": "https://h.test", "extra": {"rate_limit_url": url}}
+    monkeypatch.setenv("AIRFLOW_CONN_QUO_R", json.dumps(conn))
+    hook = QuoHook(quo_conn_id="quo_r")
+    with mock.patch("airflow_provider_quo.hooks.quo.mask_secret") as mask_secret:
+        store = hook.budget.store
+    assert mock.call("pw-Secret-0x7") in mask_secret.call_args_list
+    assert "pw-Secret-0x7" not in repr(hook.settings)
+    assert "pw-Secret-0x7" not in repr(hook.budget)
+    assert store.shown_url == "redis://user:***@127.0.0.1:6379/0"  # type: ignore[attr-defined]
+    assert redact_url("redis://127.0.0.1") == "redis://127.0.0.1"

@@ -1,14 +1,16 @@
-"""QuoHook retries: what is retried, how long it waits, how often, and the shared throttle on 429."""
+"""QuoHook retries: what is retried, how long it waits, how often (429 storms waited out within a time budget),
+stopping a bulk run's waiting requests, and a 429 holding back every user of the key."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
+import threading
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from types import SimpleNamespace
-from unittest import mock
+from typing import Any
 
 import pytest
 import requests
@@ -21,15 +23,19 @@ from airflow_provider_quo.exceptions import (
     QuoBadRequestError,
     QuoConnectionError,
     QuoNotFoundError,
+    QuoNotSentError,
     QuoPermissionError,
     QuoRateLimitError,
     QuoServerError,
 )
-from airflow_provider_quo.hooks import request_retries as retry
+from airflow_provider_quo.hooks import retries as retry
+from airflow_provider_quo.hooks.budget import UNSTATED_PAUSE_SECONDS, KeyBudget
 from airflow_provider_quo.hooks.quo import QuoHook
+from airflow_provider_quo.operators._summary import MarkSummary
 
 KEY = "test-key-Zq81xQ"
 OK = {"json": {"id": "CN1"}, "status_code": 200}
+TOO_MANY = {"status_code": 429, "json": {"message": "Too many requests", "status": 429}}
 PATH = "/v1/conversations/CN1/mark-as-read"
 
 
@@ -201,40 +207,46 @@ def test_each_retry_logs_a_warning(hook, url, requests_mock, caplog):
     assert all(KEY not in m for m in messages)
 
 
-def test_429_pauses_the_rate_limiter_with_retry_after(hook, url, requests_mock, clock):
+def test_a_429_holds_the_retried_request_back_for_its_retry_after(hook, url, requests_mock, clock):
     requests_mock.post(url, [{**error(429), "headers": {"Retry-After": "5"}}, OK])
-    with mock.patch.object(hook.rate_limiter, "pause", wraps=hook.rate_limiter.pause) as pause:
-        hook.mark_conversation_as_read("CN1")
-    pause.assert_called_once_with(5.0)
+    hook.mark_conversation_as_read("CN1")
+    assert sum(clock.sleeps) == pytest.approx(5.0, abs=0.01)
 
 
-def test_429_without_retry_after_pauses_a_few_intervals(hook, url, requests_mock):
+def test_a_429_stating_nothing_holds_the_key_back_briefly(hook, url, requests_mock, clock):
     requests_mock.post(url, [error(429), OK])
-    with mock.patch.object(hook.rate_limiter, "pause") as pause:
-        hook.mark_conversation_as_read("CN1")
-    pause.assert_called_once()
-    (seconds,) = pause.call_args.args
-    assert seconds == pytest.approx(hook.rate_limiter.interval * 5)
+    hook.mark_conversation_as_read("CN1")
+    assert sum(clock.sleeps) == pytest.approx(UNSTATED_PAUSE_SECONDS, abs=0.01)
 
 
-def test_429_pause_delays_the_next_request_of_another_hook(quo_conn, url, requests_mock, clock, unthrottle):
-    first, second = unthrottle(QuoHook()), QuoHook()
-    second.rate_limiter = first.rate_limiter  # type: ignore[misc]
+def test_a_429_stating_the_window_spent_holds_the_key_back_until_it_resets(hook, url, requests_mock, clock):
+    spent = {**error(429), "headers": {"RateLimit-Policy": '"s";q=10;w=1', "RateLimit": '"s";r=0;t=1'}}
+    requests_mock.post(url, [spent, OK])
+    hook.mark_conversation_as_read("CN1")
+    assert sum(clock.sleeps) == pytest.approx(1.0, abs=0.01)
+
+
+def test_a_429_pause_delays_the_next_request_of_another_hook_of_the_key(
+    quo_conn, url, requests_mock, clock, unthrottle
+):
+    first = unthrottle(QuoHook())
+    second = QuoHook()
+    second.budget = KeyBudget(first.budget.store, configured=1e6, clock=clock, sleep=clock.sleep)
     requests_mock.post(url, [{**error(429), "headers": {"Retry-After": "3"}}, OK])
 
     with pytest.raises(QuoRateLimitError):
         first.request("POST", "v1", "conversations", "CN1", "mark-as-read", retries=False)
-    assert clock.sleeps == []
+    assert sum(clock.sleeps) < 0.001
     second.mark_conversation_as_read("CN1")
-    assert clock.sleeps == [pytest.approx(3.0)]
+    assert sum(clock.sleeps) == pytest.approx(3.0, abs=0.01)
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 500])
-def test_non_429_errors_do_not_pause(hook, url, requests_mock, status):
-    requests_mock.post(url, [error(status), OK])
-    with mock.patch.object(hook.rate_limiter, "pause") as pause, contextlib.suppress(QuoAPIError):
+def test_non_429_errors_do_not_hold_the_key_back(hook, url, requests_mock, clock, status):
+    requests_mock.post(url, [{**error(status), "headers": {"Retry-After": "7"}}, OK])
+    with contextlib.suppress(QuoAPIError):
         hook.mark_conversation_as_read("CN1")
-    pause.assert_not_called()
+    assert sum(clock.sleeps) < 0.001
 
 
 @pytest.mark.parametrize(
@@ -250,8 +262,8 @@ def test_non_429_errors_do_not_pause(hook, url, requests_mock, status):
         (ValueError(), False),
     ],
 )
-def test_is_retryable(err, expected):
-    assert retry.is_retryable(err) is expected
+def test_retries_request(err, expected):
+    assert retry.retries_request(err) is expected
 
 
 @pytest.mark.parametrize(
@@ -280,3 +292,85 @@ def test_tls_failure_is_not_retried_and_is_typed(hook, url, requests_mock):
     with pytest.raises(exceptions.QuoTLSError, match="certificate verify failed"):
         hook.mark_conversation_as_read("CN1")
     assert requests_mock.call_count == 1
+
+
+def outcome_state(error: BaseException, attempt: int, seconds: float, waited: float = 0.0) -> Any:
+    outcome = SimpleNamespace(exception=lambda: error)
+    return SimpleNamespace(outcome=outcome, attempt_number=attempt, seconds_since_start=seconds, idle_for=waited)
+
+
+# -- 429 storms and the stop rule ------------------------------------------------------------------------------------
+
+
+def test_a_15_second_429_storm_does_not_fail_the_id(hook, quo_conn, requests_mock, no_retry_sleep):
+    """Fifteen 429s a second apart: a fixed count of 6 attempts would have failed the id."""
+    storm = {**TOO_MANY, "headers": {"Retry-After": "1"}}
+    requests_mock.post(quo_conn + PATH, [storm] * 15 + [OK])
+    assert hook.mark_conversation_as_read("CN1") == {"id": "CN1"}
+    assert requests_mock.call_count == 16
+    assert no_retry_sleep == [1.0] * 15
+
+
+def test_a_429_storm_past_the_retry_limit_is_waited_out_for_a_minute_then_fails(
+    hook, quo_conn, requests_mock, no_retry_sleep
+):
+    storm = {**TOO_MANY, "headers": {"Retry-After": "5"}}
+    requests_mock.post(quo_conn + PATH, [storm] * 30 + [OK])
+    with pytest.raises(QuoRateLimitError):
+        hook.mark_conversation_as_read("CN1")
+    assert sum(no_retry_sleep) == retry.DEFAULT_RATE_LIMIT_WAIT_SECONDS  # 12 waits of 5 s, then given up
+    assert requests_mock.call_count == 13
+
+
+def test_429s_past_the_retry_limit_stop_at_the_wait_budget_or_the_time_budget() -> None:
+    stop = retry.StopRetrying(retry_limit=3, max_retry_seconds=300)
+    rate_limited = QuoRateLimitError(status=429)
+    assert not any(stop(outcome_state(rate_limited, attempt, 1.0 * attempt, 4.0 * attempt)) for attempt in range(1, 15))
+    assert stop(outcome_state(rate_limited, 15, 15.0, 60.0))
+    assert retry.StopRetrying(retry_limit=3, max_retry_seconds=300)(outcome_state(rate_limited, 2, 300.0))
+
+
+def test_other_failures_still_count_against_the_retry_limit() -> None:
+    stop = retry.StopRetrying(retry_limit=3, max_retry_seconds=300)
+    rate_limited, server = QuoRateLimitError(status=429), QuoServerError(status=502)
+    assert not stop(outcome_state(rate_limited, 1, 1.0))
+    assert not stop(outcome_state(server, 2, 2.0))
+    assert not stop(outcome_state(rate_limited, 3, 3.0))
+    assert not stop(outcome_state(server, 4, 4.0))  # 2 attempts not answered 429
+    assert stop(outcome_state(server, 5, 5.0))  # the third: the limit
+    assert retry.StopRetrying(retry_limit=1, max_retry_seconds=300)(outcome_state(rate_limited, 1, 0.0))
+
+
+def test_no_retry_starts_once_the_run_stopped() -> None:
+    event = threading.Event()
+    stop = retry.StopRetrying(retry_limit=6, max_retry_seconds=300, stop=event)
+    assert not stop(outcome_state(QuoServerError(status=503), 1, 0.0))
+    event.set()
+    assert stop(outcome_state(QuoServerError(status=503), 1, 0.0))
+
+
+def test_retry_after_is_honoured_on_503(hook, quo_conn, requests_mock, no_retry_sleep):
+    busy = {"status_code": 503, "text": "<html>down</html>", "headers": {"Retry-After": "9"}}
+    requests_mock.post(quo_conn + PATH, [busy, OK])
+    assert hook.mark_conversation_as_read("CN1") == {"id": "CN1"}
+    assert no_retry_sleep == [9.0]
+
+
+# -- stopping ------------------------------------------------------------------------------------------
+
+
+def test_a_request_whose_run_stopped_is_not_sent(hook, quo_conn, requests_mock):
+    requests_mock.post(quo_conn + PATH, [OK])
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(QuoNotSentError):
+        hook.mark_conversation("CN1", stop=stop)
+    assert requests_mock.call_count == 0
+
+
+def test_a_not_sent_id_counts_as_not_attempted() -> None:
+    summary = MarkSummary("read", 2, fail_on_not_found=False, keep_marked_ids=True)
+    summary.record("CN1", None)
+    summary.record("CN2", QuoNotSentError("not sent"))
+    assert summary.as_dict()["not_attempted_count"] == 1
+    assert summary.as_dict()["failed"] == {}

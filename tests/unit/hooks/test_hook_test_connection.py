@@ -105,8 +105,7 @@ def test_real_connection_refused(monkeypatch):
     ok, message = QuoHook(quo_conn_id="quo_refused").test_connection()
 
     assert ok is False
-    assert "ConnectionError" in message
-    assert KEY not in message
+    assert message == f"GET http://127.0.0.1:{port}/v1/phone-numbers failed: connection refused by 127.0.0.1:{port}"
 
 
 def test_missing_key_is_reported_not_raised(monkeypatch, requests_mock):

@@ -11,7 +11,6 @@ from unittest import mock
 import pytest
 
 from airflow_provider_quo.exceptions import QuoAuthenticationError, QuoBulkMarkError
-from airflow_provider_quo.hooks import marking as marking_module
 from airflow_provider_quo.hooks import quo as quo_module
 from airflow_provider_quo.operators import _mark_base
 from airflow_provider_quo.operators._mark_base import BaseMarkConversationsOperator
@@ -164,7 +163,7 @@ def test_requests_per_second_and_conn_id_reach_the_hook(
     execute(op)
 
     assert calls == [{"quo_conn_id": "quo_other", "requests_per_second": 12345.0}]
-    assert hooks[0].requests_per_second == 12345.0
+    assert hooks[0].budget.rate == 12345.0
     assert {r.netloc for r in requests_mock.request_history} == {"other.test"}
     assert any("up to 12345 requests/s" in m for m in messages(caplog))
 
@@ -174,13 +173,13 @@ def test_max_workers_reaches_the_pool(
     requests_mock: Any, quo_conn: str, monkeypatch: pytest.MonkeyPatch, max_workers: Any, expected: int
 ) -> None:
     seen: list[int] = []
-    real = marking_module.run_concurrently
+    real = quo_module.run_concurrently
 
     def spy(call: Any, items: Any, *, workers: Any, **kwargs: Any) -> Any:
         seen.append(workers() if callable(workers) else workers)  # the default is asked after the first call
         return real(call, items, workers=workers, **kwargs)
 
-    monkeypatch.setattr(marking_module, "run_concurrently", spy)
+    monkeypatch.setattr(quo_module, "run_concurrently", spy)
     requests_mock.post(ANY_MARK, json=echo_conversation)
     summary = execute(
         MarkConversationReadOperator(task_id="t", conversation_ids="CN1 CN2 CN3", max_workers=max_workers)

@@ -1,4 +1,4 @@
-"""conversation_list_params and iso_utc: the query of GET /v1/conversations."""
+"""hooks/api.py: the query of GET /v1/conversations (conversation_list_params, iso_utc)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from airflow_provider_quo.hooks.listing import MAX_PAGE_SIZE, conversation_list_params, iso_utc
+from airflow_provider_quo.hooks.api import MAX_PAGE_SIZE, conversation_list_params, iso_utc
 
 
 @pytest.mark.parametrize(
