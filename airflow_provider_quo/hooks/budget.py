@@ -20,7 +20,7 @@ Every process and host that uses one key shares one small :class:`BudgetState`, 
    window after window, the edges are known to about the latency.
 4. **Learn what others spend**, once per window: the server counted ``q - r`` (its lowest ``r``), this
    key's own responses in that window are ours, the rest is other clients'. The estimate follows a rise
-   at once and a fall by half per window.
+   at once and a fall by half per window (by more than one request, in a window that was not spent).
 
 A 429 from a server that states nothing pauses the key for :data:`UNSTATED_PAUSE_SECONDS`.
 """
@@ -157,10 +157,14 @@ class BudgetState:
         self.lowest, self.own, self.opened_by, self.last_sent = math.inf, 0.0, sent_at, sent_at
 
     def _count_others(self) -> None:
-        """What the closing window counted beyond this key's own, per second; the estimate follows a rise at
-        once (fewer 429s) and a fall by half per window."""
+        """What the closing window counted beyond this key's own, per second. The estimate follows a rise at
+        once (fewer 429s) and a fall by half per window, but not a fall by one request in a window that was
+        not spent: other clients' last requests may come after this key's last."""
         spent = max(0.0, self.quota - self.lowest - self.own) / self.window
-        self.others = spent if spent > self.others else self.others + (spent - self.others) * OTHERS_FALL
+        if spent > self.others:
+            self.others = spent
+        elif self.lowest <= 0 or spent < self.others - min(1.0 / self.window, self.others / 2):
+            self.others += (spent - self.others) * OTHERS_FALL
 
     _RECORD = struct.Struct("<13d")
 

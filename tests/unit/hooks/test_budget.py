@@ -307,6 +307,17 @@ def test_what_another_client_spends_is_learnt_from_the_windows(clock: FakeClock)
     assert budget.rate == pytest.approx((10 - 4) * SAFETY, abs=0.01)
 
 
+def test_a_rise_is_followed_at_once_and_one_request_unseen_lowers_nothing(clock: FakeClock) -> None:
+    budget = new_budget(clock, configured=10, ceiling=False)
+    feed_window(budget, clock, 1000.0, ours=4, theirs_before_each=0)
+    feed_window(budget, clock, 1001.0, ours=4, theirs_before_each=1)  # 4 of theirs: learnt in one window
+    feed_window(budget, clock, 1002.0, ours=3, theirs_before_each=1)  # their 4th came after our last
+    feed_window(budget, clock, 1003.0, ours=4, theirs_before_each=0)  # none of theirs (closes with the next)
+    assert state(budget).others == pytest.approx(4.0)
+    feed_window(budget, clock, 1004.0, ours=4, theirs_before_each=0)  # ... halfway down
+    assert state(budget).others == pytest.approx(2.0)
+
+
 def test_the_estimate_recovers_when_the_other_client_stops(clock: FakeClock) -> None:
     budget = new_budget(clock, configured=10, ceiling=False)
     for window in range(12):
