@@ -53,16 +53,3 @@ def test_every_status_has_a_row(status: int, kind: str) -> None:
 def test_every_error_has_a_row(error: BaseException, kind: str) -> None:
     assert kind_of(error) == kind
     assert disposition(error) is DISPOSITIONS[kind]
-
-
-def test_the_rows_say_what_the_layers_do() -> None:
-    assert [k for k, d in DISPOSITIONS.items() if d.stops_run] == ["401", "tls", "connection_refused"]
-    assert [k for k, d in DISPOSITIONS.items() if d.commits_watermark] == ["403"]
-    assert DISPOSITIONS["403"].stops_run_if_first == 20
-    assert [k for k, d in DISPOSITIONS.items() if d.summary == "not_found"] == ["404"]
-    retried = {k for k, d in DISPOSITIONS.items() if d.retry_request}
-    assert retried == {"408", "429", "5xx", "timeout", "connection", "connection_refused"}
-    assert {k for k, d in DISPOSITIONS.items() if d.task_retry == "retry"} == retried - {"connection_refused"}
-    assert [k for k, d in DISPOSITIONS.items() if not d.spends_budget] == ["429"]
-    assert {k: d.request_attempts for k, d in DISPOSITIONS.items() if d.request_attempts} == {"connection_refused": 3}
-    assert DISPOSITIONS["connection_refused"].task_retry == "default", "a wrong host: the task's own retries"
