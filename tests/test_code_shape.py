@@ -1,4 +1,4 @@
-"""The code's shape, enforced in ``make test``: short functions, no import cycle (complexity: ruff ``C901``)."""
+"""The code's shape, enforced in ``make test``: short functions, no import cycle of any kind (ruff: ``C901``)."""
 
 from __future__ import annotations
 
@@ -52,24 +52,12 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _typing_only(tree: ast.Module) -> set[int]:
-    """The ids of the import nodes under ``if TYPE_CHECKING:`` (never run: not an edge)."""
-    guarded = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            guarded.update(id(child) for statement in node.body for child in ast.walk(statement))
-    return guarded
-
-
-def _imports(path: Path, modules: set[str]) -> set[str]:
-    """The package's modules ``path`` imports, anywhere in it (a function-level import is still an edge)."""
+def _imported(source: str, package: str) -> set[str]:
+    """Every module name ``source`` (a module of ``package``) imports, anywhere in it: a function-level import
+    and an import under ``if TYPE_CHECKING:`` are edges too (no cycle of any kind, not even one only the type
+    checker follows)."""
     found = set()
-    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
-    tree = ast.parse(path.read_text())
-    typing_only = _typing_only(tree)
-    for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -78,7 +66,13 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
                 base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
-    return {name for name in found if name in modules}
+    return found
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """The package's modules ``path`` imports."""
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    return {name for name in _imported(path.read_text(), package) if name in modules}
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -115,6 +109,20 @@ def test_the_package_has_no_import_cycle() -> None:
     graph = import_graph()
     assert len(graph) > 30, "every module was read"
     assert find_cycle(graph) is None, f"import cycle: {' -> '.join(find_cycle(graph) or [])}"
+
+
+def test_an_import_under_type_checking_is_an_edge() -> None:
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from airflow_provider_quo.hooks.quo import QuoHook\n"
+        "    from . import api\n"
+    )
+    assert {"airflow_provider_quo.hooks.quo", "airflow_provider_quo.hooks.api"} <= _imported(
+        source, "airflow_provider_quo.hooks"
+    )
+    graph = import_graph()
+    assert "airflow_provider_quo.testing.simulator" in graph["airflow_provider_quo.testing.pytest_plugin"]
 
 
 @pytest.mark.parametrize(
