@@ -1,6 +1,7 @@
-"""A real Airflow for the standalone tests: ``api-server``, ``scheduler`` and ``dag-processor`` on 127.0.0.1.
+"""A real Airflow for the real-scheduler tests: ``api-server``, ``scheduler`` and ``dag-processor`` on 127.0.0.1.
 
-:func:`start_airflow` migrates a fresh SQLite metadata DB in a temporary ``AIRFLOW_HOME``, then starts
+:func:`start_airflow` migrates the metadata DB of a temporary ``AIRFLOW_HOME`` (SQLite in it by default;
+:func:`postgres_database_url` gives a PostgreSQL database of its own, as production runs it), then starts
 each component from the virtualenv in its own session (process group), bound to a free 127.0.0.1 port,
 with no examples, the LocalExecutor, the log server off and the simple auth manager (everyone an admin,
 no password). Its :class:`Components` stop every process group (SIGTERM, then SIGKILL); callers register
@@ -46,7 +47,7 @@ def airflow_env(
     """The components' environment: this process's, minus every Airflow setting of the test session.
 
     :param connections: connection id to its JSON (``AIRFLOW_CONN_<ID>``).
-    :param database_url: the metadata DB (default: SQLite in ``home``); see :func:`fresh_database_url`.
+    :param database_url: the metadata DB (default: SQLite in ``home``); see :func:`postgres_database_url`.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     base_url = f"http://127.0.0.1:{port}"
@@ -78,12 +79,17 @@ def airflow_env(
     return env
 
 
-def fresh_database_url(home: Path) -> str:
-    """A metadata DB of its own for a standalone Airflow: a new database on the session's PostgreSQL server
-    when the suite runs on PostgreSQL (``QUO_TEST_DB=postgres``), else SQLite in ``home``."""
+def postgres_database_url(request: pytest.FixtureRequest) -> str:
+    """A new PostgreSQL database for a standalone Airflow's metadata DB: on the session's server when the suite
+    runs on PostgreSQL (``QUO_TEST_DB=postgres``), else on a throwaway server (:mod:`tests.postgres_server`)
+    started here and stopped when ``request``'s scope ends."""
     session_url = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
     if not session_url.startswith("postgresql"):
-        return f"sqlite:///{home}/airflow.db"
+        from tests.postgres_server import PostgresServer
+
+        server = PostgresServer()
+        request.addfinalizer(server.stop)
+        session_url = server.start().url
     import psycopg2
 
     name = f"standalone_{os.getpid()}_{time.monotonic_ns()}"
@@ -96,7 +102,7 @@ def fresh_database_url(home: Path) -> str:
 
 
 class Components:
-    """The Airflow processes of one test, each started in its own session; :meth:`stop` ends them all."""
+    """The Airflow processes of one test or module, each started in its own session; :meth:`stop` ends them all."""
 
     def __init__(self, home: Path, env: dict[str, str]) -> None:
         self.home = home
@@ -163,7 +169,7 @@ class Components:
 
 def start_airflow(home: Path, env: dict[str, str], request: pytest.FixtureRequest) -> Components:
     """Migrate the metadata DB, then start the api-server, the scheduler and the dag-processor; they are
-    stopped when the test ends, whatever happens."""
+    stopped when ``request``'s scope (a test, a module) ends, whatever happens."""
     components = Components(home, env)
     request.addfinalizer(components.stop)
     migrate = subprocess.run(

@@ -1,5 +1,7 @@
-"""Security suite DAG, run by a real scheduler: would leak the API key into the task log if masking failed.
+"""DAG of the task-log masking scenario of tests/integration/test_real_scheduler.py, run by a real scheduler
+(the security suite's real-deployment proof): it would leak the API key into the task log if masking failed.
 
+Both tasks use the default connection, ``quo_default`` (the scenario's alone).
 ``log_authorization_header`` logs the exact ``Authorization`` header the hook sends (the raw key) at
 INFO, and prints it to stdout; Airflow's secret masker, which the hook registers the key with, must
 turn both into ``***``. ``mark_read`` then marks the ids of the run conf and logs its summary line.

@@ -1,9 +1,9 @@
-"""DAGs of tests/integration/test_cleanup_real_scheduler.py, run by a real scheduler.
+"""DAGs of the incremental cleanup scenario of tests/integration/test_real_scheduler.py, run by a real scheduler.
 
-``quo_cleanup_triggered`` is the incremental stale cleanup, run only when triggered (``schedule=None``);
-``quo_cleanup_on_activity`` is the same cleanup on another connection, run on each event of the asset
-``quo://activity``, which ``quo_activity_producer`` emits. The idle age is seconds, not days, so that a
-test can watch conversations become stale between two runs.
+``quo_cleanup_triggered`` is the incremental stale cleanup on ``quo_triggered``, run only when
+triggered (``schedule=None``); ``quo_cleanup_on_activity`` is the same cleanup on ``quo_asset``, run on
+each event of the asset ``quo://activity``, which ``quo_activity_producer`` emits. The idle age is
+seconds, not days, so that a test can watch conversations become stale between two runs.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def cleanup(dag_id: str, schedule: Any, quo_conn_id: str) -> DAG:
     return dag
 
 
-triggered = cleanup("quo_cleanup_triggered", None, "quo_default")
+triggered = cleanup("quo_cleanup_triggered", None, "quo_triggered")
 on_activity = cleanup("quo_cleanup_on_activity", [ACTIVITY], "quo_asset")
 
 with DAG(

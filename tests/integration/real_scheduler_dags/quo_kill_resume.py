@@ -1,7 +1,7 @@
-"""DAG of tests/integration/test_kill_resume_real_scheduler.py, run by a real scheduler.
+"""DAG of the SIGKILL scenario of tests/integration/test_real_scheduler.py, run by a real scheduler.
 
-``mark_read`` marks the ids of the run's conf at the connection's rate, with one retry at once: the
-test SIGKILLs its task process mid-run, and the retry resumes from the checkpoint.
+``mark_read`` marks the ids of the run's conf at the rate of its connection, ``quo_kill``, with one
+retry at once: the test SIGKILLs its task process mid-run, and the retry resumes from the checkpoint.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ with DAG(
 ) as dag:
     MarkConversationReadOperator(
         task_id="mark_read",
+        quo_conn_id="quo_kill",
         conversation_ids="{{ dag_run.conf['ids'] }}",  # a Python list repr: the operator reads it
         max_workers=WORKERS,
         retries=1,

@@ -1,10 +1,11 @@
-"""DAGs of tests/integration/test_concurrent_runs_real_scheduler.py, run by a real scheduler.
+"""DAGs of the runs-at-once scenario of tests/integration/test_real_scheduler.py, run by a real scheduler.
 
-The incremental stale cleanup as a user writes it, without the example's ``max_active_runs=1``: Airflow's
-default lets 16 runs go at once. ``quo_cleanup_concurrent`` keeps the listing's default (one listing at a
-time across runs); ``quo_cleanup_unserialized`` overrides it (``max_active_tis_per_dag=None``), to measure
-what a user who does gets. The idle age is seconds, so a test can watch conversations go stale; the marking
-makes one attempt per request and the task none again, so a failure is quick.
+The incremental stale cleanup as a user writes it, without the example's ``max_active_runs=1``:
+Airflow's default lets 16 runs go at once. ``quo_cleanup_concurrent`` (on ``quo_concurrent``) keeps the
+listing's default (one listing at a time across runs); ``quo_cleanup_unserialized`` (on
+``quo_unserialized``) overrides it (``max_active_tis_per_dag=None``), to measure what a user who does
+gets. The idle age is seconds, so a test can watch conversations go stale; the marking makes one attempt
+per request and the task none again, so a failure is quick.
 """
 
 from __future__ import annotations
@@ -38,5 +39,5 @@ def cleanup(dag_id: str, quo_conn_id: str, **listing: Any) -> DAG:
     return dag
 
 
-serialized = cleanup("quo_cleanup_concurrent", "quo_default")
+serialized = cleanup("quo_cleanup_concurrent", "quo_concurrent")
 unserialized = cleanup("quo_cleanup_unserialized", "quo_unserialized", max_active_tis_per_dag=None)
