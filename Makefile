@@ -40,15 +40,19 @@ typecheck: $(STAMP)
 redis-server:
 	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 
+# The real-scheduler module runs once, in test-postgres (below): its Airflow always keeps its metadata DB
+# on PostgreSQL, so the SQLite pass leaves it out.
 unit: $(STAMP) redis-server
-	$(BIN)/pytest
+	$(BIN)/pytest $(addprefix --ignore=,$(REAL_SCHEDULER_TESTS))
 
 # Production deployments keep Airflow's metadata DB on PostgreSQL: the tests whose outcome depends on the
 # metadata DB (the incremental cleanup's month and concurrency tests, the example DAG runs) run on a
-# throwaway PostgreSQL server too (tests/postgres_server.py: initdb + pg_ctl on a free 127.0.0.1 port).
-# Debian's postgresql package keeps initdb off the PATH, in /usr/lib/postgresql/<version>/bin.
+# throwaway PostgreSQL server too (tests/postgres_server.py: initdb + pg_ctl on a free 127.0.0.1 port),
+# and so does, only there, the one real-scheduler module (one real Airflow for all its scenarios, marked
+# `standalone`). Debian's postgresql package keeps initdb off the PATH, in /usr/lib/postgresql/<version>/bin.
+REAL_SCHEDULER_TESTS := tests/integration/test_real_scheduler.py
 POSTGRES_TESTS := tests/integration/test_metadata_db.py tests/integration/test_incremental_cleanup.py \
-	tests/integration/test_example_dags.py tests/integration/test_concurrent_runs_real_scheduler.py
+	tests/integration/test_example_dags.py $(REAL_SCHEDULER_TESTS)
 postgresql:
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| (apt-get update && apt-get install -y postgresql)
