@@ -70,17 +70,6 @@ def quo_conn(monkeypatch: pytest.MonkeyPatch) -> str:
     return base_url
 
 
-@pytest.fixture
-def airflow_home(tmp_path: Path) -> Iterator[Path]:
-    """A fresh AIRFLOW_HOME for a standalone Airflow (``tests/standalone_airflow.py``), removed afterwards
-    unless ``QUO_KEEP_HOME`` is set (to read the logs)."""
-    home = tmp_path / "airflow-home"
-    home.mkdir()
-    yield home
-    if os.environ.get("QUO_KEEP_HOME") is None:
-        shutil.rmtree(home, ignore_errors=True)
-
-
 @pytest.fixture(scope="session")
 def dagbag_class() -> type:
     """Airflow's DagBag class, wherever this Airflow keeps it (it moved in 3.2)."""
