@@ -240,9 +240,9 @@ def test_a_server_echoing_the_key_never_gets_it_into_errors_summaries_or_logs(
 
     assert key not in str(caught.value)
     assert key not in json.dumps(caught.value.summary)
-    assert key not in json.dumps(pushed["summary"])
+    assert key not in json.dumps(pushed["return_value"])
     assert key not in caplog.text
-    assert pushed["conversations"] == [{"id": "CN3", "name": f"owner {key}"}], "data is kept as the server sent it"
+    assert pushed["conversations"] == [{"id": "CN3", "name": "owner ***"}], "stored: the key is kept out of XCom"
     assert "for conversation '***'" in caught.value.summary["failed"]["CN1"]
     assert caught.value.summary["marked"] == ["CN3"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_quo.exceptions import QuoBulkMarkError, QuoTimeoutError
+from airflow_provider_quo.exceptions import QuoBulkMarkError, QuoConnectionRefusedError, QuoTimeoutError
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.hooks.retries import DEFAULT_RETRY_LIMIT
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
@@ -150,6 +150,8 @@ def test_connection_refused_is_reported_per_id_without_hanging(
 
     _, error = run_bounded(lambda: operator.execute(context), HANG_BOUND)
 
-    assert isinstance(error, QuoBulkMarkError)
-    assert error.summary["failed_count"] == 3
-    assert all("connection refused by 127.0.0.1:" in reason for reason in error.summary["failed"].values())
+    assert isinstance(error, QuoConnectionRefusedError), "every id would fail alike: the run stops at once"
+    assert str(error).endswith(f"failed: connection refused by 127.0.0.1:{port}"), "short: no urllib3 chain"
+    summary = {c.kwargs["key"]: c.kwargs["value"] for c in context["ti"].xcom_push.call_args_list}["return_value"]
+    assert (summary["failed_count"], summary["not_attempted_count"]) == (1, 2)
+    assert summary["failed_detail"]["CNa1"]["kind"] == "connection_refused"

@@ -20,7 +20,7 @@ import pytest
 from airflow_provider_quo.exceptions import (
     QuoAuthenticationError,
     QuoBulkMarkError,
-    QuoConnectionError,
+    QuoConnectionRefusedError,
     QuoError,
     QuoInvalidConversationIdError,
     QuoNotFoundError,
@@ -171,7 +171,7 @@ def _trigger(sim: QuoSimulator, connect_with_key: Callable[..., None], path: str
         ("403", QuoPermissionError),
         ("404", QuoNotFoundError),
         ("500", QuoServerError),
-        ("connection refused", QuoConnectionError),
+        ("connection refused", QuoConnectionRefusedError),
         ("invalid id", QuoInvalidConversationIdError),
     ],
 )

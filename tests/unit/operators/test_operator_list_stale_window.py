@@ -68,7 +68,7 @@ def variables(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def history(summary: Any = CLEAN, run_state: str = "success") -> mock.MagicMock:
     """A task instance for which run ``day30``'s marking left ``summary`` (XCom ``summary``) and ended ``run_state``."""
     ti = mock.MagicMock()
-    left = {("day30", "summary"): summary}
+    left = {("day30", "return_value"): summary}
     ti.xcom_pull.side_effect = lambda task_ids, key="return_value", run_id=None, **kw: left.get((run_id, key))
     ti.get_dagrun_state.side_effect = lambda dag_id, run_id: run_state if run_id == "day30" else "running"
     return ti
@@ -110,7 +110,7 @@ def test_an_incremental_run_starts_where_the_last_good_run_ended(pages: Any, var
     assert ids == ["CNcrossed", "CNstale3"], "CNstale3 was idle 30 days at 2026-10-31T23:59:59.999Z"
     assert ti.xcom_pull.call_args_list[0].kwargs == {
         "task_ids": "mark_read",
-        "key": "summary",
+        "key": "return_value",
         "run_id": "day30",
         "map_indexes": -1,
     }
