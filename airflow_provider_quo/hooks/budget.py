@@ -22,7 +22,7 @@ Every process and host that uses one key shares one small :class:`BudgetState`, 
    key's own responses in that window are ours, the rest is other clients'. The estimate follows a rise
    at once and a fall by half per window (by more than one request, in a window that was not spent).
 
-A 429 from a server that states nothing pauses the key for :data:`UNSTATED_PAUSE_SECONDS`.
+A 429 from a server that states nothing pauses the key for :data:`UNSTATED_PAUSE_SLOTS` slots.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ SAFETY = 0.99
 STATED_TTL_SECONDS = 300.0
 #: Slots reserved ahead are given up when the rate falls below this share of what it was.
 REQUEUE_ON_DROP = 0.75
-#: A 429 with no rate-limit fields and no ``Retry-After`` pauses the key this long.
-UNSTATED_PAUSE_SECONDS = 1.0
+#: A 429 with no rate-limit fields and no ``Retry-After`` pauses the key for this many slots.
+UNSTATED_PAUSE_SLOTS = 5
 #: A rise of ``r`` by more than this share of the quota opens a new window (smaller rises are reordering).
 NEW_WINDOW_RISE = 0.25
 #: What others spend is followed up at once, and down by this share of the difference per window.
@@ -303,7 +303,7 @@ class KeyBudget:
         if limited and retry_after is not None:
             state.pause(now, now + retry_after)
         elif limited and (reading is None or reading.remaining is None):
-            state.pause(now, now + UNSTATED_PAUSE_SECONDS)
+            state.pause(now, now + UNSTATED_PAUSE_SLOTS / before)
         if state.rate(now, self.configured, self.ceiling) < before * REQUEUE_ON_DROP:
             state.requeue(now)
 

@@ -22,7 +22,7 @@ from airflow_provider_quo.hooks.budget import (
     MAX_NAP_SECONDS,
     SAFETY,
     STATED_TTL_SECONDS,
-    UNSTATED_PAUSE_SECONDS,
+    UNSTATED_PAUSE_SLOTS,
     BudgetState,
     KeyBudget,
 )
@@ -204,7 +204,7 @@ def test_a_429_with_retry_after_pauses_the_key_that_long(clock: FakeClock) -> No
 def test_a_429_stating_nothing_pauses_the_unstated_pause(clock: FakeClock) -> None:
     budget = new_budget(clock)
     budget.observe(None, 0.1, limited=True, retry_after=None)
-    assert budget.acquire() == pytest.approx(UNSTATED_PAUSE_SECONDS)
+    assert budget.acquire() == pytest.approx(UNSTATED_PAUSE_SLOTS / 10), "five slots at 10/s"
 
 
 def test_a_429_stating_r_0_pauses_until_the_window_ends(clock: FakeClock) -> None:

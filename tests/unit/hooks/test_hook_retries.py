@@ -29,7 +29,7 @@ from airflow_provider_quo.exceptions import (
     QuoServerError,
 )
 from airflow_provider_quo.hooks import retries as retry
-from airflow_provider_quo.hooks.budget import UNSTATED_PAUSE_SECONDS, KeyBudget
+from airflow_provider_quo.hooks.budget import UNSTATED_PAUSE_SLOTS, KeyBudget
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.operators._summary import MarkSummary
 
@@ -216,7 +216,7 @@ def test_a_429_holds_the_retried_request_back_for_its_retry_after(hook, url, req
 def test_a_429_stating_nothing_holds_the_key_back_briefly(hook, url, requests_mock, clock):
     requests_mock.post(url, [error(429), OK])
     hook.mark_conversation_as_read("CN1")
-    assert sum(clock.sleeps) == pytest.approx(UNSTATED_PAUSE_SECONDS, abs=0.01)
+    assert sum(clock.sleeps) == pytest.approx(UNSTATED_PAUSE_SLOTS / hook.budget.rate, rel=0.01)  # five slots
 
 
 def test_a_429_stating_the_window_spent_holds_the_key_back_until_it_resets(hook, url, requests_mock, clock):
