@@ -5,11 +5,13 @@ any request naming the bad value, or ``[]`` for "nothing to do"), and what the h
 ``mark_conversation_as_read(value)`` must do (the one raw path segment it sends, or ``REJECT``). The
 expected segments are written out by hand, not computed with the code under test. The last test runs
 the whole table against one simulator and checks that not a single request left
-``POST /v1/conversations/{one segment}/mark-as-read``.
+``POST /v1/conversations/{one segment}/mark-as-read``. With ``on_invalid_id="skip"`` the valid ids of
+a list are marked and each invalid one is counted and logged once.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,7 +82,12 @@ ROWS: dict[str, Row] = {
     "nul": Row("CN\x00", REJECT, REJECT),
     "ansi-escape": Row("CN\x1b[31m", REJECT, REJECT),
     "zero-width-space": Row("CN\u200b1", REJECT, REJECT),
-    "no-break-space": Row("CN\u00a01", REJECT, REJECT),  # not a separator (issue 10): one invalid id
+    "no-break-space": Row("CN\u00a01", REJECT, REJECT),  # not a separator: one invalid id
+    # Characters str.split() would treat as whitespace: refused, never stripped into a valid "CN1".
+    "unit-separator": Row(["CN1", "CN1\x1f"], REJECT, REJECT, names=("'CN1\\x1f'",)),
+    "line-separator": Row(["CN1", "CN1\u2028"], REJECT, REJECT, names=("'CN1\\u2028'",)),
+    "paragraph-separator": Row(["CN1", "\u2029CN1"], REJECT, REJECT, names=("'\\u2029CN1'",)),
+    "next-line": Row(["CN1", "CN\u00851"], REJECT, REJECT, names=("'CN\\x851'",)),
     "crlf-header-injection": Row("CN1\r\nX-Evil: 1", REJECT, REJECT, names=("'X-Evil:'",)),
     "10000-chars": Row(LONG, REJECT, REJECT, names=("'CNAAAAAAAAAAAAAAAAAAAAAAAAAA", "10002 chars")),
     "dict": Row({"id": "CN1"}, REJECT, REJECT),
@@ -184,3 +191,37 @@ def test_the_whole_table_sends_nothing_outside_one_mark_as_read_segment(
         assert sim.request_count(path_prefix="/v1/phone-numbers") == 0
         assert {r.endpoint for r in records} == {"POST /v1/conversations/{id}/mark-as-read"}
         assert {r.status for r in records} == {404}
+
+
+# -- on_invalid_id="skip": the valid ids of a listing are marked, the invalid ones counted -------------
+
+
+def test_skip_marks_the_valid_ids_of_a_listing_and_counts_each_invalid_one_once(
+    connect: Callable[..., None], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    task_log = logging.getLogger("test.quo.bad_input")
+    monkeypatch.setattr(MarkConversationReadOperator, "log", property(lambda self: task_log))
+    with QuoSimulator(api_key="ids-key", conversations=35) as sim:
+        ids = sim.conversation_ids(deleted=False)[:29]
+        given = [*ids[:10], "CN has a space", *ids[10:], "CN1\x1f", "CN1\u2028", "CN has a space", 6]
+        connect(sim)
+        operator = MarkConversationReadOperator(task_id="ids", conversation_ids=given, on_invalid_id="skip")
+
+        with caplog.at_level(logging.INFO, logger=task_log.name):
+            summary = operator.execute({"ti": mock.MagicMock(name="ti")})
+
+        assert summary["marked_count"] == 29
+        assert sim.read_ids() == set(ids)
+        assert len(sim.requests) == 29, "only the valid ids were sent"
+        assert all(r.method == "POST" and ONE_MARK_PATH.fullmatch(r.raw_path) for r in sim.requests)
+        assert summary["requested"] == 33, "distinct entries: 29 ids and 4 invalid ones"
+        assert summary["invalid_count"] == len(summary["invalid"]) == 4
+        assert summary["invalid"][0] == (
+            "'CN has a space' (contains whitespace or control characters (U+0020, a space, at index 2))"
+        )
+        assert "U+2028" in summary["invalid"][2]
+        counted = ("marked_count", "not_found_count", "failed_count", "not_attempted_count", "invalid_count")
+        assert sum(summary[key] for key in counted) == summary["requested"]
+        [line] = [r.getMessage() for r in caplog.records if "invalid conversation id" in r.getMessage()]
+        assert line.startswith("mark-as-read: skipped 4 invalid conversation id(s): 'CN has a space' (")
+        assert "4 invalid (skipped), of 33" in caplog.text

@@ -1,4 +1,5 @@
-"""A wrong API key stops the run at once: at most 2 requests, a message that says to check the key."""
+"""A wrong API key stops the run at once (even with ``fail_on_error=False``): at most 2 requests, a message
+that says to check the key."""
 
 from __future__ import annotations
 
@@ -27,8 +28,11 @@ def connect_with_key(monkeypatch: pytest.MonkeyPatch, sim: QuoSimulator, key: st
 
 
 @pytest.mark.parametrize(
-    ("transient_first", "expected_requests"),
-    [pytest.param(False, 1, id="401-at-once"), pytest.param(True, 2, id="503-then-401")],
+    ("transient_first", "expected_requests", "fail_on_error"),
+    [
+        pytest.param(False, 1, False, id="401-at-once-even-with-fail_on_error-false"),
+        pytest.param(True, 2, True, id="503-then-401"),
+    ],
 )
 def test_wrong_key_fails_the_run_after_at_most_two_requests(
     monkeypatch: pytest.MonkeyPatch,
@@ -36,13 +40,14 @@ def test_wrong_key_fails_the_run_after_at_most_two_requests(
     pushed_xcoms: Callable[[dict[str, Any]], dict[str, Any]],
     transient_first: bool,
     expected_requests: int,
+    fail_on_error: bool,
 ) -> None:
     with QuoSimulator(api_key=RIGHT_KEY, conversations=IDS + 60, seed=2) as sim:
         ids = sim.conversation_ids(deleted=False)[:IDS]
         connect_with_key(monkeypatch, sim, WRONG_KEY)
         if transient_first:
             sim.fail_next(1, "503")
-        operator = MarkConversationReadOperator(task_id="wrong_key", conversation_ids=ids)
+        operator = MarkConversationReadOperator(task_id="wrong_key", conversation_ids=ids, fail_on_error=fail_on_error)
 
         with pytest.raises(QuoAuthenticationError) as raised:
             operator.execute(context)
@@ -59,6 +64,7 @@ def test_wrong_key_fails_the_run_after_at_most_two_requests(
         assert RIGHT_KEY not in message
         summary = pushed_xcoms(context)["return_value"]  # a failed task's summary: where a success's goes
         assert (summary["failed_count"], summary["marked_count"], summary["not_attempted_count"]) == (1, 0, IDS - 1)
+        assert list(summary["failed"].values()) == [" ".join(message.split())], "the id's reason is the error"
         assert WRONG_KEY not in json.dumps(summary)
 
 

@@ -266,7 +266,8 @@ def test_no_log_record_holds_the_key_even_at_debug(
     assert_no_key(caplog.text, "the formatted log")
     summaries = [e["event"] for e in events if str(e.get("event", "")).startswith("mark-as-read: ")]
     assert any("failed, 0 not attempted, of 32" in line for line in summaries), summaries
-    assert any("0 marked, 0 not found, 1 failed, 29 not attempted, of 30" in line for line in summaries), summaries
+    # The 401 run's summary was captured too (its counts are test_wrong_key's).
+    assert any(" not attempted, of 30 " in line for line in summaries), summaries
     assert any(e.get("log_level") == "warning" and "401" in str(e.get("event")) for e in events)
     assert_no_key(events, "the operators' structlog events")
 

@@ -221,3 +221,34 @@ def test_large_json_string_with_duplicates(mark_ok: Any) -> None:
     assert mark_ok.call_count == 300
     assert Counter(posted_ids(mark_ok)) == Counter(ids)
     assert summary["requested"] == 300
+
+
+# -- on_invalid_id ---------------------------------------------------------------------------------
+# "skip" marking the valid ids of a list and counting the invalid ones, against a real server:
+# tests/reliability/test_bad_input_table.py.
+
+MIXED = ["CN1", "CN 2", "CN3", "CN4\u2028", "cn5", "CN1", "CN 2", 6]
+
+
+def test_on_invalid_id_fail_is_the_default_and_counts_each_bad_id_once(requests_mock: Any, quo_conn: str) -> None:
+    requests_mock.post(MARK_READ, json=echo_conversation)
+    with pytest.raises(QuoInvalidConversationIdError, match=r"^4 invalid conversation id"):
+        run(make_operator(MIXED))
+    assert requests_mock.call_count == 0
+
+
+def test_on_invalid_id_skip_with_only_invalid_ids_sends_nothing(requests_mock: Any, quo_conn: str) -> None:
+    summary = run(make_operator(["CN 1", "x"], on_invalid_id="skip"))
+    assert requests_mock.call_count == 0
+    assert (summary["requested"], summary["invalid_count"], summary["not_attempted_count"]) == (2, 2, 0)
+
+
+def test_on_invalid_id_skip_still_rejects_what_is_not_a_list_of_ids() -> None:
+    with pytest.raises(QuoInvalidConversationIdError, match="must be a string or a list"):
+        run(make_operator({"id": "CN1"}, on_invalid_id="skip"))
+
+
+@pytest.mark.parametrize("value", ["ignore", "", None, "SKIP"])
+def test_on_invalid_id_value_is_checked_in_the_constructor(value: Any) -> None:
+    with pytest.raises(ValueError, match="on_invalid_id must be 'skip' or 'fail'"):
+        make_operator("CN1", on_invalid_id=value)

@@ -1,4 +1,4 @@
-"""Mark operators: the returned summary, not-found handling, failures, and auth errors that stop a run."""
+"""Mark operators: the returned summary and its invariant, not-found handling, failures, and what stops a run."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from unittest import mock
 import pytest
 import requests
 
-from airflow_provider_quo.exceptions import QuoAuthenticationError, QuoBulkMarkError
+from airflow_provider_quo.exceptions import QuoAuthenticationError, QuoBulkMarkError, QuoError
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
+from tests.mark_echo import echo_conversation
 
 MARK_READ = re.compile(r"/v1/conversations/[^/?]+/mark-as-read$")
 TASK_LOG = logging.getLogger("test.quo.outcomes")
@@ -37,6 +38,7 @@ BAD_REQUEST = error_body(
     errors=[{"path": "/conversationId", "message": "Expected string to match '^CN(.*)$'"}],
 )
 UNAUTHORIZED = error_body(401, "Unauthorized", "Invalid API key", "tr-401")
+FORBIDDEN = error_body(403, "Not Phone Number User", "Not Phone Number User", "tr-403")
 
 
 def url(base: str, cid: str) -> str:
@@ -61,6 +63,15 @@ def run(op: MarkConversationReadOperator) -> tuple[dict[str, Any], mock.MagicMoc
 
 def pushed(ti: mock.MagicMock, key: str) -> list[Any]:
     return [c.kwargs["value"] for c in ti.xcom_push.call_args_list if c.kwargs.get("key") == key]
+
+
+def assert_invariant(summary: dict[str, Any]) -> None:
+    """Every requested id is counted exactly once, and each count matches its list."""
+    counted = ("marked_count", "not_found_count", "failed_count", "not_attempted_count", "invalid_count")
+    assert sum(summary[key] for key in counted) == summary["requested"], summary
+    assert summary["failed_count"] == len(summary["failed"])
+    assert summary["not_found_count"] == len(summary["not_found"])
+    assert summary["invalid_count"] == len(summary["invalid"])
 
 
 def test_summary_shape_counts_and_reasons(requests_mock: Any, quo_conn: str, summary_keys: list[str]) -> None:
@@ -221,32 +232,24 @@ def test_transient_error_then_success_is_marked(requests_mock: Any, quo_conn: st
     assert len(no_retry_sleep) == 2
 
 
-@pytest.mark.parametrize(
-    ("response", "error_type", "hint"),
-    [
-        (UNAUTHORIZED, QuoAuthenticationError, "check the API key"),
-        # A 403 no longer stops the run at once (issue 10): see test_operator_mark_hardening.py.
-    ],
-)
-@pytest.mark.parametrize("fail_on_error", [True, False])
-def test_auth_error_stops_after_the_first_call(
-    requests_mock: Any, quo_conn: str, response: dict[str, Any], error_type: type, hint: str, fail_on_error: bool
+# -- what stops a run, and what does not ---------------------------------------------------------------
+# A 401 stops after one call, even with fail_on_error=False: tests/reliability/test_wrong_key.py.
+# A 403 fails only its id; the first 20 outcomes all 403 stop the run: tests/reliability/test_forbidden_numbers.py.
+
+
+def test_one_success_among_the_first_20_means_the_key_can_act_and_nothing_stops(
+    requests_mock: Any, quo_conn: str
 ) -> None:
-    requests_mock.post(MARK_READ, **response)
-    ids = [f"CN{n}" for n in range(50)]
-    ti = mock.MagicMock()
-    op = MarkConversationReadOperator(task_id="t", conversation_ids=ids, fail_on_error=fail_on_error)
+    requests_mock.post(MARK_READ, **FORBIDDEN)
+    requests_mock.post(url(quo_conn, "CN005"), json=echo_conversation)
+    ids = [f"CN{n:03d}" for n in range(100)]
+    op = MarkConversationReadOperator(task_id="t", conversation_ids=ids, max_workers=1, fail_on_error=False)
 
-    with pytest.raises(error_type) as excinfo:
-        op.execute({"ti": ti})
+    summary, _ = run(op)
 
-    assert requests_mock.call_count == 1
-    assert hint in str(excinfo.value)
-    assert str(response["status_code"]) in str(excinfo.value)
-    [summary] = pushed(ti, "return_value")  # a failed task's summary: where a success's return value goes
-    assert (summary["failed_count"], summary["marked_count"], summary["not_attempted_count"]) == (1, 0, 49)
-    assert summary["failed"] == {"CN0": " ".join(str(excinfo.value).split())}
-    json.dumps(summary)
+    assert requests_mock.call_count == 100
+    assert (summary["marked"], summary["failed_count"]) == (["CN005"], 99)
+    assert_invariant(summary)
 
 
 def test_auth_error_mid_run_stops_early_and_keeps_earlier_results(requests_mock: Any, quo_conn: str) -> None:
@@ -275,3 +278,64 @@ def test_tls_failure_stops_the_run_after_the_first_call(requests_mock: Any, quo_
     with pytest.raises(QuoTLSError):
         MarkConversationReadOperator(task_id="t", conversation_ids=[f"CN{n}" for n in range(20)]).execute({"ti": ti})
     assert requests_mock.call_count == 1
+
+
+# -- the summary accounts for every id, whatever the path ------------------------------------------------
+
+
+def _kill_after_first(op: MarkConversationReadOperator) -> Any:
+    def answer(request: Any, context: Any) -> dict[str, Any]:
+        op.on_kill()
+        return echo_conversation(request, context)
+
+    return answer
+
+
+def _arrange(requests_mock: Any, quo_conn: str, path: str) -> tuple[list[Any], dict[str, Any]]:
+    """The ids, the operator's arguments and the server's answers of one path."""
+    ids: list[Any] = [f"CN{n:02d}" for n in range(30)]
+    kwargs: dict[str, Any] = {"fail_on_error": False, "max_workers": 2}
+    requests_mock.post(MARK_READ, json=echo_conversation)
+    if path == "mixed":
+        requests_mock.post(url(quo_conn, "CN01"), **NOT_FOUND)
+        requests_mock.post(url(quo_conn, "CN02"), **FORBIDDEN)
+        requests_mock.post(url(quo_conn, "CN03"), status_code=400, json={"message": "bad"})
+    elif path == "401":
+        requests_mock.post(MARK_READ, **UNAUTHORIZED)
+    elif path == "403-stop":
+        requests_mock.post(MARK_READ, **FORBIDDEN)
+    elif path == "skip-invalid":
+        ids += ["CN 1", "CN\x1f2", None]
+        kwargs["on_invalid_id"] = "skip"
+    elif path == "dry-run":
+        kwargs["dry_run"] = True
+    elif path == "empty":
+        ids = []
+    elif path == "bad-200":
+        requests_mock.post(url(quo_conn, "CN04"), json={"id": "CN99"})
+        requests_mock.post(url(quo_conn, "CN05"), status_code=200, content=b"")
+    return ids, kwargs
+
+
+@pytest.mark.parametrize(
+    "path", ["all-marked", "mixed", "401", "403-stop", "killed", "skip-invalid", "dry-run", "empty", "bad-200"]
+)
+def test_the_summary_invariant_holds_in_every_path(requests_mock: Any, quo_conn: str, path: str) -> None:
+    ids, kwargs = _arrange(requests_mock, quo_conn, path)
+    op = MarkConversationReadOperator(task_id="t", conversation_ids=ids, **kwargs)
+    if path == "killed":
+        requests_mock.post(MARK_READ, json=_kill_after_first(op))
+    ti = mock.MagicMock()
+
+    try:
+        summary, failed = op.execute({"ti": ti}), False
+    except QuoError:
+        [summary], failed = pushed(ti, "return_value"), True  # a failed task's summary is pushed all the same
+
+    assert failed == (path in {"401", "403-stop", "killed"}), "with fail_on_error=False only a stop fails the task"
+
+    assert_invariant(summary)
+    if path == "bad-200":
+        assert "for conversation 'CN99', not the requested 'CN04'" in summary["failed"]["CN04"]
+        assert "empty body" in summary["failed"]["CN05"]
+        assert summary["marked_count"] == 28

@@ -1,4 +1,5 @@
-"""Issue 10 against real HTTP on 127.0.0.1: a misbehaving server, odd listings and partial permissions.
+"""Bodies a misbehaving server sends, against real HTTP on 127.0.0.1: dripping, oversized, compressed,
+echoing the key, proving no mark, or a listing that is not a page.
 
 Most scenarios use the simulator's fault kinds; a tiny raw-socket server covers what the simulator
 should not do (a chunked body with no Content-Length that never ends, a server echoing the key back).
@@ -23,14 +24,12 @@ import pytest
 
 from airflow_provider_quo.exceptions import (
     QuoBulkMarkError,
-    QuoInvalidConversationIdError,
     QuoServerError,
     QuoTimeoutError,
     QuoUnexpectedResponseError,
 )
 from airflow_provider_quo.hooks.http import MAX_BODY_BYTES
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.operators._mark_base import PERMISSION_EVIDENCE_CALLS
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 from airflow_provider_quo.testing import Faults, QuoSimulator
 from airflow_provider_quo.testing.bodies import JUNK_ITEMS, gzip_bomb
@@ -44,7 +43,7 @@ ONE_MARK_PATH = re.compile(r"/v1/conversations/[^/?#]+/mark-as-(read|done|open)"
 #: The client's memory budget for one oversized or bomb response: the 4 MiB cap plus 4 MiB of slack
 #: (measured: 4.6 MB traced for the 256 MiB bomb, 5.5 MB for a 50 MB plain body).
 MEMORY_BOUND = MAX_BODY_BYTES + (4 << 20)
-TASK_LOG = logging.getLogger("test.quo.hardening.integration")
+TASK_LOG = logging.getLogger("test.quo.hostile_bodies")
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +88,7 @@ def peak_memory(call: Callable[[], Any]) -> tuple[Any, BaseException | None, int
         tracemalloc.stop()
 
 
-# -- item 1: a slow drip never holds a worker past the deadline -------------------------------------
+# -- a body that drips never holds a worker past the attempt's deadline --------------------------
 
 
 def test_a_dripping_200_fails_each_attempt_at_its_deadline_and_is_retried(
@@ -126,7 +125,7 @@ def test_one_dripping_id_fails_while_the_others_are_marked(
         assert_invariant(summary)
 
 
-# -- item 3: bodies are capped, compressed or not ----------------------------------------------------
+# -- bodies are capped, compressed or not, and an echoed key never gets out ---------------------
 
 
 def test_a_gzip_bomb_fails_once_with_bounded_memory(connect: Callable[..., None]) -> None:
@@ -247,7 +246,7 @@ def test_a_server_echoing_the_key_never_gets_it_into_errors_summaries_or_logs(
     assert caught.value.summary["marked"] == ["CN3"]
 
 
-# -- item 2: a 200 must prove the mark --------------------------------------------------------------
+# -- a 200 must prove the mark ------------------------------------------------------------------
 
 
 def test_empty_and_wrong_id_200s_fail_those_ids_and_mark_nothing(connect: Callable[..., None]) -> None:
@@ -270,48 +269,7 @@ def test_empty_and_wrong_id_200s_fail_those_ids_and_mark_nothing(connect: Callab
         assert_only_mark_shaped_requests(sim)
 
 
-# -- item 4: 403 is per phone number -----------------------------------------------------------------
-
-
-def test_a_forbidden_number_fails_its_ids_and_the_rest_are_marked(connect: Callable[..., None]) -> None:
-    with QuoSimulator(api_key="perm-key", conversations=60, phone_numbers=3, seed=2) as sim:
-        forbidden = sim.phone_numbers[0]["id"]
-        sim.faults = Faults(forbidden_numbers=(forbidden,))
-        ids = sim.conversation_ids(deleted=False)
-        on_number = {cid for cid in ids if sim.conversation(cid)["phoneNumberId"] == forbidden}
-        connect(sim)
-
-        summary, error = run_operator(
-            MarkConversationReadOperator(task_id="perm", conversation_ids=ids, fail_on_error=False)
-        )
-
-        assert error is None
-        assert set(summary["failed"]) == on_number
-        assert all("403 Not Phone Number User" in reason for reason in summary["failed"].values())
-        assert sim.read_ids() == set(ids) - on_number
-        assert len(sim.requests) == len(ids), "every id tried once: nothing stopped, nothing retried"
-        assert_invariant(summary)
-
-
-def test_a_key_allowed_on_no_number_stops_after_the_evidence(connect: Callable[..., None]) -> None:
-    with QuoSimulator(api_key="perm-key", conversations=300, phone_numbers=2, seed=2) as sim:
-        sim.faults = Faults(forbidden_numbers=tuple(number["id"] for number in sim.phone_numbers))
-        ids = sim.conversation_ids(deleted=False)
-        connect(sim)
-
-        summary, error = run_operator(MarkConversationReadOperator(task_id="perm", conversation_ids=ids, max_workers=4))
-
-        assert isinstance(error, QuoBulkMarkError)
-        assert "403" in str(error)
-        sent = len(sim.requests)
-        assert PERMISSION_EVIDENCE_CALLS <= sent <= PERMISSION_EVIDENCE_CALLS + 12
-        assert summary["failed_count"] == sent
-        assert summary["not_attempted_count"] == len(ids) - sent
-        assert sim.read_ids() == set()
-        assert_invariant(summary)
-
-
-# -- item 5 (hook side): a listing that is not a page ------------------------------------------------
+# -- a listing that is not a page -----------------------------------------------------------------
 
 
 def test_a_listing_whose_data_is_an_object_is_a_typed_error(connect: Callable[..., None]) -> None:
@@ -332,65 +290,7 @@ def test_junk_items_are_yielded_as_they_came_next_to_the_real_ones(connect: Call
         assert [item["id"] for item in items[len(JUNK_ITEMS) :]] == sim.conversation_ids()
 
 
-# -- items 6 and 7: invalid ids from a listing, never rewritten ---------------------------------------
-
-
-def test_one_bad_id_in_a_listing_no_longer_blocks_the_chain_with_skip(connect: Callable[..., None]) -> None:
-    with QuoSimulator(api_key="ids-key", conversations=35) as sim:
-        ids = sim.conversation_ids(deleted=False)[:29]
-        given = [*ids[:10], "CN has a space", *ids[10:], "CN1\x1f", "CN1\u2028"]
-        connect(sim)
-
-        summary, error = run_operator(
-            MarkConversationReadOperator(task_id="ids", conversation_ids=given, on_invalid_id="skip")
-        )
-
-        assert error is None
-        assert summary["marked_count"] == 29
-        assert summary["invalid_count"] == 3
-        assert summary["requested"] == 32
-        assert sim.read_ids() == set(ids)
-        assert len(sim.requests) == 29
-        assert_only_mark_shaped_requests(sim)
-        assert_invariant(summary)
-
-
-@pytest.mark.parametrize("bad", ["CN1\x1f", "CN1\u2028", "\u2029CN1", "CN\u00851"])
-def test_ids_with_control_or_separator_characters_are_refused_not_stripped(
-    connect: Callable[..., None], bad: str
-) -> None:
-    with QuoSimulator(api_key="ids-key", conversations=5) as sim:
-        sim.add_conversation("CN1")
-        connect(sim)
-
-        with pytest.raises(QuoInvalidConversationIdError, match="nothing was sent"):
-            MarkConversationReadOperator(task_id="ids", conversation_ids=["CN1", bad]).execute(
-                {"ti": mock.MagicMock(name="ti")}
-            )
-
-        assert sim.requests == []
-        assert sim.state("CN1")["read"] is False
-
-
-# -- item 8: the log names the not-found ids ----------------------------------------------------------
-
-
-def test_the_task_log_names_the_first_20_not_found_ids(
-    connect: Callable[..., None], caplog: pytest.LogCaptureFixture
-) -> None:
-    with QuoSimulator(api_key="nf-key", conversations=5) as sim:
-        unknown = [f"CN{n:030d}" for n in range(25)]
-        connect(sim)
-
-        with caplog.at_level(logging.INFO, logger=TASK_LOG.name):
-            summary, error = run_operator(MarkConversationReadOperator(task_id="nf", conversation_ids=unknown))
-
-        assert error is None
-        assert summary["not_found_count"] == 25
-        [line] = [r.getMessage() for r in caplog.records if " not found: " in r.getMessage()]
-        named = line.split(" not found: ", 1)[1].removesuffix(" ...").split(", ")
-        assert named == summary["not_found"][:20]
-        assert set(named) <= set(unknown)
+# -- an error body over the cap -------------------------------------------------------------------
 
 
 def test_an_oversized_error_body_from_the_simulator_stays_a_retried_server_error(
