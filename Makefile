@@ -40,14 +40,16 @@ typecheck: $(STAMP)
 redis-server:
 	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 
-# The real-scheduler module runs once, in test-postgres (below): its Airflow always keeps its metadata DB
-# on PostgreSQL, so the SQLite pass leaves it out.
+# Two pytest workers (pytest-xdist; each its own Airflow home, SQLite DB, host budget directory and Redis):
+# most of the suite waits on sockets and fake or real clocks, so two share the 2 cores well. The
+# metadata-DB-bound tests and the real-scheduler module run in test-postgres (below), not here; the older
+# Airflow lines run the former on SQLite (test-airflows).
 unit: $(STAMP) redis-server
-	$(BIN)/pytest $(addprefix --ignore=,$(REAL_SCHEDULER_TESTS))
+	$(BIN)/pytest -n 2 $(addprefix --ignore=,$(POSTGRES_TESTS))
 
 # Production deployments keep Airflow's metadata DB on PostgreSQL: the tests whose outcome depends on the
 # metadata DB (the incremental cleanup's month and concurrency tests, the example DAG runs) run on a
-# throwaway PostgreSQL server too (tests/postgres_server.py: initdb + pg_ctl on a free 127.0.0.1 port),
+# throwaway PostgreSQL server (one per worker) (tests/postgres_server.py: initdb + pg_ctl on a free 127.0.0.1 port),
 # and so does, only there, the one real-scheduler module (one real Airflow for all its scenarios, marked
 # `standalone`). Debian's postgresql package keeps initdb off the PATH, in /usr/lib/postgresql/<version>/bin.
 REAL_SCHEDULER_TESTS := tests/integration/test_real_scheduler.py
@@ -58,7 +60,7 @@ postgresql:
 		|| (apt-get update && apt-get install -y postgresql)
 
 test-postgres: $(STAMP) postgresql
-	QUO_TEST_DB=postgres $(BIN)/pytest -q $(POSTGRES_TESTS)
+	QUO_TEST_DB=postgres $(BIN)/pytest -q -n 2 --dist loadfile $(POSTGRES_TESTS)
 
 # The docs site (mkdocs.yml) into the git-ignored site/; any warning (a broken link or anchor, a
 # docstring mkdocstrings cannot read) fails the build, and so does a link that would not open from the
@@ -85,7 +87,7 @@ AIRFLOW_API_TESTS := tests/integration tests/unit/operators tests/unit/test_prov
 	tests/reliability/test_airflow_task_resume.py tests/security tests/test_demo_logs.py
 $(OLD_AIRFLOW_TESTS): test-airflow-%: .venv-airflow-%/.installed redis-server
 	.venv-airflow-$*/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'
-	.venv-airflow-$*/bin/pytest -q -x -m "not standalone and not airflow_independent" $(AIRFLOW_API_TESTS)
+	.venv-airflow-$*/bin/pytest -q -x -n 2 -m "not standalone and not airflow_independent" $(AIRFLOW_API_TESTS)
 
 test-airflows: $(OLD_AIRFLOW_TESTS)
 
