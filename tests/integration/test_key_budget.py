@@ -106,11 +106,14 @@ def test_redis_stopped_mid_run_loses_nothing(simulator: QuoSimulator, tmp_path: 
 
     assert_every_id_marked_once(simulator, results)
     assert_the_key_was_shared(simulator)
-    for result in results:
+    said = []
+    for result in results:  # a process that was done before Redis died saw nothing to say
         assert "Traceback" not in result["stderr"]
         failures = [w for w in result["warnings"] if w.startswith("Redis at ")]
-        assert len(failures) == 1, result["warnings"]
-        assert f"redis://127.0.0.1:{redis_server.port}/0 failed (ConnectionError)" in failures[0]
+        assert len(failures) <= 1, result["warnings"]  # one warning per outage, not one per request
+        said += failures
+    assert said, "the processes still running when Redis died said so"
+    assert all(f"redis://127.0.0.1:{redis_server.port}/0 failed (ConnectionError)" in w for w in said)
 
 
 def test_redis_down_at_start_falls_back_with_a_warning(
