@@ -11,6 +11,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -291,6 +292,7 @@ def run_mark_operator(
     from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 
     os.environ["AIRFLOW_CONN_QUO_DEFAULT"] = conn_json
+    os.environ["QUO_THROTTLE_DIR"] = tempfile.mkdtemp(prefix="quo-bench-")  # nothing learnt by an earlier run
     operator = MarkConversationReadOperator(
         task_id="bench_mark",
         conversation_ids=conversation_ids,

@@ -18,8 +18,9 @@ Every process and host that uses one key shares one small :class:`BudgetState`, 
 3. **Learn the windows' edges.** ``t`` is whole seconds; but a window starts after the latest request
    counted in the one before was sent, and before the first response showing it arrived: intersected
    window after window, the edges are known to about the latency.
-4. **Learn what others spend**, once per window: the server counted ``q - r`` (its lowest ``r``), this
-   key's own responses in that window are ours, the rest is other clients'. The estimate follows a rise
+4. **Learn what others spend**, once per window: the server counted ``q - r`` (its lowest ``r``), or, when
+   the window's start went unseen, the fall of ``r`` from its first response; this key's own responses in
+   it are ours, the rest is other clients'. The estimate follows a rise
    at once and a fall by half per window (by more than one request, in a window that was not spent).
 
 A 429 from a server that states nothing pauses the key for :data:`UNSTATED_PAUSE_SLOTS` slots.
@@ -49,8 +50,8 @@ STATED_TTL_SECONDS = 300.0
 REQUEUE_ON_DROP = 0.75
 #: A 429 with no rate-limit fields and no ``Retry-After`` pauses the key for this many slots.
 UNSTATED_PAUSE_SLOTS = 5
-#: A rise of ``r`` by more than this share of the quota opens a new window (smaller rises are reordering).
-NEW_WINDOW_RISE = 0.25
+#: A rise of ``r`` by more than this share of the quota (or 2) opens a new window (smaller rises are reordering).
+NEW_WINDOW_RISE = 0.1
 #: What others spend is followed up at once, and down by this share of the difference per window.
 OTHERS_FALL = 0.5
 #: A waiting caller looks again at least this often (a pause may have moved its slot).
@@ -70,6 +71,8 @@ class BudgetState:
     :param lowest: the lowest ``r`` seen in the current window (-1: none yet).
     :param own: this key's responses counted in the current window.
     :param opened_by: when the request that opened the current window was sent.
+    :param opened_r: the ``r`` the window is counted from: ``q - 1`` when its start was seen (``r`` rose, or
+        it is the first), else the ``r`` its first response showed (what came before may be this key's own).
     :param last_sent: when the latest request counted in the current window was sent.
     :param start_lo: the current window started after this ...
     :param start_hi: ... and at the latest at this (both sharpened window after window).
@@ -85,6 +88,7 @@ class BudgetState:
     lowest: float = -1.0
     own: float = 0.0
     opened_by: float = -math.inf
+    opened_r: float = 0.0
     last_sent: float = -math.inf
     start_lo: float = -math.inf
     start_hi: float = -math.inf
@@ -129,21 +133,23 @@ class BudgetState:
         :param counted: whether the server counted the request (not a 429).
         """
         if reading.quota is not None and reading.window is not None:
+            if now - self.stated_at >= STATED_TTL_SECONDS:  # what was learnt under a forgotten statement goes too
+                self.lowest, self.others = -1.0, 0.0
             if (reading.quota, reading.window) != (self.quota, self.window):
                 self.lowest = -1.0  # a window counted under another policy tells nothing of what others spend
             self.quota, self.window, self.stated_at = reading.quota, reading.window, now
         r = reading.remaining
         if r is None or sent_at < self.opened_by:  # nothing to count, or a straggler of an earlier window
             return
-        rise = max(1.0, self.quota * NEW_WINDOW_RISE)
-        if self.lowest < 0 or sent_at >= self.start_hi + self.window or r > self.lowest + rise:
-            self._open_window(sent_at, now)
+        edge_seen = self.lowest < 0 or r > self.lowest + max(2.0, self.quota * NEW_WINDOW_RISE)
+        if edge_seen or sent_at >= self.start_hi + self.window:
+            self._open_window(sent_at, now, self.quota - 1 if edge_seen else r)
         self.lowest, self.last_sent = min(self.lowest, r), max(self.last_sent, sent_at)
         self.own += 1 if counted else 0
         if r <= 0:  # this window is spent: nobody sends until it ends
             self.pause(now, min(self.start_hi + self.window, now + (reading.reset or math.inf)))
 
-    def _open_window(self, sent_at: float, now: float) -> None:
+    def _open_window(self, sent_at: float, now: float, counted_from: float) -> None:
         """A response showed a new window: close the last one (what it counted beyond this key's own is
         other clients'), and sharpen the edges: one lies after the last window's latest send, and before now."""
         if self.lowest >= 0 and self.quota:
@@ -154,22 +160,25 @@ class BudgetState:
             if max(low, self.start_lo + shift) <= min(high, self.start_hi + shift):
                 low, high = max(low, self.start_lo + shift), min(high, self.start_hi + shift)
         self.start_lo, self.start_hi = low, high
-        self.lowest, self.own, self.opened_by, self.last_sent = math.inf, 0.0, sent_at, sent_at
+        self.lowest, self.own, self.opened_r = math.inf, 0.0, counted_from
+        self.opened_by = self.last_sent = sent_at
 
     def _count_others(self) -> None:
-        """What the closing window counted beyond this key's own, per second. The estimate follows a rise at
-        once (fewer 429s) and a fall by half per window, but not a fall by one request in a window that was
-        not spent: other clients' last requests may come after this key's last."""
-        spent = max(0.0, self.quota - self.lowest - self.own) / self.window
+        """What the closing window counted beyond this key's own, per second: the count fell by
+        ``opened_r - lowest``, of which this key's own after the first are ``own - 1``. The estimate follows a
+        rise at once and a fall by half per window, but not a fall by one request in a window that was not
+        spent: other clients' last requests may come after this key's last."""
+        counted = self.quota if self.own == 0 and self.lowest <= 0 else self.opened_r - self.lowest - (self.own - 1)
+        spent = max(0.0, counted) / self.window  # (a window spent with none of ours counted was all theirs)
         if spent > self.others:
             self.others = spent
         elif self.lowest <= 0 or spent < self.others - min(1.0 / self.window, self.others / 2):
             self.others += (spent - self.others) * OTHERS_FALL
 
-    _RECORD = struct.Struct("<13d")
+    _RECORD = struct.Struct("<14d")
 
     def pack(self) -> bytes:
-        """The state as 104 bytes (the host file, Redis)."""
+        """The state as 112 bytes (the host file, Redis)."""
         return self._RECORD.pack(*astuple(self))
 
     @classmethod

@@ -1,7 +1,7 @@
 """Where one key's :class:`~airflow_provider_quo.hooks.budget.BudgetState` lives: thin storage, no rules.
 
 - :class:`ProcessStore`: this process's threads (a lock);
-- :class:`HostStore` (the default): every process on this host, through a 104-byte file under ``flock``,
+- :class:`HostStore` (the default): every process on this host, through a 112-byte file under ``flock``,
   in the host's monotonic clock (the file's name holds the boot id, so a file from before a reboot is
   never read);
 - :class:`RedisStore` (connection extra ``rate_limit_url``): every host, through one Redis key, in the

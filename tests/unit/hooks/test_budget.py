@@ -309,13 +309,24 @@ def test_what_another_client_spends_is_learnt_from_the_windows(clock: FakeClock)
 
 def test_a_rise_is_followed_at_once_and_one_request_unseen_lowers_nothing(clock: FakeClock) -> None:
     budget = new_budget(clock, configured=10, ceiling=False)
-    feed_window(budget, clock, 1000.0, ours=4, theirs_before_each=0)
+    feed_window(budget, clock, 1000.0, ours=8, theirs_before_each=0)
     feed_window(budget, clock, 1001.0, ours=4, theirs_before_each=1)  # 4 of theirs: learnt in one window
     feed_window(budget, clock, 1002.0, ours=3, theirs_before_each=1)  # their 4th came after our last
     feed_window(budget, clock, 1003.0, ours=4, theirs_before_each=0)  # none of theirs (closes with the next)
     assert state(budget).others == pytest.approx(4.0)
     feed_window(budget, clock, 1004.0, ours=4, theirs_before_each=0)  # ... halfway down
     assert state(budget).others == pytest.approx(2.0)
+
+
+def test_a_window_whose_start_went_unseen_never_overstates_the_others(clock: FakeClock) -> None:
+    """r rose by no more than reordering can explain: the start went unseen, so what the server counted before
+    the window was known may be this key's own: only the fall after that is counted. Never more than the
+    truth (an overstatement once slowed a task to a third of a raised limit); less is corrected as windows fill."""
+    budget = new_budget(clock, configured=10, ceiling=False)
+    feed_window(budget, clock, 1000.0, ours=4, theirs_before_each=0)  # ends at r=6
+    feed_window(budget, clock, 1001.0, ours=4, theirs_before_each=1)  # 8, 6, 4, 2: a rise of 2 only
+    feed_window(budget, clock, 1002.0, ours=8, theirs_before_each=0)
+    assert 0 < state(budget).others <= 4.0
 
 
 def test_the_estimate_recovers_when_the_other_client_stops(clock: FakeClock) -> None:
@@ -382,12 +393,12 @@ def test_the_change_of_limit_is_logged_once(clock: FakeClock, caplog: pytest.Log
 # -- the shared record -----------------------------------------------------------------------------------------
 
 
-def test_the_state_packs_into_104_bytes_and_back(clock: FakeClock) -> None:
+def test_the_state_packs_into_112_bytes_and_back(clock: FakeClock) -> None:
     budget = new_budget(clock, configured=10, ceiling=False)
     feed_window(budget, clock, 1000.0, ours=4, theirs_before_each=1)
     feed_window(budget, clock, 1001.0, ours=4, theirs_before_each=1)
     packed = state(budget).pack()
-    assert len(packed) == 104
+    assert len(packed) == 112
     assert BudgetState.unpack(packed) == state(budget)
     assert BudgetState.unpack(BudgetState().pack()) == BudgetState()
 
