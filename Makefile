@@ -13,7 +13,10 @@ OLD_AIRFLOWS := 3.1 3.2
 OLD_AIRFLOW_TESTS := $(addprefix test-airflow-,$(OLD_AIRFLOWS))
 # Airflow 3.2.2's dag.test() breaks with today's newest fastapi (0.165: a pydantic discriminator error)
 # and svcs (26: its in-process execution API gets requests before its lifespan has set the registry).
-AIRFLOW_PINS_3.2 := 'fastapi<0.137' 'svcs<26'
+AIRFLOW_PINS_3.2 := 'fastapi<0.137' 'svcs<26' 'cryptography<51'
+# Airflow 3.1 and 3.2 set an attribute on cryptography's MultiFernet, which cryptography 51 made a native
+# object without one ("'MultiFernet' object has no attribute 'is_encrypted'": no connection can be read).
+AIRFLOW_PINS_3.1 := 'cryptography<51'
 
 .PHONY: demo test lint typecheck unit docs docs-serve bench dist dist-check test-airflows $(OLD_AIRFLOW_TESTS) \
 	test-min-airflow clean redis-server postgresql test-postgres bench-celery
