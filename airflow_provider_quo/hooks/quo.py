@@ -19,57 +19,18 @@ from airflow_provider_quo.conversation_ids import validate_conversation_id
 from airflow_provider_quo.exceptions import QuoAPIError, QuoError
 from airflow_provider_quo.hooks import api
 from airflow_provider_quo.hooks.api import MARK_ACTIONS, MAX_PAGE_SIZE, MarkAction
-from airflow_provider_quo.hooks.budget import BudgetStore, KeyBudget
+from airflow_provider_quo.hooks.budget import KeyBudget
 from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.http import POOL_MAXSIZE, build_session, send_once
 from airflow_provider_quo.hooks.retries import build_retrying
 from airflow_provider_quo.hooks.settings import QuoSettings
-from airflow_provider_quo.hooks.stores import HostStore, ProcessStore, RedisStore, key_digest
-from airflow_provider_quo.redaction import redact_url
+from airflow_provider_quo.hooks.stores import key_store
 
 log = logging.getLogger(__name__)
 
 TEST_CONNECTION_TIMEOUT = 10.0
 
 __all__ = ["MARK_ACTIONS", "TEST_CONNECTION_TIMEOUT", "MarkAction", "QuoHook"]
-
-_stores: dict[tuple[str, str], BudgetStore] = {}
-_stores_lock = threading.Lock()
-
-
-def key_store(api_key: str, base_url: str, rate_limit_url: str | None) -> BudgetStore:
-    """Where the key's budget lives, one per key, base URL and backend in this process: Redis with
-    ``rate_limit_url``, else a file on this host (this process alone if no file can be kept).
-
-    :param api_key: the key (only its digest is kept).
-    :param base_url: the API root (separate budgets per host).
-    :param rate_limit_url: a ``redis://`` or ``rediss://`` URL, or ``None``.
-    """
-    digest = key_digest(api_key, base_url)
-    with _stores_lock:
-        store = _stores.get((digest, rate_limit_url or ""))
-        if store is None:
-            store = _stores[(digest, rate_limit_url or "")] = _new_store(digest, rate_limit_url)
-        return store
-
-
-def _new_store(digest: str, rate_limit_url: str | None) -> BudgetStore:
-    try:
-        host: HostStore | None = HostStore(digest)
-    except OSError as error:
-        log.warning("Cannot keep the key's budget in a file on this host (%s); sharing it in this process only", error)
-        host = None
-    if not rate_limit_url:
-        return host or ProcessStore()
-    try:
-        import redis
-    except ImportError:
-        shown = redact_url(rate_limit_url)
-        raise QuoError(
-            f"rate_limit_url {shown!r} needs the redis package: pip install 'airflow-provider-quo[redis]'"
-        ) from None
-    client = redis.Redis.from_url(rate_limit_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    return RedisStore(client, digest, fallback=host or ProcessStore(), shown_url=redact_url(rate_limit_url))
 
 
 class QuoHook(BaseHook):

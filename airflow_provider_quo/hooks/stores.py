@@ -25,7 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_quo.exceptions import QuoError
 from airflow_provider_quo.hooks.budget import BudgetState, BudgetStore, Result
+from airflow_provider_quo.redaction import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -195,3 +197,42 @@ class RedisStore:
                     REDIS_RETRY_SECONDS,
                 )
             return self.fallback.update(change)
+
+
+_stores: dict[tuple[str, str], BudgetStore] = {}
+_stores_lock = threading.Lock()
+
+
+def key_store(api_key: str, base_url: str, rate_limit_url: str | None) -> BudgetStore:
+    """Where the key's budget lives, one per key, base URL and backend in this process: Redis with
+    ``rate_limit_url``, else a file on this host (this process alone if no file can be kept).
+
+    :param api_key: the key (only its digest is kept).
+    :param base_url: the API root (separate budgets per host).
+    :param rate_limit_url: a ``redis://`` or ``rediss://`` URL, or ``None``.
+    """
+    digest = key_digest(api_key, base_url)
+    with _stores_lock:
+        store = _stores.get((digest, rate_limit_url or ""))
+        if store is None:
+            store = _stores[(digest, rate_limit_url or "")] = _new_store(digest, rate_limit_url)
+        return store
+
+
+def _new_store(digest: str, rate_limit_url: str | None) -> BudgetStore:
+    try:
+        host: HostStore | None = HostStore(digest)
+    except OSError as error:
+        log.warning("Cannot keep the key's budget in a file on this host (%s); sharing it in this process only", error)
+        host = None
+    if not rate_limit_url:
+        return host or ProcessStore()
+    try:
+        import redis
+    except ImportError:
+        shown = redact_url(rate_limit_url)
+        raise QuoError(
+            f"rate_limit_url {shown!r} needs the redis package: pip install 'airflow-provider-quo[redis]'"
+        ) from None
+    client = redis.Redis.from_url(rate_limit_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
+    return RedisStore(client, digest, fallback=host or ProcessStore(), shown_url=redact_url(rate_limit_url))

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_quo.hooks import quo as quo_module
+from airflow_provider_quo.hooks import stores as stores_module
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.testing import QuoSimulator
 
@@ -58,7 +58,7 @@ def mark(sim: QuoSimulator, tmp_path: Path, ids: list[str], extra: dict[str, Any
     warnings = _Warnings()
     logger = logging.getLogger("airflow_provider_quo")
     os.environ.update(env)
-    quo_module._stores.clear()  # what a new process starts with
+    stores_module._stores.clear()  # what a new process starts with
     logger.addHandler(warnings)
     try:
         outcomes = list(QuoHook().mark_conversations(ids))

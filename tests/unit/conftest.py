@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from airflow_provider_quo.hooks import quo as quo_module
+from airflow_provider_quo.hooks import stores as stores_module
 from airflow_provider_quo.hooks.budget import KeyBudget
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.hooks.stores import STATE_DIR_ENV, ProcessStore
@@ -47,7 +47,7 @@ def clock() -> FakeClock:
 def fresh_budget_stores(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test starts with no key budget learnt: an empty store cache and its own host-state directory
     (a pause or a stated limit from another test never reaches this one)."""
-    monkeypatch.setattr(quo_module, "_stores", {})
+    monkeypatch.setattr(stores_module, "_stores", {})
     monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path_factory.mktemp("budget")))
 
 

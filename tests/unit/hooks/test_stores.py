@@ -1,4 +1,4 @@
-"""Where a key's budget lives (hooks/stores.py, and ``key_store`` in hooks/quo.py): each store keeps the one shared
+"""Where a key's budget lives (hooks/stores.py, and ``key_store``): each store keeps the one shared
 state, atomically; the host file across processes; Redis across hosts, with its compare-and-set under contention and
 this host's store while Redis is down. Redis tests run against the real ``redis-server`` of ``tests/conftest.py``."""
 
@@ -17,8 +17,7 @@ import pytest
 from airflow_provider_quo.exceptions import QuoError
 from airflow_provider_quo.hooks import stores
 from airflow_provider_quo.hooks.budget import BudgetState
-from airflow_provider_quo.hooks.quo import key_store
-from airflow_provider_quo.hooks.stores import STATE_DIR_ENV, HostStore, ProcessStore, RedisStore, key_digest
+from airflow_provider_quo.hooks.stores import STATE_DIR_ENV, HostStore, ProcessStore, RedisStore, key_digest, key_store
 from benchmarks._redisproc import RedisServer
 from tests.unit.conftest import FakeClock
 
