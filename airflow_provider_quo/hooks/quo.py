@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from collections.abc import Generator, Iterable, Iterator
@@ -25,8 +24,6 @@ from airflow_provider_quo.hooks.http import POOL_MAXSIZE, build_session, send_on
 from airflow_provider_quo.hooks.retries import build_retrying
 from airflow_provider_quo.hooks.settings import QuoSettings
 from airflow_provider_quo.hooks.stores import key_store
-
-log = logging.getLogger(__name__)
 
 TEST_CONNECTION_TIMEOUT = 10.0
 
