@@ -17,7 +17,9 @@ Every process and host that uses one key shares one small :class:`BudgetState`, 
    quarter) are given up, and their callers queue again.
 3. **Learn the windows' edges.** ``t`` is whole seconds; but a window starts after the latest request
    counted in the one before was sent, and before the first response showing it arrived: intersected
-   window after window, the edges are known to about the latency.
+   window after window, the edges are known to about the latency. A new window shows as ``r`` rising: by
+   any amount in the answer to a request sent after the lowest ``r`` arrived, else by more than
+   reordering explains (answers to requests in flight together may come back in any order).
 4. **Learn what others spend**, once per window: the server counted ``q - r`` (its lowest ``r``), or, when
    the window's start went unseen, the fall of ``r`` from its first response; this key's own responses in
    it are ours, the rest is other clients'. The estimate follows a rise
@@ -69,6 +71,7 @@ class BudgetState:
     :param window: the stated ``w``.
     :param stated_at: when the server last stated its policy.
     :param lowest: the lowest ``r`` seen in the current window (-1: none yet).
+    :param lowest_at: when the response showing it arrived.
     :param own: this key's responses counted in the current window.
     :param opened_by: when the request that opened the current window was sent.
     :param opened_r: the ``r`` the window is counted from: ``q - 1`` when its start was seen (``r`` rose, or
@@ -86,6 +89,7 @@ class BudgetState:
     window: float = 1.0
     stated_at: float = -math.inf
     lowest: float = -1.0
+    lowest_at: float = -math.inf
     own: float = 0.0
     opened_by: float = -math.inf
     opened_r: float = 0.0
@@ -141,10 +145,16 @@ class BudgetState:
         r = reading.remaining
         if r is None or sent_at < self.opened_by:  # nothing to count, or a straggler of an earlier window
             return
-        edge_seen = self.lowest < 0 or r > self.lowest + max(2.0, self.quota * NEW_WINDOW_RISE)
+        edge_seen = (
+            self.lowest < 0
+            or r > self.lowest + max(2.0, self.quota * NEW_WINDOW_RISE)
+            or (r > self.lowest and sent_at >= self.lowest_at)  # sent after the lowest was counted: r rose
+        )
         if edge_seen or sent_at >= self.start_hi + self.window:
             self._open_window(sent_at, now, self.quota - 1 if edge_seen else r)
-        self.lowest, self.last_sent = min(self.lowest, r), max(self.last_sent, sent_at)
+        if r <= self.lowest:
+            self.lowest, self.lowest_at = r, now
+        self.last_sent = max(self.last_sent, sent_at)
         self.own += 1 if counted else 0
         if r <= 0:  # this window is spent: nobody sends until it ends
             self.pause(now, min(self.start_hi + self.window, now + (reading.reset or math.inf)))
@@ -175,10 +185,10 @@ class BudgetState:
         elif self.lowest <= 0 or spent < self.others - min(1.0 / self.window, self.others / 2):
             self.others += (spent - self.others) * OTHERS_FALL
 
-    _RECORD = struct.Struct("<14d")
+    _RECORD = struct.Struct("<15d")
 
     def pack(self) -> bytes:
-        """The state as 112 bytes (the host file, Redis)."""
+        """The state as 120 bytes (the host file, Redis)."""
         return self._RECORD.pack(*astuple(self))
 
     @classmethod

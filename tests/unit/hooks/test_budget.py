@@ -350,10 +350,25 @@ def test_with_nobody_else_spending_the_estimate_stays_0(clock: FakeClock) -> Non
 def test_out_of_order_responses_in_a_window_are_one_window(clock: FakeClock) -> None:
     budget = new_budget(clock, configured=10, ceiling=False)
     for window in range(6):
-        for n, remaining in enumerate((9, 7, 8, 5, 6, 3, 4, 1, 2)):  # pairs answered in swapped order
+        for n, remaining in enumerate((9, 7, 8, 5, 6, 3, 4, 1, 2)):  # pairs in flight together, answered swapped
             sent = 1000.0 + window + 0.05 + n * 0.1
-            answer(budget, clock, stated(10, remaining), sent=sent, arrived=sent + 0.02)
+            answer(budget, clock, stated(10, remaining), sent=sent, arrived=sent + 0.15)
     assert state(budget).others == 0
+
+
+def test_a_small_rise_after_the_lowest_arrived_is_a_new_window(clock: FakeClock) -> None:
+    """At 4/s a window can end at r=1 and the next one's first answer show r=3: a rise too small to tell from
+    reordering, but the request was sent after r=1 arrived, so the server counted it in a new window. The
+    next r=0 pauses only until that window ends (a late edge once cost every other window)."""
+    budget = new_budget(clock, configured=10, ceiling=False)
+    for n, remaining in enumerate((3, 2, 1)):
+        sent = 1000.3 + n * 0.25
+        answer(budget, clock, stated(4, remaining), sent=sent, arrived=sent + 0.06)
+    for n, remaining in enumerate((3, 2, 1, 0)):
+        sent = 1001.05 + n * 0.25
+        answer(budget, clock, stated(4, remaining), sent=sent, arrived=sent + 0.06)
+    assert 1000.8 <= state(budget).start_lo <= 1001.0 <= state(budget).start_hi <= 1001.11
+    assert state(budget).paused_until <= 1002.11
 
 
 def test_a_key_another_client_spends_whole_leaves_this_one_a_floor(clock: FakeClock) -> None:
@@ -393,12 +408,12 @@ def test_the_change_of_limit_is_logged_once(clock: FakeClock, caplog: pytest.Log
 # -- the shared record -----------------------------------------------------------------------------------------
 
 
-def test_the_state_packs_into_112_bytes_and_back(clock: FakeClock) -> None:
+def test_the_state_packs_into_120_bytes_and_back(clock: FakeClock) -> None:
     budget = new_budget(clock, configured=10, ceiling=False)
     feed_window(budget, clock, 1000.0, ours=4, theirs_before_each=1)
     feed_window(budget, clock, 1001.0, ours=4, theirs_before_each=1)
     packed = state(budget).pack()
-    assert len(packed) == 112
+    assert len(packed) == 120
     assert BudgetState.unpack(packed) == state(budget)
     assert BudgetState.unpack(BudgetState().pack()) == BudgetState()
 

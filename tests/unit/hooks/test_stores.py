@@ -95,7 +95,7 @@ def test_the_state_file_holds_no_key_and_is_private(tmp_path: Path) -> None:
     assert KEY not in path.name
     assert KEY.encode() not in path.read_bytes()
     assert path.stat().st_mode & 0o077 == 0
-    assert path.stat().st_size == 112
+    assert path.stat().st_size == 120
 
 
 def test_the_default_directory_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,7 +111,7 @@ def test_a_corrupt_state_file_reads_as_fresh_and_is_repaired(clock: FakeClock, t
     store.path.write_bytes(b"\xff" * 150)
     assert store.update(bump) == 1
     assert store.update(bump) == 2, "the state written over the garbage is read back"
-    assert store.path.stat().st_size == 112
+    assert store.path.stat().st_size == 120
 
 
 def _bump_in_a_child(store: HostStore, times: int) -> None:
@@ -166,7 +166,7 @@ def test_redis_holds_one_key_per_budget_with_no_api_key_and_an_expiry(redis_serv
     redis_store(redis_server).update(bump)
     client = redis.Redis.from_url(redis_server.url)
     assert client.keys("*") == [f"quo:budget:{DIGEST}".encode()]
-    assert len(client.get(f"quo:budget:{DIGEST}") or b"") == 112
+    assert len(client.get(f"quo:budget:{DIGEST}") or b"") == 120
     assert 0 < client.ttl(f"quo:budget:{DIGEST}") <= stores.REDIS_TTL_SECONDS
     assert KEY.encode() not in client.get(f"quo:budget:{DIGEST}") or b""
 
