@@ -14,7 +14,7 @@ Every process and host that uses one key shares one small :class:`BudgetState`, 
    draws 429s as requests drift across a window's edge.
 2. **Wait when the server says so.** ``r = 0``, or a 429, pauses every caller until the window ends
    (``Retry-After`` when a 429 gives one). Slots reserved before a pause (or before the rate fell by a
-   quarter) are given up, and their callers queue again.
+   quarter) are given up: their callers queue again when their turn comes.
 3. **Learn the windows' edges.** ``t`` is whole seconds; but a window starts after the latest request
    counted in the one before was sent, and before the first response showing it arrived: intersected
    window after window, the edges are known to about the latency. A new window shows as ``r`` rising: by
@@ -56,8 +56,6 @@ UNSTATED_PAUSE_SLOTS = 5
 NEW_WINDOW_RISE = 0.1
 #: What others spend is followed up at once, and down by this share of the difference per window.
 OTHERS_FALL = 0.5
-#: A waiting caller looks again at least this often (a pause may have moved its slot).
-MAX_NAP_SECONDS = 0.5
 
 
 @dataclass
@@ -267,33 +265,25 @@ class KeyBudget:
             self._wait_until(slot, stop)
         while True:
             delay, epoch = self.store.update(self._reserve)
-            if self._wait_until(self._clock() + delay, stop, epoch):
+            self._wait_until(self._clock() + delay, stop)
+            if delay <= 0 or self.store.update(lambda state, now: state.epoch) == epoch:
                 return self._clock() - started
+            # the slots reserved ahead were given up while this caller waited (a pause, a lower rate): queue again
 
     def _reserve(self, state: BudgetState, now: float) -> tuple[float, float]:
         return state.reserve(now, state.rate(now, self.configured, self.ceiling)) - now, state.epoch
 
-    def _epoch(self) -> float:
-        return self.store.update(lambda state, now: state.epoch)
-
-    def _wait_until(self, slot: float, stop: threading.Event | None, epoch: float | None = None) -> bool:
-        """Sleep until ``slot`` (this host's monotonic clock) in short naps; ``False`` as soon as the queue
-        was given up (``epoch`` moved): the caller queues again."""
-        while True:
-            if stop is not None and stop.is_set():
-                raise QuoNotSentError("not sent: the run stopped before this request's turn in the rate limit")
-            delay = slot - self._clock()
-            if delay <= 0:
-                return True
-            nap = min(delay, MAX_NAP_SECONDS)
+    def _wait_until(self, slot: float, stop: threading.Event | None) -> None:
+        """Sleep until ``slot`` (this host's monotonic clock); a set ``stop`` ends the wait at once."""
+        while not (stop is not None and stop.is_set()) and (delay := slot - self._clock()) > 0:
             if self._sleep is not None:
-                self._sleep(nap)
+                self._sleep(delay)
             elif stop is not None:
-                stop.wait(nap)
+                stop.wait(delay)
             else:
-                time.sleep(nap)
-            if epoch is not None and self._epoch() != epoch:
-                return False
+                time.sleep(delay)
+        if stop is not None and stop.is_set():
+            raise QuoNotSentError("not sent: the run stopped before this request's turn in the rate limit")
 
     def observe(self, reading: Reading | None, elapsed: float, *, limited: bool, retry_after: float | None) -> None:
         """Learn from a response: its statement, and whether it was a 429 (``Retry-After`` honoured).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from unittest.mock import patch
 
 import pytest
 from requests.structures import CaseInsensitiveDict
@@ -19,7 +20,6 @@ from airflow_provider_quo.hooks import api as api_module
 from airflow_provider_quo.hooks import budget as budget_module
 from airflow_provider_quo.hooks.api import Reading, read_rate_limit
 from airflow_provider_quo.hooks.budget import (
-    MAX_NAP_SECONDS,
     SAFETY,
     STATED_TTL_SECONDS,
     UNSTATED_PAUSE_SLOTS,
@@ -131,13 +131,27 @@ def test_two_budgets_on_one_store_share_the_slots(clock: FakeClock) -> None:
     assert one.acquire() == pytest.approx(0.1)
 
 
-def test_waits_are_taken_in_naps_that_notice_a_change(clock: FakeClock) -> None:
+def test_a_wait_reads_the_shared_state_once_more_at_its_end_not_while_it_sleeps(clock: FakeClock) -> None:
     budget = new_budget(clock)
     budget.observe(None, 0.0, limited=True, retry_after=3.0)
-    budget.acquire()
-    assert len(clock.sleeps) >= 6
-    assert max(clock.sleeps) <= MAX_NAP_SECONDS
-    assert sum(clock.sleeps) == pytest.approx(3.0)
+    with patch.object(ProcessStore, "update", autospec=True, side_effect=ProcessStore.update) as update:
+        assert budget.acquire() == pytest.approx(3.0)
+    assert clock.sleeps == [pytest.approx(3.0)]
+    assert update.call_count == 2, "the slot, then whether it still holds"
+
+
+def test_a_caller_whose_slot_was_given_up_while_it_slept_queues_again(clock: FakeClock) -> None:
+    one = new_budget(clock)
+    one.acquire()  # the next slot is 0.1 s away
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        if len(clock.sleeps) == 1:  # another caller's 429 (Retry-After: 2) during this one's wait
+            one.observe(None, 0.0, limited=True, retry_after=2.0)
+
+    other = KeyBudget(one.store, configured=10, clock=clock, sleep=sleep)
+    assert other.acquire() == pytest.approx(0.1 + 2.0)
+    assert clock.sleeps == [pytest.approx(0.1), pytest.approx(2.0)]
 
 
 # -- stopping --------------------------------------------------------------------------------------------------
@@ -162,7 +176,7 @@ def test_a_stop_during_the_wait_ends_it(clock: FakeClock) -> None:
     budget.observe(None, 0.0, limited=True, retry_after=30.0)
     with pytest.raises(QuoNotSentError, match="stopped"):
         budget.acquire(stop)
-    assert sum(clock.sleeps) <= MAX_NAP_SECONDS, "one nap, not the whole pause"
+    assert len(clock.sleeps) == 1, "the wait ended when the stop was set"
 
 
 # -- pauses ----------------------------------------------------------------------------------------------------
