@@ -2,8 +2,8 @@
 
 - :func:`mask_secret` moved in the task SDK after 3.1;
 - retry policies (``RetryPolicy``, ``RetryDecision``) exist from 3.3 (:data:`RETRY_POLICY_SUPPORTED`);
-- the task state store (``context["task_state_store"]``) exists from 3.3: a context key, no import, so
-  :func:`~airflow_provider_quo.operators.checkpoint.checkpointer_for` reads it where it is needed;
+- the task state store (``context["task_state_store"]``) exists from 3.3: a context key, no import, so the
+  marking operators read it where they need it;
 - 3.1 reads the connection form from the hook (:func:`connection_form_behaviour`,
   :func:`connection_form_widgets`); 3.2 and later read the provider info.
 """

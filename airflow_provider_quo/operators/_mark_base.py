@@ -15,9 +15,8 @@ from airflow_provider_quo.exceptions import QuoBulkMarkError
 from airflow_provider_quo.hooks.bulk import Outcome
 from airflow_provider_quo.hooks.quo import MarkAction, QuoHook
 from airflow_provider_quo.operators._params import as_bool, as_optional_int, as_optional_rate
-from airflow_provider_quo.operators._progress import ProgressReporter
 from airflow_provider_quo.operators._summary import MarkSummary
-from airflow_provider_quo.operators.checkpoint import Checkpointer, checkpointer_for
+from airflow_provider_quo.operators.checkpoint import Checkpointer
 from airflow_provider_quo.redaction import scrub
 
 if TYPE_CHECKING:
@@ -143,35 +142,41 @@ class BaseMarkConversationsOperator(BaseOperator):
             keep_marked_ids=self.include_marked_ids,
             invalid=invalid,
         )
+        summary.dry_run = dry_run
         _log_first(self.log.warning, f"{label}: skipped {len(invalid)} invalid conversation id(s)", invalid)
         if not ids:
             self.log.info("%s: no conversation ids given; nothing to do", label)
-            return summary.as_dict(dry_run=dry_run), None
+            return summary.as_dict(), None
         if dry_run:
             _log_first(self.log.info, f"{label}: dry run, would mark {len(ids)} conversation(s)", ids)
-            return {**summary.as_dict(dry_run=True), "would_mark": ids if self.include_marked_ids else []}, None
+            return {**summary.as_dict(), "would_mark": ids if self.include_marked_ids else []}, None
         hook = QuoHook(quo_conn_id=self.quo_conn_id, requests_per_second=rate)
         self.log.info("%s: %d conversation(s) at up to %g requests/s", label, len(ids), hook.budget.rate)
         to_send = self._resume(context, ids, summary)
-        progress = ProgressReporter(label, len(ids), self.log, interval=self.progress_interval, done=summary.done)
         stop_taking = self._stop_taking = threading.Event()
         outcomes = hook.mark_conversations(to_send, self.action, max_workers=workers, stop_taking=stop_taking)
-        conversations, stop_error = self._record_outcomes(outcomes, summary, progress, stop_taking)
-        result = summary.as_dict(elapsed_seconds=progress.elapsed())
-        self._log_results(summary, label, progress.elapsed())
+        conversations, stop_error = self._record_outcomes(outcomes, summary, stop_taking)
+        summary.elapsed_seconds = summary.clock() - summary.started
+        self.log.info("%s in %.1fs", summary.line(), summary.elapsed_seconds)
+        for conversation_id, reason in list(summary.failed.items())[:MAX_LOGGED_IDS]:
+            self.log.warning("%s failed for %s: %s", label, conversation_id, reason)
+        _log_first(self.log.warning, f"{label}: {len(summary.not_found)} not found", summary.not_found)
         if self.return_conversations:  # the server's data, but never the key should it echo it
             context["ti"].xcom_push(key=CONVERSATIONS_XCOM_KEY, value=scrub(conversations, hook.settings.api_key))
-        error = self._final_error(summary, result, stop_error, stop_taking)
+        error = self._final_error(summary, stop_error, stop_taking)
         if error is None and self._checkpoint is not None:
             self._checkpoint.clear()  # clearing a successful task re-runs every id
-        return result, error
+        return summary.as_dict(), error
 
     def _resume(self, context: Context, ids: list[str], summary: MarkSummary) -> list[str]:
-        """The ids this try sends: on Airflow 3.3+, those the earlier tries of this task instance left unsettled
-        (their checkpoint's outcomes are counted in ``summary``); every id otherwise."""
-        self._checkpoint = checkpointer_for(context, ids, self.log)
-        if self._checkpoint is None:
+        """The ids this try sends: on Airflow 3.3+ (a task state store), those the earlier tries of this task
+        instance left unsettled (their checkpoint's outcomes are added to ``summary``); every id otherwise."""
+        store, ti = context.get("task_state_store"), context.get("ti")
+        if store is None or ti is None:
+            self._checkpoint = None
             return ids
+        series, try_number = int(ti.max_tries), int(ti.try_number)
+        self._checkpoint = Checkpointer(store, ids, series=series, try_number=try_number, log=self.log)
         skip, prior = self._checkpoint.resume()
         for conversation_id, result in prior:  # counted as this try would count them, kind for kind
             summary.add(conversation_id, result)
@@ -187,7 +192,6 @@ class BaseMarkConversationsOperator(BaseOperator):
         self,
         outcomes: Generator[Outcome[str, dict[str, Any]], None, None],
         summary: MarkSummary,
-        progress: ProgressReporter,
         stop_taking: threading.Event,
     ) -> tuple[list[dict[str, Any]], BaseException | None]:
         """Count every outcome; stop taking ids at a fatal error or when the 403 evidence says the key can do
@@ -206,34 +210,27 @@ class BaseMarkConversationsOperator(BaseOperator):
                     conversations.append(outcome.result)
                 if stop_error is not None:
                     stop_taking.set()
-                progress.update(summary.done, len(summary.failed))
+                summary.log_progress(self.log, self.progress_interval)
         finally:
             outcomes.close()
             if self._checkpoint is not None:
                 self._checkpoint.save()  # the outcomes since the last save, whatever ended the loop
         return conversations, stop_error
 
-    def _log_results(self, summary: MarkSummary, label: str, elapsed: float) -> None:
-        self.log.info("%s in %.1fs", summary.line(), elapsed)
-        for conversation_id, reason in list(summary.failed.items())[:MAX_LOGGED_IDS]:
-            self.log.warning("%s failed for %s: %s", label, conversation_id, reason)
-        _log_first(self.log.warning, f"{label}: {len(summary.not_found)} not found", summary.not_found)
-
     def _final_error(
         self,
         summary: MarkSummary,
-        result: dict[str, Any],
         stop_error: BaseException | None,
         stop_taking: threading.Event,
     ) -> BaseException | None:
         """What fails the task: the error that stopped the run, a kill, or (``fail_on_error``) any failure."""
         if stop_error is not None:
             return stop_error
-        if stop_taking.is_set() and summary.not_attempted:
-            return QuoBulkMarkError(f"Task killed: {summary.line()}", result, killed=True)  # never report success
+        if stop_taking.is_set() and summary.not_attempted:  # never report success
+            return QuoBulkMarkError(f"Task killed: {summary.line()}", summary.as_dict(), killed=True)
         if summary.failed and self.fail_on_error:
             first = next(iter(summary.failed.values()))
-            return QuoBulkMarkError(f"{summary.line()}; first failure: {first}", result)
+            return QuoBulkMarkError(f"{summary.line()}; first failure: {first}", summary.as_dict())
         return None
 
 

@@ -1,33 +1,64 @@
-"""The JSON-serialisable summary a marking operator returns (XCom ``return_value``, success or failure).
+"""One marking run's outcomes: each id's :data:`Result`, the JSON summary (XCom ``return_value``, success or
+failure) and the progress lines of a long run.
 
-Each id's outcome is a :data:`~airflow_provider_quo.operators._outcome.Result`; a failure's ``kind``
-travels as data (``failed_detail``), so what it means is read from the table, never worked out again
-from a status or a message. :meth:`MarkSummary.from_dict` reads a summary back,
-:meth:`MarkSummary.merge` adds two up and :func:`total_of_batches` totals a mapped task's batches;
-:func:`commits_watermark` and :func:`may_succeed_later` answer from each failure's ``kind``.
+A failure's ``kind`` (its key in :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`) travels as data
+(``failed_detail``, the checkpoint), so a resumed task or a reader of the summary decides from the table as
+the run did, never from a status or a message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
-from airflow_provider_quo.dispositions import DISPOSITIONS, UNKNOWN
-from airflow_provider_quo.operators._outcome import MARKED, NOT_FOUND, Failure, Result, result_of
+from airflow_provider_quo.dispositions import DISPOSITIONS, UNKNOWN, disposition, kind_of
+
+MARKED = "marked"
+NOT_FOUND = "not_found"
+
+
+class Failure(NamedTuple):
+    """One failed id's outcome (a tuple: the checkpoint groups tens of thousands of them by value).
+
+    :param reason: the error's message on one line (the key never in it: errors are built redacted).
+    :param kind: the failure's key in :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`.
+    :param status: the HTTP status, ``None`` without an answer.
+    """
+
+    reason: str
+    kind: str
+    status: int | None = None
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        """The failure as the summary's ``failed_detail`` lists it."""
+        return {"kind": self.kind, "status": self.status}
+
+
+Result = str | Failure  # MARKED, NOT_FOUND or a Failure
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
 class MarkSummary:
     """Counts and ids of one bulk run; holds ids only, never conversation objects.
 
     Every entry given is counted exactly once:
-    ``marked_count + not_found_count + failed_count + not_attempted_count + invalid_count == requested``.
-    ``invalid_count`` is 0 unless the operator skips invalid ids (``on_invalid_id="skip"``).
+    ``marked_count + not_found_count + failed_count + not_attempted_count + invalid_count == requested``
+    (``invalid_count`` is 0 unless the operator skips invalid ids).
 
     :param action: ``"read"``, ``"done"`` or ``"open"``.
     :param requested: how many distinct entries the run was given, invalid ones included.
     :param fail_on_not_found: count a 404 as a failure rather than as "not found".
     :param keep_marked_ids: list the marked ids in the summary (else only their count).
     :param invalid: the invalid entries skipped, each described with its problem (never sent).
+    :param clock: monotonic clock of the progress lines (injectable for tests).
     """
 
     def __init__(
@@ -35,9 +66,10 @@ class MarkSummary:
         action: str,
         requested: int,
         *,
-        fail_on_not_found: bool,
-        keep_marked_ids: bool,
+        fail_on_not_found: bool = False,
+        keep_marked_ids: bool = True,
         invalid: Sequence[str] = (),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.action = action
         self.requested = requested
@@ -51,6 +83,9 @@ class MarkSummary:
         self.failed_detail: dict[str, dict[str, Any]] = {}
         self.dry_run = False
         self.elapsed_seconds = 0.0
+        self.clock = clock
+        self.started = self._line_at = clock()
+        self._recorded = self._line_recorded = 0  # this try's outcomes, now and at the last progress line
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MarkSummary:
@@ -58,13 +93,7 @@ class MarkSummary:
 
         :param data: a marking summary.
         """
-        summary = cls(
-            str(data.get("action", "")),
-            int(data.get("requested", 0)),
-            fail_on_not_found=False,
-            keep_marked_ids=True,
-            invalid=data.get("invalid") or [],
-        )
+        summary = cls(str(data.get("action", "")), int(data.get("requested", 0)), invalid=data.get("invalid") or [])
         summary.marked_count = int(data.get("marked_count", 0))
         summary.marked = list(data.get("marked") or [])
         summary.not_found = list(data.get("not_found") or [])
@@ -72,19 +101,6 @@ class MarkSummary:
         summary.failed_detail = dict(data.get("failed_detail") or {})
         summary.dry_run = bool(data.get("dry_run", False))
         summary.elapsed_seconds = float(data.get("elapsed_seconds", 0.0))
-        return summary
-
-    @classmethod
-    def lost(cls, action: str, ids: Sequence[str], reason: str) -> MarkSummary:
-        """The summary of a run that failed before it could summarise: every id failed, with ``reason``.
-
-        :param action: ``"read"``, ``"done"`` or ``"open"``.
-        :param ids: the run's ids.
-        :param reason: why, pointing at the log.
-        """
-        summary = cls(action, len(ids), fail_on_not_found=False, keep_marked_ids=True)
-        for conversation_id in ids:
-            summary.add(conversation_id, Failure(reason, UNKNOWN))
         return summary
 
     def merge(self, other: MarkSummary) -> None:
@@ -103,11 +119,6 @@ class MarkSummary:
         self.elapsed_seconds = max(self.elapsed_seconds, other.elapsed_seconds)
 
     @property
-    def complete(self) -> bool:
-        """Whether every id was dealt with: nothing failed, and (unless a dry run) nothing left unsent."""
-        return not self.failed and (self.dry_run or self.not_attempted == 0)
-
-    @property
     def done(self) -> int:
         """Ids with an outcome so far."""
         return self.marked_count + len(self.not_found) + len(self.failed)
@@ -118,21 +129,31 @@ class MarkSummary:
         return self.requested - len(self.invalid) - self.done
 
     def record(self, conversation_id: str, error: BaseException | None) -> Result | None:
-        """Add one call's outcome; return it as a :data:`Result` (``None``: not sent), for the checkpoint.
+        """Add one call's outcome as the table counts it; return it (``None``: not sent), for the checkpoint.
 
         :param conversation_id: the id.
-        :param error: what its call raised, or ``None`` if it was marked; a
-            :class:`~airflow_provider_quo.exceptions.QuoNotSentError` leaves the id "not attempted".
+        :param error: what its call raised, ``None`` if it was marked.
         """
-        result = result_of(error, fail_on_not_found=self.fail_on_not_found)
+        counted = None if error is None else disposition(error).summary
+        if counted == "not_attempted":
+            return None
+        if error is None:
+            result: Result = MARKED
+        elif counted == "not_found" and not self.fail_on_not_found:
+            result = NOT_FOUND
+        else:
+            status = getattr(error, "status", None)
+            reason = " ".join(str(error).split()) or type(error).__name__
+            result = Failure(reason, kind_of(error), status if isinstance(status, int) else None)
         self.add(conversation_id, result)
+        self._recorded += 1
         return result
 
-    def add(self, conversation_id: str, result: Result | None) -> None:
+    def add(self, conversation_id: str, result: Result) -> None:
         """Add one id's outcome, as :meth:`record` found it or an earlier try of the task settled it.
 
         :param conversation_id: the id.
-        :param result: its outcome; ``None``: not sent (it stays "not attempted").
+        :param result: its outcome.
         """
         if result == MARKED:
             self.marked_count += 1
@@ -144,17 +165,27 @@ class MarkSummary:
             self.failed[conversation_id] = result.reason
             self.failed_detail[conversation_id] = result.detail
 
-    def as_dict(self, *, dry_run: bool | None = None, elapsed_seconds: float | None = None) -> dict[str, Any]:
-        """The summary as plain JSON types.
+    def log_progress(self, log: Any, interval: float) -> None:
+        """Log done/total, the rate since the last line, the ETA and the failures, at most every ``interval`` s.
 
-        :param dry_run: whether nothing was sent (default: as read by :meth:`from_dict`, else ``False``).
-        :param elapsed_seconds: how long the run took (default: as read, else 0).
+        :param log: the logger.
+        :param interval: seconds between lines.
         """
-        dry_run = self.dry_run if dry_run is None else dry_run
-        elapsed_seconds = self.elapsed_seconds if elapsed_seconds is None else elapsed_seconds
+        now, total, done = self.clock(), self.requested - len(self.invalid), self.done
+        if now - self._line_at < interval or now <= self._line_at or done >= total:
+            return
+        rate = (self._recorded - self._line_recorded) / (now - self._line_at)
+        eta = _duration((total - done) / rate) if rate > 0 else "unknown"
+        percent = 100.0 * done / total
+        line = "%s: %d/%d done (%.0f%%), %.1f/s, ETA %s, %d failed so far"
+        log.info(line, f"mark-as-{self.action}", done, total, percent, rate, eta, len(self.failed))
+        self._line_at, self._line_recorded = now, self._recorded
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as plain JSON types."""
         return {
             "action": self.action,
-            "dry_run": dry_run,
+            "dry_run": self.dry_run,
             "requested": self.requested,
             "marked_count": self.marked_count,
             "not_found_count": len(self.not_found),
@@ -166,7 +197,7 @@ class MarkSummary:
             "failed": self.failed,
             "failed_detail": self.failed_detail,
             "invalid": self.invalid,
-            "elapsed_seconds": round(elapsed_seconds, 3),
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
         }
 
     def line(self) -> str:
@@ -197,15 +228,17 @@ def total_of_batches(
     :param action: the batches' action, for the lost batches' summaries.
     :returns: the merged summary with ``batches`` (how many) and ``failed_batches`` (their map indexes).
     """
-    total = MarkSummary(action, 0, fail_on_not_found=False, keep_marked_ids=True)
+    total = MarkSummary(action, 0)
     failed_batches = []
     for index, (data, ids) in enumerate(zip(summaries, batches, strict=True)):
         if data is None:
-            reason = f"batch {index} failed without a summary: see the log of {task_id}[{index}]"
-            batch = MarkSummary.lost(action, ids, reason)
+            batch = MarkSummary(action, len(ids))
+            lost = Failure(f"batch {index} failed without a summary: see the log of {task_id}[{index}]", UNKNOWN)
+            for conversation_id in ids:
+                batch.add(conversation_id, lost)
         else:
             batch = MarkSummary.from_dict(data)
-        if data is None or not batch.complete:
+        if data is None or batch.failed or (not batch.dry_run and batch.not_attempted):
             failed_batches.append(index)
         total.merge(batch)
     return {**total.as_dict(), "batches": len(batches), "failed_batches": failed_batches}
@@ -213,21 +246,19 @@ def total_of_batches(
 
 def may_succeed_later(summary: dict[str, Any]) -> list[str]:
     """The failed ids of a summary whose kind says a later try may mark them; an id without a known kind
-    (a summary of an older provider version, say) counts as one.
+    counts as one.
 
     :param summary: a marking summary (:meth:`MarkSummary.as_dict`).
     """
     details: dict[str, Any] = summary.get("failed_detail") or {}
     failed: dict[str, Any] = summary.get("failed") or {}
-    return [cid for cid in failed if _later(details.get(cid))]
+    return [cid for cid in failed if (meaning := _meaning(details.get(cid))) is None or meaning.may_succeed_later]
 
 
 def commits_watermark(summary: Any) -> bool:
-    """Whether a marking summary lets the listing's watermark move on.
-
-    It must be a real (not dry) run with every id attempted, whose failures are all of kinds that
-    commit (403 only: see :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`); read from each
-    failure's ``kind`` in ``failed_detail``, never from its message.
+    """Whether a marking summary lets the listing's watermark move on: a real (not dry) run with every id
+    attempted, whose failures are all of kinds that commit (403 only: see
+    :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`), read from each failure's ``kind``.
 
     :param summary: the marking task's summary (``None`` or anything else: it does not commit).
     """
@@ -236,19 +267,9 @@ def commits_watermark(summary: Any) -> bool:
     failed, details = summary.get("failed"), summary.get("failed_detail") or {}
     if summary.get("not_attempted_count") != 0 or not isinstance(failed, dict) or not isinstance(details, dict):
         return False
-    return all(_kind_commits(details.get(cid)) for cid in failed)
+    return all((meaning := _meaning(details.get(cid))) is not None and meaning.commits_watermark for cid in failed)
 
 
 def _meaning(detail: Any) -> Any:
     """The table's row of a ``failed_detail`` entry's kind; ``None`` if it names none."""
     return DISPOSITIONS.get(str(detail.get("kind"))) if isinstance(detail, dict) else None
-
-
-def _later(detail: Any) -> bool:
-    meaning = _meaning(detail)
-    return meaning is None or meaning.may_succeed_later
-
-
-def _kind_commits(detail: Any) -> bool:
-    meaning = _meaning(detail)
-    return meaning is not None and meaning.commits_watermark

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from airflow_provider_quo.dispositions import DISPOSITIONS
-from airflow_provider_quo.operators._outcome import MARKED, NOT_FOUND, Failure, Result
+from airflow_provider_quo.operators._summary import MARKED, NOT_FOUND, Failure, Result
 
 #: Key of the checkpoint in the task instance's state store.
 CHECKPOINT_KEY = "quo_mark_checkpoint"
@@ -288,17 +288,3 @@ def _tries(progress: Progress) -> str:
     if progress.first_try == progress.last_try:
         return f"try {progress.first_try}"
     return f"tries {progress.first_try}-{progress.last_try}"
-
-
-def checkpointer_for(context: Any, ids: Sequence[str], log: Any) -> Checkpointer | None:
-    """The run's :class:`Checkpointer`, or ``None`` where Airflow has no task state store (before 3.3).
-
-    :param context: the task's Airflow context.
-    :param ids: the valid ids, in input order.
-    :param log: the operator's logger.
-    """
-    store = context.get("task_state_store")
-    ti = context.get("ti")
-    if store is None or ti is None:
-        return None
-    return Checkpointer(store, ids, series=int(ti.max_tries), try_number=int(ti.try_number), log=log)

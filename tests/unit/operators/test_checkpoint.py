@@ -20,14 +20,13 @@ from airflow_provider_quo.exceptions import (
     QuoTLSError,
     QuoUnexpectedResponseError,
 )
-from airflow_provider_quo.operators._outcome import MARKED, NOT_FOUND, Failure, result_of
+from airflow_provider_quo.operators._summary import MARKED, NOT_FOUND, Failure, MarkSummary
 from airflow_provider_quo.operators.checkpoint import (
     CHECKPOINT_KEY,
     CHECKPOINT_SECONDS,
     MAX_REASONS,
     Checkpointer,
     Progress,
-    checkpointer_for,
     decode,
     digest,
     encode,
@@ -160,11 +159,15 @@ def test_checkpoint_of_100000_ids_is_small_whatever_the_outcomes() -> None:
         (QuoTLSError("bad cert"), Failure("bad cert", "tls")),
     ],
 )
-def test_result_of_keeps_the_kind(error: BaseException | None, expected: Any) -> None:
-    assert result_of(error, fail_on_not_found=False) == expected
+def test_an_outcome_keeps_the_kind(error: BaseException | None, expected: Any) -> None:
+    assert MarkSummary("read", 1).record("CN1", error) == expected
 
 
-def test_result_of_a_404_with_on_not_found_fail_and_of_403_and_401() -> None:
+def result_of(error: BaseException, *, fail_on_not_found: bool) -> Any:
+    return MarkSummary("read", 1, fail_on_not_found=fail_on_not_found).record("CN1", error)
+
+
+def test_the_outcome_of_a_404_with_on_not_found_fail_and_of_403_and_401() -> None:
     assert result_of(QuoNotFoundError(status=404, title="Not Found"), fail_on_not_found=True) == Failure(
         "Quo API 404 Not Found", "404", 404
     )
@@ -290,38 +293,3 @@ def test_clear_deletes_the_checkpoint() -> None:
     points, _, _ = checkpointer(store, try_number=2)
     points.clear()
     assert store.values == {}
-
-
-def test_checkpointer_for_needs_a_task_state_store() -> None:
-    ti = mock.MagicMock(max_tries=2, try_number=1)
-    assert checkpointer_for({"ti": ti}, IDS, mock.MagicMock()) is None  # Airflow 3.1/3.2
-    points = checkpointer_for({"ti": ti, "task_state_store": DictStore()}, IDS, mock.MagicMock())
-    assert points is not None
-    assert (points.progress.series, points.progress.first_try) == (2, 1)
-
-
-def test_a_format_1_checkpoint_is_read_with_its_failed_ids_sent_again() -> None:
-    """Before failures kept their kind, a checkpoint held [reason, status, retryable, packed]: no kind to
-    decide from, so a retry sends those ids again (and skips what was marked or not found)."""
-    store = DictStore()
-    run_first_try(store)
-    old = store.get(CHECKPOINT_KEY)
-    old["format"] = 1
-    old["failed"] = [["Quo API 403 Not Phone Number User", 403, False, pack([8])], ["", 503, True, pack([9, 10])]]
-    store.set(CHECKPOINT_KEY, old)
-    points, _, log = checkpointer(store, try_number=2)
-    skip, prior = points.resume()
-    assert skip == (set(range(150)) | {160}) - {8, 9, 10}
-    assert not [result for _, result in prior if isinstance(result, Failure)]
-    assert logged(log) == ["resuming: 148 of 300 settled by try 1"]
-
-
-def test_reopen_forgets_outcomes_before_and_past_the_position() -> None:
-    progress = Progress("d", 10, 1, 1, 1)
-    for index in [0, 1, 2, 3, 6]:
-        progress.settle(index, FORBIDDEN if index in (1, 6) else MARKED)
-    progress.reopen({1, 6})
-    assert (progress.position, progress.ahead, progress.failed) == (1, {2, 3}, {})
-    assert progress.settled() == {0, 2, 3}
-    progress.settle(1, MARKED)
-    assert (progress.position, progress.ahead) == (4, set())

@@ -10,7 +10,6 @@ from unittest import mock
 import pytest
 
 from airflow_provider_quo.exceptions import QuoPermissionError
-from airflow_provider_quo.operators._outcome import Failure
 from airflow_provider_quo.operators.list_stale_conversations import ListStaleConversationsOperator
 from airflow_provider_quo.operators.watermark import variable as watermark_variable
 from tests.unit.operators.test_operator_list_stale import END, PAGE_1, PAGE_2, context, conv, query, serve_pages
@@ -162,7 +161,7 @@ def test_a_marking_whose_only_failures_are_403s_commits(pages: Any, variables: d
     forbidden = CLEAN | {
         "failed_count": 1,
         "failed": {"CNx": str(error)},
-        "failed_detail": {"CNx": Failure.of(error).detail},
+        "failed_detail": {"CNx": {"kind": "403", "status": 403}},
     }
     _, summary = run(history(forbidden, run_state="failed"))
     assert summary["window"]["from"] == WATERMARK

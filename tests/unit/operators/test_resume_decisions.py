@@ -39,7 +39,7 @@ from airflow_provider_quo.exceptions import (
 from airflow_provider_quo.hooks.bulk import Outcome
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.operators import checkpoint
-from airflow_provider_quo.operators._summary import commits_watermark, may_succeed_later
+from airflow_provider_quo.operators._summary import MarkSummary, commits_watermark, may_succeed_later
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 
 #: One error of each kind in the table.
@@ -186,3 +186,15 @@ def test_a_resumed_task_decides_as_an_uninterrupted_one(
 def test_an_unknown_kind_in_a_checkpoint_is_sent_again() -> None:
     assert checkpoint.resent_on_resume("a kind of a later version")
     assert not checkpoint.resent_on_resume("404")
+
+
+def test_a_checkpoint_needs_a_task_state_store() -> None:
+    ids = ["CN1", "CN2"]
+    operator = MarkConversationReadOperator(task_id="mark", conversation_ids=ids)
+    ti = mock.MagicMock(max_tries=2, try_number=1)
+    assert operator._resume({"ti": ti}, ids, MarkSummary("read", 2)) == ids  # Airflow 3.1/3.2
+    assert operator._checkpoint is None
+    store = mock.MagicMock(get=mock.MagicMock(return_value=None))
+    assert operator._resume({"ti": ti, "task_state_store": store}, ids, MarkSummary("read", 2)) == ids
+    assert operator._checkpoint is not None
+    assert (operator._checkpoint.progress.series, operator._checkpoint.progress.first_try) == (2, 1)

@@ -52,7 +52,8 @@ def test_every_outcome_is_counted_once() -> None:
     s.record("CN4", QuoBadRequestError(status=400, title="Bad Request", message="bad id"))
     assert s.done == 4
 
-    result = s.as_dict(elapsed_seconds=2.34567)
+    s.elapsed_seconds = 2.34567
+    result = s.as_dict()
     assert result["marked"] == ["CN1", "CN2"]
     assert result["not_found"] == ["CN3"]
     assert result["failed"] == {"CN4": "Quo API 400 Bad Request: bad id"}
@@ -96,8 +97,14 @@ def test_failure_reason_is_one_line(error: BaseException, reason: str) -> None:
     assert s.failed == {"CN1": reason}
 
 
+def dry(requested: int) -> MarkSummary:
+    s = summary(requested)
+    s.dry_run = True
+    return s
+
+
 def test_dry_run_flag() -> None:
-    result = summary(2).as_dict(dry_run=True)
+    result = dry(2).as_dict()
     assert result["dry_run"] is True
     assert result["not_attempted_count"] == 2
 
@@ -116,7 +123,8 @@ def test_from_dict_reads_back_what_as_dict_gave() -> None:
     s.record("CN1", None)
     s.record("CN2", not_found())
     s.record("CN3", QuoBadRequestError(status=400, title="Bad Request"))
-    data = s.as_dict(dry_run=False, elapsed_seconds=1.5)
+    s.elapsed_seconds = 1.5
+    data = s.as_dict()
     assert MarkSummary.from_dict(data).as_dict() == data
 
 
@@ -126,9 +134,10 @@ def test_total_of_batches_counts_every_id_and_names_the_failed_batches() -> None
     ok.record("CN2", not_found())
     bad = summary(2)
     bad.record("CN3", QuoBadRequestError(status=400, title="Bad Request"))
-    dry = summary(1).as_dict(dry_run=True)
     totals = total_of_batches(
-        [ok.as_dict(), bad.as_dict(), None, dry], [["CN1", "CN2"], ["CN3", "CN4"], ["CN5"], ["CN6"]], task_id="m"
+        [ok.as_dict(), bad.as_dict(), None, dry(1).as_dict()],
+        [["CN1", "CN2"], ["CN3", "CN4"], ["CN5"], ["CN6"]],
+        task_id="m",
     )
     assert (totals["batches"], totals["failed_batches"]) == (4, [1, 2]), "a dry batch left unsent did not fail"
     assert (totals["requested"], totals["marked_count"], totals["not_found_count"]) == (6, 1, 1)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_quo.exceptions import QuoConnectionError, QuoPermissionError, QuoServerError
-from airflow_provider_quo.operators._outcome import Failure
 from airflow_provider_quo.operators._staleness import TICK, StalenessRule
+from airflow_provider_quo.operators._summary import MarkSummary
 from airflow_provider_quo.operators.watermark import (
     DONE,
     DROPPED,
@@ -48,11 +48,9 @@ FORBIDDEN = QuoPermissionError(status=403, title="Not Phone Number User", messag
 
 def failed_with(error: BaseException) -> dict[str, Any]:
     """CLEAN with one id failed by ``error``, as the marking summary records it (reason and detail)."""
-    return CLEAN | {
-        "failed_count": 1,
-        "failed": {"CN9": str(error)},
-        "failed_detail": {"CN9": Failure.of(error).detail},
-    }
+    marking = MarkSummary("read", 1, fail_on_not_found=True)
+    marking.record("CN9", error)
+    return CLEAN | {"failed_count": 1, "failed": marking.failed, "failed_detail": marking.failed_detail}
 
 
 def conversation(last: str | None, created: str | None = "2026-01-01T00:00:00Z", **fields: Any) -> dict[str, Any]:
