@@ -1,4 +1,5 @@
-"""Conversation ids: validation of one id and parsing of every form a DAG can hand over."""
+"""What a DAG hands an operator, parsed: conversation ids in every form a template renders them (each id
+validated), and the flags, counts and string lists of the operators' templated arguments."""
 
 from __future__ import annotations
 
@@ -108,15 +109,19 @@ def _items(value: Any) -> Iterable[Any]:
     return value
 
 
-def partition_conversation_ids(value: Any) -> tuple[list[str], list[str]]:
+def partition_conversation_ids(value: Any, *, skip_invalid: bool = True) -> tuple[list[str], list[str]]:
     """Split ``value`` into its distinct valid ids (first-seen order) and its invalid entries described.
 
-    Accepts the forms of :func:`parse_conversation_ids`. Only plain spaces, tabs, CR and LF around an id
-    are trimmed, and blank entries dropped; nothing else is rewritten. Each invalid entry is listed once
-    as ``"<repr> (<problem>)"``.
+    Accepts one id, a list/tuple/set (or any non-string iterable) of ids, a comma- or whitespace-separated
+    string, a JSON list string (``tojson``), or a Python list repr (what a plain Jinja ``xcom_pull``
+    renders to). Plain spaces, tabs, CR and LF around an id are trimmed and blank entries dropped; an id
+    with any other space, control or separator character, wherever it is, is invalid. Each invalid entry
+    is listed once as ``"<repr> (<problem>)"``.
 
-    :param value: the ids in any accepted form.
-    :raises QuoInvalidConversationIdError: if ``value`` is not a form of ids at all (``None``, a dict...).
+    :param value: the ids in any of the forms above.
+    :param skip_invalid: return the invalid entries; ``False``: raise if there is any.
+    :raises QuoInvalidConversationIdError: if ``value`` is not a form of ids at all (``None``, a dict...),
+        or, unless ``skip_invalid``, listing up to 20 bad values if any id is invalid.
     """
     ids: dict[str, None] = {}
     bad: dict[str, None] = {}
@@ -129,25 +134,72 @@ def partition_conversation_ids(value: Any) -> tuple[list[str], list[str]]:
             bad[f"{describe_value(item)} ({problem})"] = None
         else:
             ids[candidate] = None
+    if bad and not skip_invalid:
+        listed = ", ".join(list(bad)[:MAX_LISTED_BAD_VALUES])
+        more = f" and {len(bad) - MAX_LISTED_BAD_VALUES} more" if len(bad) > MAX_LISTED_BAD_VALUES else ""
+        raise QuoInvalidConversationIdError(f"{len(bad)} invalid conversation id(s), nothing was sent: {listed}{more}")
     return list(ids), list(bad)
 
 
 def parse_conversation_ids(value: Any) -> list[str]:
-    """Normalise ``value`` to a de-duplicated list of valid ids, keeping first-seen order.
+    """The distinct valid ids of ``value`` (any form :func:`partition_conversation_ids` accepts), in first-seen
+    order; every id is checked before this returns.
 
-    Accepts one id, a list/tuple/set (or any non-string iterable) of ids, a comma- or
-    whitespace-separated string, a JSON list string (``tojson``), or a Python list repr (what a plain
-    Jinja ``xcom_pull`` renders to).
-    Plain spaces, tabs, CR and LF around an id are trimmed and empty entries dropped; an id with any
-    other space, control or separator character, wherever it is, is invalid. Every id is checked
-    before this returns.
-
-    :param value: the ids in any of the forms above.
+    :param value: the ids.
     :raises QuoInvalidConversationIdError: listing up to 20 bad values, if any id is invalid.
     """
-    ids, bad = partition_conversation_ids(value)
+    return partition_conversation_ids(value, skip_invalid=False)[0]
+
+
+def as_bool(value: Any, name: str) -> bool:
+    """A bool from a bool or a rendered string such as ``"True"`` or ``"false"``.
+
+    :param value: the value.
+    :param name: the argument's name, for the error message.
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    # An empty render (a missing param) is an error, never a silent False: dry_run must not flip to a real run.
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def as_optional_int(value: Any, name: str, *, minimum: int = 1) -> int | None:
+    """An int of at least ``minimum``, or ``None`` for ``None``/``""``/``"None"``.
+
+    :param value: the value.
+    :param name: the argument's name, for the error message.
+    :param minimum: the smallest value allowed.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) or isinstance(value, bool) else value
+    except ValueError:
+        number = None
+    if number is None or isinstance(value, bool) or number < minimum:
+        raise ValueError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
+    return number
+
+
+def as_string_list(value: Any, name: str) -> list[str]:
+    """A list of non-empty strings from a list, a JSON list string or a comma/space separated string.
+
+    :param value: the value; ``None`` or ``""`` give an empty list.
+    :param name: the argument's name, for the error message.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = split_list_string(value, name)
+    if not isinstance(value, Iterable) or isinstance(value, (bytes, dict)):
+        raise ValueError(f"{name} must be a list of strings, got {value!r}")
+    items = list(value)
+    bad = [item for item in items if not isinstance(item, str)]
     if bad:
-        listed = ", ".join(bad[:MAX_LISTED_BAD_VALUES])
-        more = f" and {len(bad) - MAX_LISTED_BAD_VALUES} more" if len(bad) > MAX_LISTED_BAD_VALUES else ""
-        raise QuoInvalidConversationIdError(f"{len(bad)} invalid conversation id(s), nothing was sent: {listed}{more}")
-    return ids
+        raise ValueError(f"{name} must contain only strings, got {bad[:5]!r}")
+    return [item.strip() for item in items if item.strip()]

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_quo.conversation_ids import parse_conversation_ids, partition_conversation_ids
+from airflow_provider_quo.conversation_ids import as_bool, as_optional_int, partition_conversation_ids
 from airflow_provider_quo.dispositions import DISPOSITIONS, kind_of
 from airflow_provider_quo.exceptions import QuoBulkMarkError
 from airflow_provider_quo.hooks.bulk import Outcome
 from airflow_provider_quo.hooks.quo import MarkAction, QuoHook
-from airflow_provider_quo.operators._params import as_bool, as_optional_int, as_optional_rate
+from airflow_provider_quo.hooks.settings import positive_number
 from airflow_provider_quo.operators._summary import MarkSummary
 from airflow_provider_quo.operators.checkpoint import Checkpointer
 from airflow_provider_quo.redaction import scrub
@@ -130,10 +130,10 @@ class BaseMarkConversationsOperator(BaseOperator):
 
     def _mark(self, context: Context) -> tuple[dict[str, Any], BaseException | None]:
         """The run's summary, and the error that fails the task, if any."""
-        ids, invalid = self._conversation_ids()
+        ids, invalid = partition_conversation_ids(self.conversation_ids, skip_invalid=self.on_invalid_id == "skip")
         dry_run = as_bool(self.dry_run, "dry_run")
         workers = as_optional_int(self.max_workers, "max_workers")
-        rate = as_optional_rate(self.requests_per_second, "requests_per_second")
+        rate = positive_number(self.requests_per_second, "requests_per_second")
         label = f"mark-as-{self.action}"
         summary = MarkSummary(
             self.action,
@@ -181,12 +181,6 @@ class BaseMarkConversationsOperator(BaseOperator):
         for conversation_id, result in prior:  # counted as this try would count them, kind for kind
             summary.add(conversation_id, result)
         return [cid for index, cid in enumerate(ids) if index not in skip] if skip else ids
-
-    def _conversation_ids(self) -> tuple[list[str], list[str]]:
-        """The distinct valid ids, and the invalid entries (always empty unless ``on_invalid_id="skip"``)."""
-        if self.on_invalid_id == "skip":
-            return partition_conversation_ids(self.conversation_ids)
-        return parse_conversation_ids(self.conversation_ids), []
 
     def _record_outcomes(
         self,

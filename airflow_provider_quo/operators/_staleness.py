@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -12,6 +13,47 @@ from typing import Any
 TICK = timedelta(microseconds=1)
 #: Verdicts of a conversation that is stale at the run's time.
 STALE_REASONS = ("idle", "snooze_ended", "mute_ended")
+#: Longest ``older_than`` accepted (about 100 years), so a cutoff never overflows.
+MAX_DURATION = timedelta(days=36_500)
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def _parse_duration(value: Any, name: str) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(days=value)
+    if isinstance(value, str):
+        text = value.strip().upper()
+        match = _ISO_DURATION.match(text)
+        if match and text not in ("P", "PT") and not text.endswith("T"):
+            return timedelta(**{k: float(v) for k, v in match.groupdict().items() if v})
+        try:
+            return timedelta(days=float(text))
+        except ValueError:
+            pass
+    raise ValueError(
+        f"{name} must be a timedelta, a number of days or an ISO 8601 duration such as 'P7D' or 'PT36H' "
+        f"(years and months are ambiguous), got {value!r}"
+    )
+
+
+def as_duration(value: Any, name: str) -> timedelta:
+    """A positive timedelta from a timedelta, a number of days, or an ISO 8601 duration (``P7D``, ``PT36H``).
+
+    :param value: the value.
+    :param name: the argument's name, for the error message.
+    """
+    try:
+        duration = _parse_duration(value, name)
+    except OverflowError:
+        duration = MAX_DURATION * 2
+    if not timedelta(0) < duration <= MAX_DURATION:
+        raise ValueError(f"{name} must be positive and at most {MAX_DURATION.days} days, got {value!r}")
+    return duration
 
 
 def parse_api_datetime(value: Any) -> datetime | None:

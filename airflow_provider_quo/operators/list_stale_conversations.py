@@ -9,11 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_quo.conversation_ids import conversation_id_problem, describe_value
+from airflow_provider_quo.conversation_ids import (
+    as_bool,
+    as_optional_int,
+    as_string_list,
+    conversation_id_problem,
+    describe_value,
+)
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.operators._params import as_bool, as_duration, as_optional_int, as_string_list
 from airflow_provider_quo.operators._selection import IN_WINDOW, SELECTION_XCOM_KEY, selection_line, selection_summary
-from airflow_provider_quo.operators._staleness import TICK, StalenessRule
+from airflow_provider_quo.operators._staleness import TICK, StalenessRule, as_duration
 from airflow_provider_quo.operators.watermark import (
     Candidate,
     Plan,

@@ -1,4 +1,4 @@
-"""Coercion of rendered template values: as_bool, as_optional_int, as_duration, as_string_list."""
+"""Coercion of rendered template values: as_bool, as_optional_int, as_string_list, as_duration, positive_number."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_quo.operators._params import (
-    as_bool,
-    as_duration,
-    as_optional_int,
-    as_optional_rate,
-    as_string_list,
-)
+from airflow_provider_quo.conversation_ids import as_bool, as_optional_int, as_string_list
+from airflow_provider_quo.hooks.settings import positive_number
+from airflow_provider_quo.operators._staleness import as_duration
 
 
 @pytest.mark.parametrize("value", [True, "True", "true", " TRUE ", "1", "yes", "on", 1])
@@ -163,11 +159,11 @@ def test_as_string_list_rejects(value: Any, message: str) -> None:
 
 
 @pytest.mark.parametrize(("value", "expected"), [(None, None), ("", None), ("None", None), (5, 5.0), ("2.5", 2.5)])
-def test_as_optional_rate(value: Any, expected: float | None) -> None:
-    assert as_optional_rate(value, "requests_per_second") == expected
+def test_positive_number(value: Any, expected: float | None) -> None:
+    assert positive_number(value, "requests_per_second") == expected
 
 
 @pytest.mark.parametrize("value", [0, -1, "abc", "inf", "nan", True, [5]])
-def test_as_optional_rate_rejects_and_names_the_argument(value: Any) -> None:
+def test_positive_number_rejects_and_names_the_argument(value: Any) -> None:
     with pytest.raises(ValueError, match=r"^requests_per_second must be a positive number, got "):
-        as_optional_rate(value, "requests_per_second")
+        positive_number(value, "requests_per_second")
