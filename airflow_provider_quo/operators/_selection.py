@@ -6,7 +6,8 @@ from collections import Counter
 from typing import Any
 
 from airflow_provider_quo.operators._staleness import STALE_REASONS, StalenessRule, tally
-from airflow_provider_quo.operators.watermark import Plan, Point, Span
+from airflow_provider_quo.operators.watermark.state import Point, Span
+from airflow_provider_quo.operators.watermark.window import Plan
 
 #: XCom key of the listing's summary (its ids are its ``return_value``).
 SELECTION_XCOM_KEY = "summary"

@@ -19,17 +19,9 @@ from airflow_provider_quo.conversation_ids import (
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.operators._selection import IN_WINDOW, SELECTION_XCOM_KEY, selection_line, selection_summary
 from airflow_provider_quo.operators._staleness import TICK, StalenessRule, as_duration
-from airflow_provider_quo.operators.watermark import (
-    Candidate,
-    Plan,
-    Point,
-    WatermarkVariable,
-    Window,
-    earliest,
-    plan,
-    up_to,
-    when,
-)
+from airflow_provider_quo.operators.watermark.state import Point, up_to
+from airflow_provider_quo.operators.watermark.variable import WatermarkVariable
+from airflow_provider_quo.operators.watermark.window import Candidate, Plan, Window, earliest, plan, when
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -5,68 +5,17 @@ Airflow; :mod:`.variable` reads and writes the state.
 
 Every stale conversation has a **key**: the instant it became stale (see
 :meth:`~airflow_provider_quo.operators._staleness.StalenessRule.assess`) and its id, which orders the
-conversations that became stale at the same instant. A :class:`Span` ``(lo, hi]`` is a range of keys.
+conversations that became stale at the same instant. A span ``(lo, hi]`` is a range of keys.
 
-The :class:`WatermarkState` of one listing task holds
+The state of one listing task holds
 
 - the **watermark**: every key up to it was selected by runs whose marking succeeded;
 - **claims**: the spans each recent run selected, ``in_flight`` until its marking is known to have
   succeeded (then ``done``), dropped when its run ended any other way;
 - the **selection** settings they were made with (other settings: a fresh state, a full sweep).
 
-A run at time ``T`` first :func:`resolves <resolve>` the claims, then selects
-``(watermark, T]`` less every ``done`` span and every span in flight in another run. A key nobody
-accounts for (a dropped claim, a lost write) is therefore selected again: a lost update can cost extra
-marks, never a gap. Done spans that touch the watermark move it on; it never moves back.
+A run at time ``T`` first resolves the claims, then selects ``(watermark, T]`` less every ``done`` span
+and every span in flight in another run. A key nobody accounts for (a dropped claim, a lost write) is
+therefore selected again: a lost update can cost extra marks, never a gap. Done spans that touch the
+watermark move it on; it never moves back.
 """
-
-from __future__ import annotations
-
-from airflow_provider_quo.operators.watermark.state import (
-    DONE,
-    DROPPED,
-    IN_FLIGHT,
-    MAX_CLAIMS,
-    Claim,
-    Point,
-    Span,
-    WatermarkState,
-    conversation_key,
-    handled_ids,
-    marking_succeeded,
-    normalized,
-    resolve,
-    subtract,
-    up_to,
-    with_claim,
-)
-from airflow_provider_quo.operators.watermark.variable import WatermarkVariable, variable_key
-from airflow_provider_quo.operators.watermark.window import Candidate, Plan, Window, earliest, plan, spans_text, when
-
-__all__ = [
-    "DONE",
-    "DROPPED",
-    "IN_FLIGHT",
-    "MAX_CLAIMS",
-    "Candidate",
-    "Claim",
-    "Plan",
-    "Point",
-    "Span",
-    "WatermarkState",
-    "WatermarkVariable",
-    "Window",
-    "conversation_key",
-    "earliest",
-    "handled_ids",
-    "marking_succeeded",
-    "normalized",
-    "plan",
-    "resolve",
-    "spans_text",
-    "subtract",
-    "up_to",
-    "variable_key",
-    "when",
-    "with_claim",
-]

@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_quo.operators._staleness import parse_api_datetime
-from airflow_provider_quo.operators._summary import commits_watermark
 
 #: Outcomes of a claim (see :func:`resolve`).
 DONE, IN_FLIGHT, DROPPED = "done", "in_flight", "dropped"
@@ -222,20 +221,6 @@ def with_claim(state: WatermarkState, run_id: str, spans: Sequence[Span]) -> Wat
     others = [c for c in state.claims if c.run_id != run_id or c.done]
     mine = [Claim(run_id, span) for span in normalized(spans)]
     return resolve(replace(state, claims=(*others, *mine)), {})
-
-
-def marking_succeeded(summary: Any) -> bool:
-    """Whether a marking task's summary says it really marked every id it could: the one rule that
-    makes a claim done.
-
-    A real (not dry) run with every id attempted, whose failures are all of kinds that commit (a 403
-    "Not Phone Number User": asking again cannot help until the account changes, so it does not hold
-    the watermark back; a full sweep retries it): see
-    :func:`~airflow_provider_quo.operators._summary.commits_watermark`.
-
-    :param summary: the marking task's XCom ``summary``.
-    """
-    return commits_watermark(summary)
 
 
 def handled_ids(summary: Any) -> frozenset[str]:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from airflow_provider_quo.operators._summary import commits_watermark
 from airflow_provider_quo.operators.watermark.state import (
     DONE,
     DROPPED,
@@ -22,7 +23,6 @@ from airflow_provider_quo.operators.watermark.state import (
     Span,
     WatermarkState,
     handled_ids,
-    marking_succeeded,
     resolve,
     with_claim,
 )
@@ -76,7 +76,7 @@ def claim_outcomes(
     outcomes, handled = {}, {}
     for run_id in sorted(set(run_ids)):
         summary = marking_summary(ti, marked_by, run_id)
-        if marking_succeeded(summary):
+        if commits_watermark(summary):
             outcomes[run_id] = DONE
         elif run_id == own_run_id or run_state(ti, dag_id, run_id) in LIVE_RUN_STATES:
             outcomes[run_id] = IN_FLIGHT

@@ -12,30 +12,24 @@ import pytest
 
 from airflow_provider_quo.exceptions import QuoConnectionError, QuoPermissionError, QuoServerError
 from airflow_provider_quo.operators._staleness import TICK, StalenessRule
-from airflow_provider_quo.operators._summary import MarkSummary
-from airflow_provider_quo.operators.watermark import (
+from airflow_provider_quo.operators._summary import MarkSummary, commits_watermark
+from airflow_provider_quo.operators.watermark.state import (
     DONE,
     DROPPED,
     IN_FLIGHT,
     MAX_CLAIMS,
-    Candidate,
     Claim,
     Point,
     Span,
     WatermarkState,
-    Window,
-    earliest,
     handled_ids,
-    marking_succeeded,
     normalized,
-    plan,
     resolve,
-    spans_text,
     subtract,
     up_to,
-    when,
     with_claim,
 )
+from airflow_provider_quo.operators.watermark.window import Candidate, Window, earliest, plan, spans_text, when
 
 DAY = timedelta(days=1)
 T = datetime(2026, 11, 2, tzinfo=timezone.utc)  # the run's time
@@ -263,8 +257,8 @@ def test_handled_ids_come_only_from_a_real_marking() -> None:
 
 
 def test_marking_succeeded_is_a_real_marking_whose_only_failures_are_403s() -> None:
-    assert marking_succeeded(CLEAN)
-    assert marking_succeeded(failed_with(FORBIDDEN)), "a 403 cannot pass on a new try"
+    assert commits_watermark(CLEAN)
+    assert commits_watermark(failed_with(FORBIDDEN)), "a 403 cannot pass on a new try"
     for outcome in (
         None,  # the marking task never ran, or pushed nothing
         CLEAN | {"dry_run": True},
@@ -277,7 +271,7 @@ def test_marking_succeeded_is_a_real_marking_whose_only_failures_are_403s() -> N
         CLEAN | {"not_attempted_count": 2},
         ["CN1"],  # not a marking summary
     ):
-        assert not marking_succeeded(outcome), outcome
+        assert not commits_watermark(outcome), outcome
 
 
 class World:
@@ -306,7 +300,7 @@ class World:
     def outcomes(self, current: WatermarkState, own: str) -> dict[str, str]:
         result = {}
         for run_id in {c.run_id for c in current.claims}:
-            if marking_succeeded(self.summaries.get(run_id)):
+            if commits_watermark(self.summaries.get(run_id)):
                 result[run_id] = DONE
             else:
                 result[run_id] = IN_FLIGHT if run_id == own or run_id in self.live else DROPPED
