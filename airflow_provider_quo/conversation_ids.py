@@ -96,19 +96,6 @@ def split_list_string(text: str, name: str = "conversation_ids") -> list[Any]:
     return loaded
 
 
-def _items(value: Any) -> Iterable[Any]:
-    if value is None:
-        raise QuoInvalidConversationIdError("conversation_ids is None: pass an id, a list of ids or a JSON list")
-    if isinstance(value, str):
-        return split_list_string(value)
-    if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
-        raise QuoInvalidConversationIdError(
-            f"conversation_ids must be a string or a list of strings, got {type(value).__name__}: "
-            f"{describe_value(value)}"
-        )
-    return value
-
-
 def partition_conversation_ids(value: Any, *, skip_invalid: bool = True) -> tuple[list[str], list[str]]:
     """Split ``value`` into its distinct valid ids (first-seen order) and its invalid entries described.
 
@@ -123,9 +110,18 @@ def partition_conversation_ids(value: Any, *, skip_invalid: bool = True) -> tupl
     :raises QuoInvalidConversationIdError: if ``value`` is not a form of ids at all (``None``, a dict...),
         or, unless ``skip_invalid``, listing up to 20 bad values if any id is invalid.
     """
+    if value is None:
+        raise QuoInvalidConversationIdError("conversation_ids is None: pass an id, a list of ids or a JSON list")
+    if isinstance(value, str):
+        value = split_list_string(value)
+    elif isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
+        raise QuoInvalidConversationIdError(
+            f"conversation_ids must be a string or a list of strings, got {type(value).__name__}: "
+            f"{describe_value(value)}"
+        )
     ids: dict[str, None] = {}
     bad: dict[str, None] = {}
-    for item in _items(value):
+    for item in value:
         candidate = item.strip(PLAIN_WHITESPACE) if isinstance(item, str) else item
         if candidate == "":
             continue

@@ -24,9 +24,7 @@ if TYPE_CHECKING:
 
 #: How many ids a dry run, or the failure warnings, list in the task log.
 MAX_LOGGED_IDS = 20
-#: A run stops early only when the first this-many outcomes were all 403s, i.e. the key's user may act on none
-#: of the numbers seen so far; the ids not yet sent are then left ``not_attempted`` and the task fails.
-#: (The 403 row of :data:`~airflow_provider_quo.dispositions.DISPOSITIONS` says so.)
+#: A run stops early (the rest ``not_attempted``, the task failed) when its first this-many outcomes were all 403s.
 PERMISSION_EVIDENCE_CALLS = DISPOSITIONS["403"].stops_run_if_first
 #: XCom key of a task's return value: the summary's, whether the task succeeds or fails.
 XCOM_RETURN_KEY = "return_value"  # Airflow's BaseXCom.XCOM_RETURN_KEY
@@ -236,22 +234,18 @@ def _log_first(log: Callable[..., None], what: str, values: Sequence[str]) -> No
 
 
 def _stop_error(error: BaseException, summary: MarkSummary, kinds: Counter[str]) -> BaseException | None:
-    """The error that stops the run after this outcome, if its kind says so (see
-    :data:`~airflow_provider_quo.dispositions.DISPOSITIONS`): at once (401, TLS: every further call would fail
-    alike: 401, TLS, connection refused), or when the first outcomes were all of its kind (403)."""
+    """The error that stops the run after this outcome, if its kind's row in
+    :data:`~airflow_provider_quo.dispositions.DISPOSITIONS` says so: at once (401, TLS, connection refused:
+    every further call would fail alike), or when the first outcomes were all of its kind (403)."""
     kind = kind_of(error)
     kinds[kind] += 1
     meaning = DISPOSITIONS[kind]
     if meaning.stops_run:
         return error
     if meaning.stops_run_if_first and kinds[kind] == summary.done == meaning.stops_run_if_first:
-        return _no_permission_error(error, summary)
+        message = (
+            f"Stopped early: the first {PERMISSION_EVIDENCE_CALLS} calls all answered 403 ({error}), so the key's "
+            f"user may act on none of these conversations' phone numbers; {summary.line()}"
+        )
+        return QuoBulkMarkError(message, summary.as_dict())
     return None
-
-
-def _no_permission_error(error: BaseException | None, summary: MarkSummary) -> QuoBulkMarkError:
-    message = (
-        f"Stopped early: the first {PERMISSION_EVIDENCE_CALLS} calls all answered 403 ({error}), so the key's "
-        f"user may act on none of these conversations' phone numbers; {summary.line()}"
-    )
-    return QuoBulkMarkError(message, summary.as_dict())
