@@ -1,16 +1,12 @@
 """A marking run's progress, small enough to save every second and exact enough to resume from.
 
-A retry of a task instance that was killed (OOM, evicted pod, ``execution_timeout``) reads the
-checkpoint its earlier tries saved and sends only what they did not settle. The id list's order is
-fixed, so the checkpoint is a *position* (every id before it has an outcome), the ids settled out of
-order past it (a handful: calls complete out of order under concurrency) and the outcomes that are not
-"marked": not found, or failed with the failure's ``kind`` (its
-:data:`~airflow_provider_quo.dispositions.DISPOSITIONS` key, read back as stored) and HTTP status.
-Index sets are packed as zlib-compressed gaps: 100,000 ids take well under 100 KB however their
-outcomes mix. It is saved at most :data:`CHECKPOINT_SECONDS` after an outcome, so a hard kill loses
-the calls in flight and about a second's worth at most (see ``docs/reliability.md`` for the write's cost).
-
-A checkpoint of format 1 (no kinds) is read with its failed ids left unsettled: the retry sends them again.
+A retry of a task instance that was killed (OOM, evicted pod, ``execution_timeout``) reads the checkpoint
+its earlier tries saved and sends only what they did not settle. The id list's order is fixed, so the
+checkpoint is a *position* (every id before it has an outcome), the ids settled out of order past it, and
+the outcomes that are not "marked": not found, or failed with the failure's ``kind`` and HTTP status.
+Index sets are packed as zlib-compressed gaps: 100,000 ids take well under 100 KB. It is saved at most
+:data:`CHECKPOINT_SECONDS` after an outcome, so a hard kill loses the calls in flight and about a second's
+worth at most. A format-1 checkpoint (no kinds) is read with its failed ids left to be sent again.
 
 Nothing here imports Airflow: the store is anything with ``get``/``set``/``delete`` (Airflow 3.3's
 ``context["task_state_store"]``).
@@ -51,17 +47,6 @@ class Store(Protocol):
 def digest(ids: Sequence[str]) -> str:
     """A fingerprint of the id list, order included: a checkpoint belongs to exactly this input."""
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()
-
-
-def resent_on_resume(kind: str) -> bool:
-    """Whether a retry of a killed task sends an id that failed with ``kind`` again: the ``resent_on_resume``
-    of its :data:`~airflow_provider_quo.dispositions.DISPOSITIONS` row (all but the server's per-id
-    verdicts); a kind the table does not know is sent again.
-
-    :param kind: the failure's kind, as the checkpoint stored it.
-    """
-    meaning = DISPOSITIONS.get(kind)
-    return meaning is None or meaning.resent_on_resume
 
 
 def pack(indices: Iterable[int]) -> str:
@@ -123,8 +108,13 @@ class Progress:
         return set(range(self.position)) | self.ahead
 
     def resend(self, *, same_series: bool) -> set[int]:
-        """Failed ids a new try sends again: those whose kind says so; every one if the task was cleared."""
-        return {index for index, failure in self.failed.items() if resent_on_resume(failure.kind) or not same_series}
+        """Failed ids a new try sends again: those whose kind's ``resent_on_resume`` says so (an unknown kind
+        too); every one if the task was cleared."""
+        return {
+            index
+            for index, failure in self.failed.items()
+            if not same_series or getattr(DISPOSITIONS.get(failure.kind), "resent_on_resume", True)
+        }
 
     def reopen(self, indices: set[int]) -> None:
         """Forget the outcomes of ``indices``: a new try sends them again, and a kill before their new
@@ -160,10 +150,8 @@ def encode(progress: Progress) -> dict[str, Any]:
 
 
 def decode(value: Any) -> Progress:
-    """The :class:`Progress` :func:`encode` saved; ``ValueError`` (or a ``KeyError``/``TypeError``) if it is not one.
-
-    A format-1 checkpoint (before failures kept their kind) is read with its failed ids reopened.
-    """
+    """The :class:`Progress` :func:`encode` saved (format 1: failed ids reopened); ``ValueError`` (or a
+    ``KeyError``/``TypeError``) if it is not one."""
     if not isinstance(value, dict) or value.get("format") not in (1, CHECKPOINT_FORMAT):
         raise ValueError("not a checkpoint of this format")
     first_try, last_try = value["tries"]
@@ -184,16 +172,6 @@ def decode(value: Any) -> Progress:
         raise ValueError("positions outside the id list")
     progress.reopen(kindless)
     return progress
-
-
-def prior_outcomes(progress: Progress, ids: Sequence[str], skip: set[int]) -> list[tuple[str, Result]]:
-    """The outcomes of the ``skip`` indices, in input order, as the summary adds them."""
-    prior: list[tuple[str, Result]] = []
-    for index in sorted(skip):
-        failure = progress.failed.get(index)
-        result = failure or (NOT_FOUND if index in progress.not_found else MARKED)
-        prior.append((ids[index], result))
-    return prior
 
 
 class Checkpointer:
@@ -237,7 +215,11 @@ class Checkpointer:
         self.log.info("resuming: %d of %d settled by %s%s%s", len(skip), earlier.total, _tries(earlier), cleared, again)
         earlier.series, earlier.last_try = self.progress.series, self.try_number
         self.progress = earlier
-        return skip, prior_outcomes(earlier, self.ids, skip)
+        prior = [
+            (self.ids[i], earlier.failed.get(i) or (NOT_FOUND if i in earlier.not_found else MARKED))
+            for i in sorted(skip)
+        ]
+        return skip, prior
 
     def _load(self) -> Progress | None:
         value = self.store.get(CHECKPOINT_KEY)

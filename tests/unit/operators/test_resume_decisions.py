@@ -39,7 +39,7 @@ from airflow_provider_quo.exceptions import (
 from airflow_provider_quo.hooks.bulk import Outcome
 from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.operators import checkpoint
-from airflow_provider_quo.operators._summary import MarkSummary, commits_watermark, may_succeed_later
+from airflow_provider_quo.operators._summary import Failure, MarkSummary, commits_watermark, may_succeed_later
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 
 #: One error of each kind in the table.
@@ -177,15 +177,18 @@ def test_a_resumed_task_decides_as_an_uninterrupted_one(
     assert resumed == expected
     detail = expected["summary"]["failed_detail"].get(FAILING)
     assert detail is None or detail == {"kind": kind, "status": getattr(error, "status", None)}, "the kind as found"
-    sent_again = [FAILING] if kind == "not_sent" or checkpoint.resent_on_resume(kind) else []
+    sent_again = [FAILING] if kind == "not_sent" or DISPOSITIONS[kind].resent_on_resume else []
     stopped = DISPOSITIONS[kind].stops_run and FAILING in sent_again
     assert killed.sent[1] == sent_again + ([] if stopped else ["CN2", "CN3"])
     assert requests_mock.call_count == 0
 
 
 def test_an_unknown_kind_in_a_checkpoint_is_sent_again() -> None:
-    assert checkpoint.resent_on_resume("a kind of a later version")
-    assert not checkpoint.resent_on_resume("404")
+    progress = checkpoint.Progress("digest", 2, series=1, first_try=1, last_try=1)
+    progress.settle(0, Failure("failed in a later version", "a kind of a later version"))
+    progress.settle(1, Failure("Quo API 404 Not Found", "404", 404))
+    assert progress.resend(same_series=True) == {0}
+    assert progress.resend(same_series=False) == {0, 1}, "a cleared task sends every failed id again"
 
 
 def test_a_checkpoint_needs_a_task_state_store() -> None:
