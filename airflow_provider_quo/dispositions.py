@@ -1,25 +1,12 @@
 """What every failure means, in one table: :data:`DISPOSITIONS`.
 
-Like urllib3's ``Retry``, every failure decision of the provider is made here and nowhere else. Each
-kind of failure (an HTTP status or a family of them, a TLS error, a timeout, a dropped connection, an
-unexpected success body, bad input) has one :class:`Disposition`, which every layer reads:
-
-- the hook (:func:`~airflow_provider_quo.hooks.retries.retries_request`): whether it repeats the request
-  (``retry_request``) and how many times at most
-  (``request_attempts``), whether a 429 is waited out past the retry limit (``waited_out``), and whether
-  the answer spent a request of the key's budget (``spends_budget``: a 429 did not, and pauses the key);
-- the marking operators: whether one such outcome stops the run (``stops_run``), or the first
-  ``stops_run_if_first`` outcomes all of this kind do; whether the id counts as ``failed``,
-  ``not_found`` or ``not_attempted`` (``summary``);
-- a resumed retry of a killed task: whether it sends a failed id again (``resent_on_resume``);
-- the summary and the checkpoint: each failed id's ``kind`` (and ``status``) travel as data, never parsed
-  back from a message or a status, so a resumed task decides as an uninterrupted one and rewording an
-  error never changes a decision;
-- the watermark: whether a run whose only failures are of this kind still commits it
-  (``commits_watermark``);
-- :class:`~airflow_provider_quo.retry_policy.QuoRetryPolicy`: whether the task is retried
-  (``task_retry``: ``"retry"`` after the error's ``Retry-After`` or the transient delay, ``"fail"``
-  at once, ``"default"`` for the task's own ``retries``).
+Every failure decision of the provider is made here and nowhere else. Each kind of failure (an HTTP
+status or a family of them, a TLS error, a timeout, a dropped connection, an unexpected success body, bad
+input) has one :class:`Disposition`, which every layer reads: the hook (repeat the request? did it spend
+the key's budget?), the marking operators (stop the run? how is the id counted?), a resumed retry of a
+killed task (send the id again?), the watermark (commit?) and
+:class:`~airflow_provider_quo.retry_policy.QuoRetryPolicy` (retry the task?). The summary and the
+checkpoint keep each failed id's ``kind`` as data, so rewording an error never changes a decision.
 
 This module imports nothing from the package: an error says its kind (``error.kind``), and the table
 says what that kind means.

@@ -1,11 +1,6 @@
-"""``QuoRetryPolicy``: decide from the real exception whether a failed Quo task gets another try.
+"""``QuoRetryPolicy``: decide from the real exception whether a failed Quo task gets another try (Airflow 3.3+).
 
-Airflow 3.3 calls a task's ``retry_policy`` in the worker when the task fails. This policy turns
-what only a retry can cure (a long ``Retry-After``, an outage that outlived the hook's own retries)
-into a task retry, and fails at once on what no retry can cure (400/401/403/404/422, TLS, bad
-input), so those do not burn task retries. A retry never goes past the task's ``retries``.
-
-Airflow 3.1 and 3.2 have no retry policies: this module still imports there, building a
+On Airflow 3.1 and 3.2, which have no retry policies, this module still imports, building a
 :class:`QuoRetryPolicy` raises a clear error, and :func:`retry_policy_kwargs` returns ``{}``.
 """
 
