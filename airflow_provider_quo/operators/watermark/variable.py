@@ -45,12 +45,6 @@ def _variable() -> Any:
     return Variable
 
 
-def marking_summary(ti: Any, marked_by: str, run_id: str) -> Any:
-    """The summary the marking task ``marked_by`` left in run ``run_id``, succeeded or failed: its
-    ``return_value`` (the only place the watermark reads another task's XCom); ``None`` if it never finished."""
-    return ti.xcom_pull(task_ids=marked_by, key="return_value", run_id=run_id, map_indexes=-1)
-
-
 def run_state(ti: Any, dag_id: str, run_id: str) -> str | None:
     """The state of run ``run_id`` (``None`` if it cannot be read, e.g. the run was deleted)."""
     try:
@@ -75,7 +69,9 @@ def claim_outcomes(
     """
     outcomes, handled = {}, {}
     for run_id in sorted(set(run_ids)):
-        summary = marking_summary(ti, marked_by, run_id)
+        # the marking task's return_value, succeeded or failed (None if it never finished): the only place
+        # the watermark reads another task's XCom
+        summary = ti.xcom_pull(task_ids=marked_by, key="return_value", run_id=run_id, map_indexes=-1)
         if commits_watermark(summary):
             outcomes[run_id] = DONE
         elif run_id == own_run_id or run_state(ti, dag_id, run_id) in LIVE_RUN_STATES:
