@@ -119,52 +119,37 @@ class BaseMarkConversationsOperator(BaseOperator):
             self._stop_taking.set()
 
     def execute(self, context: Context) -> dict[str, Any]:
-        result, error = self._mark(context)
-        if error is not None:
-            if self.do_xcom_push:  # where a success's return value goes: one place, success or failure
-                context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=result)
-            raise error
-        return result
-
-    def _mark(self, context: Context) -> tuple[dict[str, Any], BaseException | None]:
-        """The run's summary, and the error that fails the task, if any."""
+        """Mark the ids; return the summary, or push it where the return value goes and raise what fails the task."""
         ids, invalid = partition_conversation_ids(self.conversation_ids, skip_invalid=self.on_invalid_id == "skip")
         dry_run = as_bool(self.dry_run, "dry_run")
         workers = as_optional_int(self.max_workers, "max_workers")
         rate = positive_number(self.requests_per_second, "requests_per_second")
         label = f"mark-as-{self.action}"
-        summary = MarkSummary(
-            self.action,
-            len(ids) + len(invalid),
-            fail_on_not_found=self.on_not_found == "fail",
-            keep_marked_ids=self.include_marked_ids,
-            invalid=invalid,
-        )
-        summary.dry_run = dry_run
+        summary = MarkSummary(self.action, len(ids) + len(invalid), keep_marked_ids=self.include_marked_ids)
+        summary.fail_on_not_found, summary.invalid, summary.dry_run = self.on_not_found == "fail", invalid, dry_run
         _log_first(self.log.warning, f"{label}: skipped {len(invalid)} invalid conversation id(s)", invalid)
         if not ids:
             self.log.info("%s: no conversation ids given; nothing to do", label)
-            return summary.as_dict(), None
+            return summary.as_dict()
         if dry_run:
             _log_first(self.log.info, f"{label}: dry run, would mark {len(ids)} conversation(s)", ids)
-            return {**summary.as_dict(), "would_mark": ids if self.include_marked_ids else []}, None
+            return {**summary.as_dict(), "would_mark": ids if self.include_marked_ids else []}
         hook = QuoHook(quo_conn_id=self.quo_conn_id, requests_per_second=rate)
         self.log.info("%s: %d conversation(s) at up to %g requests/s", label, len(ids), hook.budget.rate)
         to_send = self._resume(context, ids, summary)
         stop_taking = self._stop_taking = threading.Event()
         outcomes = hook.mark_conversations(to_send, self.action, max_workers=workers, stop_taking=stop_taking)
         conversations, stop_error = self._record_outcomes(outcomes, summary, stop_taking)
-        summary.elapsed_seconds = summary.clock() - summary.started
-        self.log.info("%s in %.1fs", summary.line(), summary.elapsed_seconds)
-        for conversation_id, reason in list(summary.failed.items())[:MAX_LOGGED_IDS]:
-            self.log.warning("%s failed for %s: %s", label, conversation_id, reason)
-        _log_first(self.log.warning, f"{label}: {len(summary.not_found)} not found", summary.not_found)
         if self.return_conversations:  # the server's data, but never the key should it echo it
             context["ti"].xcom_push(key=CONVERSATIONS_XCOM_KEY, value=scrub(conversations, hook.settings.api_key))
-        error = self._final_error(summary, stop_error, stop_taking)
-        if error is None and self._checkpoint is not None:
-            self._checkpoint.clear()  # clearing a successful task re-runs every id
-        return summary.as_dict(), error
+        error = self._finish(summary, stop_error, stop_taking)
+        if error is None:
+            if self._checkpoint is not None:
+                self._checkpoint.clear()  # clearing a successful task re-runs every id
+            return summary.as_dict()
+        if self.do_xcom_push:  # where a success's return value goes: one place, success or failure
+            context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=summary.as_dict())
+        raise error
 
     def _resume(self, context: Context, ids: list[str], summary: MarkSummary) -> list[str]:
         """The ids this try sends: on Airflow 3.3+ (a task state store), those the earlier tries of this task
@@ -209,13 +194,17 @@ class BaseMarkConversationsOperator(BaseOperator):
                 self._checkpoint.save()  # the outcomes since the last save, whatever ended the loop
         return conversations, stop_error
 
-    def _final_error(
-        self,
-        summary: MarkSummary,
-        stop_error: BaseException | None,
-        stop_taking: threading.Event,
+    def _finish(
+        self, summary: MarkSummary, stop_error: BaseException | None, stop_taking: threading.Event
     ) -> BaseException | None:
-        """What fails the task: the error that stopped the run, a kill, or (``fail_on_error``) any failure."""
+        """Log the results; return what fails the task: the error that stopped the run, a kill, or
+        (``fail_on_error``) any failure."""
+        summary.elapsed_seconds = summary.clock() - summary.started
+        self.log.info("%s in %.1fs", summary.line(), summary.elapsed_seconds)
+        label = f"mark-as-{self.action}"
+        for conversation_id, reason in list(summary.failed.items())[:MAX_LOGGED_IDS]:
+            self.log.warning("%s failed for %s: %s", label, conversation_id, reason)
+        _log_first(self.log.warning, f"{label}: {len(summary.not_found)} not found", summary.not_found)
         if stop_error is not None:
             return stop_error
         if stop_taking.is_set() and summary.not_attempted:  # never report success
