@@ -1,6 +1,6 @@
 """Where the watermark state lives: one Airflow Variable per listing task, read and written only here.
 
-The key is ``quo_watermark__<dag_id>__<task_id>`` (see :func:`variable_key`); the value is the JSON of
+The key is ``quo_watermark__<dag_id>__<task_id>``; the value is the JSON of
 :class:`~airflow_provider_quo.operators.watermark.state.WatermarkState`. Users see it in the UI (Admin >
 Variables) and with ``airflow variables get``; deleting it starts the next run over with a full sweep.
 
@@ -32,11 +32,6 @@ log = logging.getLogger(__name__)
 VARIABLE_PREFIX = "quo_watermark"
 #: Run states in which a run may still mark what it claimed.
 LIVE_RUN_STATES = frozenset({"queued", "running"})
-
-
-def variable_key(dag_id: str, task_id: str) -> str:
-    """The Variable holding the state of listing task ``task_id`` of DAG ``dag_id``."""
-    return f"{VARIABLE_PREFIX}__{dag_id}__{task_id}"
 
 
 def _variable() -> Any:
@@ -101,7 +96,7 @@ class WatermarkVariable:
         self, *, ti: Any, dag_id: str, task_id: str, marked_by: str, run_id: str, selection: dict[str, Any]
     ) -> None:
         self.ti, self.dag_id, self.marked_by, self.run_id = ti, dag_id, marked_by, run_id
-        self.key = variable_key(dag_id, task_id)
+        self.key = f"{VARIABLE_PREFIX}__{dag_id}__{task_id}"
         self.selection = selection
         self.outcomes: dict[str, str] = {}
 
