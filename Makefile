@@ -108,11 +108,12 @@ bench: $(STAMP) redis-server
 # (benchmarks/celery_hosts.py: PostgreSQL metadata DB, Redis broker, two `airflow celery worker`s with
 # their own host budget). Its own venv, .venv-celery, adds the Celery provider to the same Airflow.
 CELERY_VENV := .venv-celery
+# celery<5.7: celery 5.7 removed celery.backends.database.retry, which the Celery provider (3.26) imports.
 $(CELERY_VENV)/.installed: pyproject.toml | $(STAMP)
 	test -x $(CELERY_VENV)/bin/python || $(UV) venv --quiet --python $(BIN)/python $(CELERY_VENV)
 	$(UV) pip install --quiet --python $(CELERY_VENV)/bin/python "apache-airflow==$$($(BIN)/python -c \
 		'from importlib.metadata import version; print(version("apache-airflow"))')" \
-		apache-airflow-providers-celery -e '.[test,bench]'
+		apache-airflow-providers-celery 'celery<5.7' -e '.[test,bench]'
 	touch $@
 
 bench-celery: $(CELERY_VENV)/.installed redis-server postgresql
