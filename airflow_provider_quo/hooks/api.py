@@ -8,11 +8,14 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from airflow_provider_quo.conversation_ids import describe_value
 from airflow_provider_quo.exceptions import QuoError, QuoUnexpectedResponseError
 from airflow_provider_quo.redaction import scrub
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 log = logging.getLogger(__name__)
 
@@ -76,43 +79,58 @@ def iso_utc(value: datetime | str) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+class ConversationFilters(TypedDict, total=False):
+    """The filters of ``GET /v1/conversations``, each left out when ``None``: keywords of
+    :meth:`~airflow_provider_quo.hooks.quo.QuoHook.iter_conversations`.
+
+    :var phone_numbers: E.164 numbers or ``PN…`` ids (at most 100), sent as repeated ``phoneNumbers`` keys.
+    :var user_id: only conversations accessible to this ``US…`` user.
+    :var created_after: lower bound on ``createdAt``: a timezone-aware datetime or an ISO 8601 string.
+    :var created_before: upper bound on ``createdAt``, likewise.
+    :var updated_after: lower bound on ``updatedAt``, likewise.
+    :var updated_before: upper bound on ``updatedAt``, likewise.
+    :var exclude_inactive: Quo's ``excludeInactive`` flag.
+    """
+
+    phone_numbers: Iterable[str] | str | None
+    user_id: str | None
+    created_after: datetime | str | None
+    created_before: datetime | str | None
+    updated_after: datetime | str | None
+    updated_before: datetime | str | None
+    exclude_inactive: bool | None
+
+
 def conversation_list_params(
-    *,
-    page_size: int = MAX_PAGE_SIZE,
-    phone_numbers: Iterable[str] | str | None = None,
-    user_id: str | None = None,
-    created_after: datetime | str | None = None,
-    created_before: datetime | str | None = None,
-    updated_after: datetime | str | None = None,
-    updated_before: datetime | str | None = None,
-    exclude_inactive: bool | None = None,
+    *, page_size: int = MAX_PAGE_SIZE, **filters: Unpack[ConversationFilters]
 ) -> list[tuple[str, str]]:
-    """The query of a conversation listing as ordered pairs (``phoneNumbers`` repeated per number).
+    """The query of a conversation listing as ordered pairs.
 
     :param page_size: ``maxResults``, 1-100.
-    :param phone_numbers: E.164 numbers or ``PN…`` ids, at most 100.
-    :param user_id: a ``US…`` id.
-    :param created_after: lower bound on ``createdAt``.
-    :param created_before: upper bound on ``createdAt``.
-    :param updated_after: lower bound on ``updatedAt``.
-    :param updated_before: upper bound on ``updatedAt``.
-    :param exclude_inactive: Quo's ``excludeInactive`` flag.
+    :param filters: any of :class:`ConversationFilters`.
+    :raises TypeError: for a keyword that is not a filter.
+    :raises ValueError: for a page size out of range, over 100 numbers or a naive datetime.
     """
+    unknown = filters.keys() - ConversationFilters.__optional_keys__
+    if unknown:
+        raise TypeError(f"not a conversation filter: {', '.join(sorted(unknown))}")
     if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
+    phone_numbers = filters.get("phone_numbers")
     numbers = [phone_numbers] if isinstance(phone_numbers, str) else list(phone_numbers or [])
     if len(numbers) > MAX_PAGE_SIZE:
         raise ValueError(f"at most {MAX_PAGE_SIZE} phone_numbers per listing, got {len(numbers)}")
     params = [("maxResults", str(page_size))] + [("phoneNumbers", str(n).strip()) for n in numbers]
-    if user_id:
+    if user_id := filters.get("user_id"):
         params.append(("userId", user_id))
     dates = {
-        "createdAfter": created_after,
-        "createdBefore": created_before,
-        "updatedAfter": updated_after,
-        "updatedBefore": updated_before,
+        "createdAfter": filters.get("created_after"),
+        "createdBefore": filters.get("created_before"),
+        "updatedAfter": filters.get("updated_after"),
+        "updatedBefore": filters.get("updated_before"),
     }
     params += [(name, iso_utc(value)) for name, value in dates.items() if value is not None]
+    exclude_inactive = filters.get("exclude_inactive")
     if exclude_inactive is not None:
         params.append(("excludeInactive", "true" if exclude_inactive else "false"))
     return params

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Generator, Iterable, Iterator
-from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
@@ -17,13 +16,16 @@ from airflow_provider_quo.compat import connection_form_behaviour, connection_fo
 from airflow_provider_quo.conversation_ids import validate_conversation_id
 from airflow_provider_quo.exceptions import QuoAPIError, QuoError
 from airflow_provider_quo.hooks import api
-from airflow_provider_quo.hooks.api import MARK_ACTIONS, MAX_PAGE_SIZE, MarkAction
+from airflow_provider_quo.hooks.api import MARK_ACTIONS, MAX_PAGE_SIZE, ConversationFilters, MarkAction
 from airflow_provider_quo.hooks.budget import KeyBudget
 from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.http import POOL_MAXSIZE, build_session, send_once
 from airflow_provider_quo.hooks.retries import build_retrying
 from airflow_provider_quo.hooks.settings import QuoSettings
 from airflow_provider_quo.hooks.stores import key_store
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 TEST_CONNECTION_TIMEOUT = 10.0
 
@@ -146,43 +148,19 @@ class QuoHook(BaseHook):
         return retrying(send_once, *attempt, timeout=timeout, api_key=key, stop=stop)
 
     def iter_conversations(
-        self,
-        *,
-        phone_numbers: Iterable[str] | None = None,
-        user_id: str | None = None,
-        created_after: datetime | str | None = None,
-        created_before: datetime | str | None = None,
-        updated_after: datetime | str | None = None,
-        updated_before: datetime | str | None = None,
-        exclude_inactive: bool | None = None,
-        page_size: int = MAX_PAGE_SIZE,
-        max_pages: int = 100_000,
+        self, *, page_size: int = MAX_PAGE_SIZE, max_pages: int = 100_000, **filters: Unpack[ConversationFilters]
     ) -> Iterator[Any]:
         """Yield every conversation of ``GET /v1/conversations``, most recent activity first, page by page.
 
         A body that is not a page raises :class:`~airflow_provider_quo.exceptions.QuoUnexpectedResponseError`;
         items are yielded as they came, objects or not: the caller decides about malformed ones.
 
-        :param phone_numbers: E.164 numbers or ``PN…`` ids (1-100), sent as repeated keys.
-        :param user_id: only conversations accessible to this ``US…`` user.
-        :param created_after: datetime (timezone-aware) or ISO 8601 string.
-        :param created_before: datetime (timezone-aware) or ISO 8601 string.
-        :param updated_after: datetime (timezone-aware) or ISO 8601 string.
-        :param updated_before: datetime (timezone-aware) or ISO 8601 string.
-        :param exclude_inactive: Quo's ``excludeInactive`` flag.
         :param page_size: ``maxResults``, 1-100.
         :param max_pages: a safety cap on pages read.
+        :param filters: any of :class:`~airflow_provider_quo.hooks.api.ConversationFilters`, e.g.
+            ``phone_numbers=["+15555550100"]``, ``updated_after=datetime(...)``.
         """
-        params = api.conversation_list_params(
-            page_size=page_size,
-            phone_numbers=phone_numbers,
-            user_id=user_id,
-            created_after=created_after,
-            created_before=created_before,
-            updated_after=updated_after,
-            updated_before=updated_before,
-            exclude_inactive=exclude_inactive,
-        )
+        params = api.conversation_list_params(page_size=page_size, **filters)
         yield from api.follow_pages(
             lambda query: self.request("GET", *api.CONVERSATIONS, params=query), params, max_pages
         )

@@ -118,3 +118,8 @@ def test_each_date_rejects_naive(name):
 def test_all_values_are_strings():
     params = conversation_list_params(page_size=5, exclude_inactive=False, user_id="US1")
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in params)
+
+
+def test_a_keyword_that_is_not_a_filter_is_refused():
+    with pytest.raises(TypeError, match="not a conversation filter: user"):
+        conversation_list_params(user="US1")  # type: ignore[call-arg]
