@@ -1,12 +1,15 @@
-"""QuoHook: the only code in this provider that speaks HTTP to the Quo API."""
+"""QuoHook: the only code in this provider that speaks HTTP to the Quo API; and the bounded pool of threads
+that marks many conversations at once (:func:`run_concurrently`)."""
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Generator, Iterable, Iterator
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -18,7 +21,6 @@ from airflow_provider_quo.exceptions import QuoAPIError, QuoError
 from airflow_provider_quo.hooks import api
 from airflow_provider_quo.hooks.api import MARK_ACTIONS, MAX_PAGE_SIZE, ConversationFilters, MarkAction
 from airflow_provider_quo.hooks.budget import KeyBudget
-from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
 from airflow_provider_quo.hooks.http import POOL_MAXSIZE, build_session, send_once
 from airflow_provider_quo.hooks.retries import build_retrying
 from airflow_provider_quo.hooks.settings import QuoSettings
@@ -29,22 +31,17 @@ if TYPE_CHECKING:
 
 TEST_CONNECTION_TIMEOUT = 10.0
 
-__all__ = ["MARK_ACTIONS", "TEST_CONNECTION_TIMEOUT", "MarkAction", "QuoHook"]
+__all__ = ["MARK_ACTIONS", "TEST_CONNECTION_TIMEOUT", "MarkAction", "Outcome", "QuoHook", "run_concurrently"]
 
 
 class QuoHook(BaseHook):
-    """Talks to the Quo (formerly OpenPhone) public API with one connection's API key.
+    """Talks to the Quo public API with one connection's API key; nothing is fetched in ``__init__``.
 
-    The key is read only from the connection's password; the base URL from its host (default
-    ``https://api.quo.com``). Requests share one keep-alive session, are paced by the key's budget (shared
-    by every process on this host, or every host with the ``rate_limit_url`` extra; see
-    :mod:`~airflow_provider_quo.hooks.budget`), are retried on network errors, 429 and 5xx
-    (:mod:`~airflow_provider_quo.hooks.retries`) and fail with the typed exceptions of
-    :mod:`airflow_provider_quo.exceptions`. Nothing is fetched in ``__init__``.
-
-    Each attempt has a deadline of connect + read timeout (default 40 s) for the whole response, body
-    included, and bodies are capped at 4 MiB after decompression (:mod:`~airflow_provider_quo.hooks.http`).
-    A success must prove itself (:mod:`~airflow_provider_quo.hooks.api`).
+    Requests share one keep-alive session, are paced by the key's budget (shared by every process on this
+    host, or every host with the ``rate_limit_url`` extra: :mod:`~airflow_provider_quo.hooks.budget`), are
+    retried on network errors, 429 and 5xx (:mod:`~airflow_provider_quo.hooks.retries`), are read within a
+    deadline and a size cap (:mod:`~airflow_provider_quo.hooks.http`) and fail with the typed exceptions of
+    :mod:`airflow_provider_quo.exceptions`.
 
     :param quo_conn_id: the Airflow connection of type ``quo``.
     :param timeout: read timeout in seconds (default: the connection's ``timeout`` extra, else 30).
@@ -227,7 +224,7 @@ class QuoHook(BaseHook):
         """
         _ = self.session, self.budget  # a missing key or bad extra fails once, here, not once per id
         stop = stop_taking if stop_taking is not None else threading.Event()
-        mark = lambda cid: self.mark_conversation(cid, action, stop=stop)  # noqa: E731
+        mark = partial(self.mark_conversation, action=action, stop=stop)
         return run_concurrently(mark, conversation_ids, workers=max_workers or self.default_workers, stop_taking=stop)
 
     def test_connection(self) -> tuple[bool, str]:
@@ -241,3 +238,79 @@ class QuoHook(BaseHook):
         except (QuoError, ValueError) as error:
             return False, str(error)
         return True, f"Connected to {self.base_url}"
+
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+_NO_ITEM: Any = object()
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[Item, Result]):
+    """What one call gave: ``result`` on success, else the ``error`` it raised."""
+
+    item: Item
+    result: Result | None = None
+    error: BaseException | None = None
+
+
+def _call(call: Callable[[Item], Result], item: Item) -> Outcome[Item, Result]:
+    try:
+        return Outcome(item, result=call(item))
+    except Exception as error:
+        return Outcome(item, error=error)
+
+
+def run_concurrently(
+    call: Callable[[Item], Result],
+    items: Iterable[Item],
+    *,
+    workers: int | Callable[[], int],
+    stop_taking: threading.Event | None = None,
+) -> Generator[Outcome[Item, Result], None, None]:
+    """Yield an :class:`Outcome` for each item, in completion order, calling ``call`` on ``workers`` threads.
+
+    The first item is called alone, before any thread starts: if its outcome makes the consumer stop
+    (a rejected API key, say), nothing else was sent. Setting ``stop_taking`` stops taking new items
+    while the calls already under way still finish and are yielded, so every item sent is accounted
+    for. Closing the generator early (``break``, an exception in the consumer) sets ``stop_taking``, waits
+    for the calls under way (a request on the wire ends within its deadline) and drops their outcomes.
+
+    :param call: the function to call once per item; its exceptions become ``Outcome.error``.
+    :param items: the items, consumed lazily.
+    :param workers: how many calls may run at once (at least 1), or a function that says so once the
+        first call is done (what it answered may change the answer: a budget the server stated).
+    :param stop_taking: an event the consumer sets to end the run after the calls under way.
+    """
+    if not callable(workers):
+        _check_workers(workers)
+    source = iter(items)
+    stop = stop_taking or threading.Event()
+    first = _NO_ITEM if stop.is_set() else next(source, _NO_ITEM)
+    if first is _NO_ITEM:
+        return
+    yield _call(call, first)
+    size = _check_workers(workers() if callable(workers) else workers)
+    pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="quo-bulk")  # no thread before the second item
+    pending: set[Future[Outcome[Item, Result]]] = set()
+    try:
+        while True:
+            while len(pending) < size and not stop.is_set():
+                item = next(source, _NO_ITEM)
+                if item is _NO_ITEM:
+                    break
+                pending.add(pool.submit(_call, call, item))
+            if not pending:
+                return
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield from (future.result() for future in done)
+    finally:
+        stop.set()  # closed early: calls waiting for their slot or retry end at once; those on the wire finish
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _check_workers(workers: int) -> int:
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers!r}")
+    return workers

@@ -12,8 +12,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_quo.conversation_ids import as_bool, as_optional_int, partition_conversation_ids
 from airflow_provider_quo.dispositions import DISPOSITIONS, kind_of
 from airflow_provider_quo.exceptions import QuoBulkMarkError
-from airflow_provider_quo.hooks.bulk import Outcome
-from airflow_provider_quo.hooks.quo import MarkAction, QuoHook
+from airflow_provider_quo.hooks.quo import MarkAction, Outcome, QuoHook
 from airflow_provider_quo.hooks.settings import positive_number
 from airflow_provider_quo.operators._summary import MarkSummary
 from airflow_provider_quo.operators.checkpoint import Checkpointer

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_quo.hooks.bulk import Outcome, run_concurrently
+from airflow_provider_quo.hooks.quo import Outcome, run_concurrently
 
 
 class Source:

@@ -36,8 +36,7 @@ from airflow_provider_quo.exceptions import (
     QuoTLSError,
     QuoUnexpectedResponseError,
 )
-from airflow_provider_quo.hooks.bulk import Outcome
-from airflow_provider_quo.hooks.quo import QuoHook
+from airflow_provider_quo.hooks.quo import Outcome, QuoHook
 from airflow_provider_quo.operators import checkpoint
 from airflow_provider_quo.operators._summary import Failure, MarkSummary, commits_watermark, may_succeed_later
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
