@@ -30,9 +30,10 @@ from airflow_provider_quo.exceptions import (
 )
 from airflow_provider_quo.hooks.api import read_rate_limit
 from airflow_provider_quo.hooks.budget import KeyBudget
-from airflow_provider_quo.hooks.retries import DEFAULT_MAX_RETRY_AFTER
 from airflow_provider_quo.hooks.settings import is_loopback
 
+#: A server's ``Retry-After`` longer than this is capped: the key's pause after a 429 and the retry's wait alike.
+MAX_RETRY_AFTER = 60.0
 #: Connections kept alive per host: enough for the largest default pool of workers.
 POOL_MAXSIZE = 64
 #: Largest response body read, after decompression: a conversation is ~500 bytes, a 100-item page ~60 KB.
@@ -102,8 +103,8 @@ def send_once(
     failure = error_from_response(response, redact=api_key) if failed else None
     limited = failure is not None and not disposition(failure).spends_budget  # a 429: the key pauses
     retry_after = getattr(failure, "retry_after", None) if limited else None
-    if retry_after is not None:  # the same cap as the retry's wait: the key never pauses longer than it
-        retry_after = min(retry_after, DEFAULT_MAX_RETRY_AFTER)
+    if retry_after is not None:
+        retry_after = min(retry_after, MAX_RETRY_AFTER)
     budget.observe(read_rate_limit(response.headers), time.monotonic() - sent, limited=limited, retry_after=retry_after)
     if failure is not None:
         raise failure

@@ -16,19 +16,19 @@ from tenacity import RetryCallState
 
 from airflow_provider_quo.dispositions import disposition
 from airflow_provider_quo.exceptions import QuoAPIError
+from airflow_provider_quo.hooks.http import MAX_RETRY_AFTER
+from airflow_provider_quo.hooks.settings import DEFAULT_RETRY_LIMIT
 
 log = logging.getLogger(__name__)
 
-#: Attempts per request (the first one included) unless the connection or hook says otherwise.
-DEFAULT_RETRY_LIMIT = 6
 #: Upper bound of the exponential backoff between attempts, in seconds.
-DEFAULT_MAX_BACKOFF = 30.0
-#: A ``Retry-After`` longer than this is capped.
-DEFAULT_MAX_RETRY_AFTER = 60.0
+MAX_BACKOFF = 30.0
 #: Give up retrying one request after this many seconds in total.
 DEFAULT_MAX_RETRY_SECONDS = 300.0
 #: 429s are retried past ``retry_limit`` attempts until the waits between attempts add up to this.
 DEFAULT_RATE_LIMIT_WAIT_SECONDS = 60.0
+
+_BACKOFF = tenacity.wait_random_exponential(multiplier=0.5, max=MAX_BACKOFF)
 
 
 def wait_between_attempts(seconds: float, stop: threading.Event | None) -> None:
@@ -49,31 +49,15 @@ def retries_request(error: BaseException) -> bool:
     return disposition(error).retry_request
 
 
-class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
-    """Wait what a 429's or 5xx's ``Retry-After`` asks (capped); otherwise exponential backoff with full jitter.
-
-    :param multiplier: the backoff's first step in seconds.
-    :param max_backoff: the backoff's upper bound in seconds.
-    :param max_retry_after: the cap on a server-requested wait in seconds.
+def wait_before_retry(retry_state: RetryCallState) -> float:
+    """What a 429's or 5xx's ``Retry-After`` asks, capped at :data:`~airflow_provider_quo.hooks.http.MAX_RETRY_AFTER`
+    (as the key's pause is); without one, exponential backoff with full jitter from 0.5 s up to :data:`MAX_BACKOFF`.
     """
-
-    def __init__(
-        self,
-        *,
-        multiplier: float = 0.5,
-        max_backoff: float = DEFAULT_MAX_BACKOFF,
-        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
-    ) -> None:
-        self.backoff = tenacity.wait_random_exponential(multiplier=multiplier, max=max_backoff)
-        self.max_retry_after = max_retry_after
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        outcome = retry_state.outcome
-        error = outcome.exception() if outcome is not None else None
-        retry_after: float | None = getattr(error, "retry_after", None)
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        return float(self.backoff(retry_state))
+    outcome = retry_state.outcome
+    retry_after: float | None = getattr(outcome.exception() if outcome else None, "retry_after", None)
+    if retry_after is not None:
+        return min(retry_after, MAX_RETRY_AFTER)
+    return float(_BACKOFF(retry_state))
 
 
 class StopRetrying(tenacity.stop.stop_base):
@@ -150,7 +134,7 @@ def build_retrying(
     """
     kwargs: dict[str, Any] = {
         "retry": tenacity.retry_if_exception(retries_request),
-        "wait": WaitRetryAfterOrBackoff(),
+        "wait": wait_before_retry,
         "stop": StopRetrying(retry_limit if retry_limit > 0 else 1, max_retry_seconds, stop),
         "before_sleep": log_retry,
         "sleep": lambda seconds: wait_between_attempts(seconds, stop),

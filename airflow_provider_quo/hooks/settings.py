@@ -11,13 +11,14 @@ from urllib.parse import urlsplit
 from urllib3.util import parse_url
 
 from airflow_provider_quo.exceptions import QuoError
-from airflow_provider_quo.hooks.retries import DEFAULT_RETRY_LIMIT
 from airflow_provider_quo.redaction import redact_url
 
 DEFAULT_BASE_URL = "https://api.quo.com"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_REQUESTS_PER_SECOND = 10.0
+#: Attempts per request (the first one included) unless the connection or hook says otherwise.
+DEFAULT_RETRY_LIMIT = 6
 
 #: Connection extras the hook reads (each declared as a ``conn-field`` in the provider info).
 CONNECTION_EXTRAS = ("timeout", "connect_timeout", "retry_limit", "requests_per_second", "rate_limit_url")

@@ -20,7 +20,6 @@ import pytest
 
 from airflow_provider_quo import retry_policy
 from airflow_provider_quo.hooks import http
-from airflow_provider_quo.hooks import retries as retry
 from airflow_provider_quo.testing import QuoSimulator
 from airflow_provider_quo.testing.faults import Faults
 
@@ -101,9 +100,9 @@ def test_policy_fails_401_at_once_and_retries_transient_failures_after_its_delay
     from airflow import settings
 
     clock, starts = fake_clock
-    # The hook pauses its throttle for a 429's Retry-After (capped at this, in real time): no real waiting here.
-    monkeypatch.setattr(retry, "DEFAULT_MAX_RETRY_AFTER", 0.0)
-    monkeypatch.setattr(http, "DEFAULT_MAX_RETRY_AFTER", 0.0)  # the key's pause after the 429, likewise
+    # The key pauses for a 429's Retry-After, capped at this, in real time: no real waiting here (the retry's
+    # own wait, capped alike, is recorded by no_retry_sleep, not slept).
+    monkeypatch.setattr(http, "MAX_RETRY_AFTER", 0.0)
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
     monkeypatch.setattr(settings, "DAGS_FOLDER", str(DAGS))
     with QuoSimulator(api_key="policy-key-51c", conversations=20, seed=3) as sim:

@@ -23,7 +23,7 @@ from airflow_provider_quo.exceptions import (
     QuoUnexpectedResponseError,
 )
 from airflow_provider_quo.hooks.quo import QuoHook
-from airflow_provider_quo.hooks.retries import DEFAULT_RETRY_LIMIT
+from airflow_provider_quo.hooks.settings import DEFAULT_RETRY_LIMIT
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 from airflow_provider_quo.testing import Faults, QuoSimulator
 

@@ -28,9 +28,11 @@ from airflow_provider_quo.exceptions import (
     QuoRateLimitError,
     QuoServerError,
 )
+from airflow_provider_quo.hooks import http
 from airflow_provider_quo.hooks import retries as retry
 from airflow_provider_quo.hooks.budget import UNSTATED_PAUSE_SLOTS, KeyBudget
 from airflow_provider_quo.hooks.quo import QuoHook
+from airflow_provider_quo.hooks.settings import DEFAULT_RETRY_LIMIT
 from airflow_provider_quo.operators._summary import MarkSummary
 
 KEY = "test-key-Zq81xQ"
@@ -71,9 +73,9 @@ def test_retry_after_is_capped_at_60(hook, url, requests_mock, no_retry_sleep, c
     requests_mock.post(url, [{**error(429), "headers": {"Retry-After": header}}, OK])
 
     hook.mark_conversation_as_read("CN1")
-    assert no_retry_sleep == [retry.DEFAULT_MAX_RETRY_AFTER] == [60.0]
+    assert no_retry_sleep == [http.MAX_RETRY_AFTER] == [60.0]
     # the throttle pause must be capped too, else the retried request blocks for the full hour
-    assert sum(clock.sleeps) <= retry.DEFAULT_MAX_RETRY_AFTER + 1
+    assert sum(clock.sleeps) <= http.MAX_RETRY_AFTER + 1
 
 
 @pytest.mark.parametrize("header", [None, "", "soon", "-5"])
@@ -142,7 +144,7 @@ def test_attempts_bounded_by_default_retry_limit(hook, url, requests_mock, no_re
     requests_mock.post(url, status_code=503, json={"message": "down", "status": 503})
     with pytest.raises(QuoServerError, match="503"):
         hook.mark_conversation_as_read("CN1")
-    assert requests_mock.call_count == retry.DEFAULT_RETRY_LIMIT == 6
+    assert requests_mock.call_count == DEFAULT_RETRY_LIMIT == 6
     assert len(no_retry_sleep) == 5
 
 

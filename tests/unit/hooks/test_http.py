@@ -29,8 +29,14 @@ from airflow_provider_quo.exceptions import (
 )
 from airflow_provider_quo.hooks import http
 from airflow_provider_quo.hooks.budget import KeyBudget
-from airflow_provider_quo.hooks.http import ACCEPT_ENCODING, MAX_BODY_BYTES, build_session, read_body, send_once
-from airflow_provider_quo.hooks.retries import DEFAULT_MAX_RETRY_AFTER
+from airflow_provider_quo.hooks.http import (
+    ACCEPT_ENCODING,
+    MAX_BODY_BYTES,
+    MAX_RETRY_AFTER,
+    build_session,
+    read_body,
+    send_once,
+)
 from airflow_provider_quo.hooks.stores import ProcessStore
 from tests.unit.conftest import FakeClock
 
@@ -297,7 +303,7 @@ def test_a_429s_pause_is_capped_as_the_retrys_wait(
     requests_mock.post(URL, status_code=429, json={"message": "Too many"}, headers={"Retry-After": retry_after})
     with pytest.raises(QuoRateLimitError):
         attempt()
-    assert budget.acquire() == pytest.approx(DEFAULT_MAX_RETRY_AFTER) == pytest.approx(60.0)
+    assert budget.acquire() == pytest.approx(MAX_RETRY_AFTER) == pytest.approx(60.0)
 
 
 @pytest.mark.parametrize("status", [500, 503])
