@@ -44,11 +44,6 @@ def positive_number(value: Any, name: str) -> float | None:
     return number
 
 
-def _positive(conn_id: str, name: str, value: Any, default: float) -> float:
-    number = positive_number(value, f"Connection {conn_id!r}: {name}")
-    return default if number is None else number
-
-
 def is_loopback(hostname: str) -> bool:
     """Whether ``hostname`` is localhost or a loopback address (where plain http is allowed)."""
     if hostname.lower() == "localhost":
@@ -159,22 +154,21 @@ class QuoSettings:
             raise QuoError(f"Connection {conn_id!r}: the API key contains spaces or control characters")
         extras = dict(connection.extra_dejson or {})
 
-        def setting(name: str, default: float) -> float:
-            value = overrides.get(name)
-            return _positive(conn_id, name, extras.get(name) if value is None else value, default)
+        def number(name: str, override: float | None = None) -> float | None:
+            """The override if given, else the extra ``name``; ``None`` if neither is set (never 0)."""
+            value = extras.get(name) if override is None else override
+            return positive_number(value, f"Connection {conn_id!r}: {name}")
 
+        key_rate = number("requests_per_second")  # the key's budget; a hook's own only caps this task's share
+        task_rate = overrides.get("requests_per_second")
         return cls(
             api_key=api_key,
             base_url=base_url_from_host(connection.host, connection.port),
-            connect_timeout=setting("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
-            read_timeout=setting("timeout", DEFAULT_TIMEOUT),
-            requests_per_second=_positive(
-                conn_id, "requests_per_second", extras.get("requests_per_second"), DEFAULT_REQUESTS_PER_SECOND
-            ),
-            retry_limit=max(1, int(setting("retry_limit", DEFAULT_RETRY_LIMIT))),
-            task_requests_per_second=positive_number(
-                overrides.get("requests_per_second"), f"Connection {conn_id!r}: requests_per_second"
-            ),
+            connect_timeout=number("connect_timeout", overrides.get("connect_timeout")) or DEFAULT_CONNECT_TIMEOUT,
+            read_timeout=number("timeout", overrides.get("timeout")) or DEFAULT_TIMEOUT,
+            requests_per_second=key_rate or DEFAULT_REQUESTS_PER_SECOND,
+            retry_limit=max(1, int(number("retry_limit", overrides.get("retry_limit")) or DEFAULT_RETRY_LIMIT)),
+            task_requests_per_second=positive_number(task_rate, f"Connection {conn_id!r}: requests_per_second"),
             rate_limit_url=rate_limit_url(extras.get("rate_limit_url"), conn_id),
-            requests_per_second_set=extras.get("requests_per_second") not in (None, "", "None"),
+            requests_per_second_set=key_rate is not None,
         )
