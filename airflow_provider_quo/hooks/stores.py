@@ -40,6 +40,12 @@ REDIS_RETRY_SECONDS = 5.0
 #: An idle Redis key expires after this many seconds.
 REDIS_TTL_SECONDS = 600
 
+#: This boot's id, in every state file's name: a file from before a reboot holds another clock's times.
+try:
+    BOOT_ID = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+except OSError:  # not Linux
+    BOOT_ID = "boot"
+
 #: Sets the key only if it still holds what the caller read (``ARGV[1]``, empty: absent); always returns TIME.
 _COMPARE_AND_SET = """
 local current = redis.call('GET', KEYS[1]) or ''
@@ -82,31 +88,21 @@ class ProcessStore:
             return change(self.state, self.now())
 
 
-def state_dir() -> Path:
-    """The directory of the host's state files: ``$QUO_THROTTLE_DIR``, else ``<tmp>/airflow-provider-quo-<uid>``."""
-    configured = os.environ.get(STATE_DIR_ENV)
-    folder = Path(configured) if configured else Path(tempfile.gettempdir()) / f"airflow-provider-quo-{os.getuid()}"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return folder
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
-    except OSError:
-        return "boot"
-
-
 class HostStore:
     """The state in a small file every process on this host shares, read and written under ``flock``.
 
     :param digest: the key's digest (:func:`key_digest`).
-    :param directory: where the file lives (default :func:`state_dir`).
+    :param directory: where the file lives (default: ``$QUO_THROTTLE_DIR``, else ``<tmp>/airflow-provider-quo-<uid>``,
+        made private to this user).
     :param clock: the host's monotonic clock (a fake one in tests).
     """
 
     def __init__(self, digest: str, *, directory: Path | None = None, clock: Callable[[], float] = time.monotonic):
-        self.path = (directory or state_dir()) / f"{digest[:32]}-{_boot_id()}-v3.state"
+        if directory is None:
+            configured = os.environ.get(STATE_DIR_ENV)
+            directory = Path(configured or Path(tempfile.gettempdir()) / f"airflow-provider-quo-{os.getuid()}")
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path = directory / f"{digest[:32]}-{BOOT_ID}-v3.state"
         self.now = clock
         self._lock = threading.Lock()
         self._fd: int | None = None
@@ -162,6 +158,24 @@ class RedisStore:
 
         self._errors = (redis.exceptions.RedisError, OSError)
 
+    @classmethod
+    def from_url(cls, url: str, digest: str, *, fallback: BudgetStore) -> RedisStore:
+        """A store on the Redis at ``url`` (nothing is sent until the first update).
+
+        :param url: a ``redis://`` or ``rediss://`` URL.
+        :param digest: the key's digest (:func:`key_digest`).
+        :param fallback: the store used while Redis fails.
+        :raises QuoError: if the redis package is not installed.
+        """
+        try:
+            import redis
+        except ImportError:
+            raise QuoError(
+                f"rate_limit_url {redact_url(url)!r} needs the redis package: pip install 'airflow-provider-quo[redis]'"
+            ) from None
+        client = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
+        return cls(client, digest, fallback=fallback, shown_url=redact_url(url))
+
     def _compare_and_set(self, new: bytes) -> bool:
         """Write ``new`` if Redis still holds what was read last; either way, learn what it holds and its time."""
         ok, current, seconds, micros = self._script(keys=[self.key], args=[self._cached, new, REDIS_TTL_SECONDS])
@@ -214,25 +228,16 @@ def key_store(api_key: str, base_url: str, rate_limit_url: str | None) -> Budget
     digest = key_digest(api_key, base_url)
     with _stores_lock:
         store = _stores.get((digest, rate_limit_url or ""))
-        if store is None:
-            store = _stores[(digest, rate_limit_url or "")] = _new_store(digest, rate_limit_url)
+        if store is not None:
+            return store
+        try:
+            store = HostStore(digest)
+        except OSError as error:
+            log.warning(
+                "Cannot keep the key's budget in a file on this host (%s); sharing it in this process only", error
+            )
+            store = ProcessStore()
+        if rate_limit_url:
+            store = RedisStore.from_url(rate_limit_url, digest, fallback=store)
+        _stores[(digest, rate_limit_url or "")] = store
         return store
-
-
-def _new_store(digest: str, rate_limit_url: str | None) -> BudgetStore:
-    try:
-        host: HostStore | None = HostStore(digest)
-    except OSError as error:
-        log.warning("Cannot keep the key's budget in a file on this host (%s); sharing it in this process only", error)
-        host = None
-    if not rate_limit_url:
-        return host or ProcessStore()
-    try:
-        import redis
-    except ImportError:
-        shown = redact_url(rate_limit_url)
-        raise QuoError(
-            f"rate_limit_url {shown!r} needs the redis package: pip install 'airflow-provider-quo[redis]'"
-        ) from None
-    client = redis.Redis.from_url(rate_limit_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
-    return RedisStore(client, digest, fallback=host or ProcessStore(), shown_url=redact_url(rate_limit_url))
