@@ -291,9 +291,12 @@ def run_concurrently(
     if first is _NO_ITEM:
         return
     yield _call(call, first)
+    second = _NO_ITEM if stop.is_set() else next(source, _NO_ITEM)
+    if second is _NO_ITEM:  # no pool for a single item
+        return
     size = _check_workers(workers() if callable(workers) else workers)
-    pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="quo-bulk")  # no thread before the second item
-    pending: set[Future[Outcome[Item, Result]]] = set()
+    pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="quo-bulk")
+    pending: set[Future[Outcome[Item, Result]]] = {pool.submit(_call, call, second)}
     try:
         while True:
             while len(pending) < size and not stop.is_set():
