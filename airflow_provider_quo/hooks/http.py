@@ -42,6 +42,8 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 #: The only encodings asked for (never ``br``/``zstd``, which requests adds when their packages are installed).
 ACCEPT_ENCODING = "gzip, deflate"
+#: The encodings a body may come in, and whether each is inflated.
+ENCODINGS = {"identity": False, "gzip": True, "x-gzip": True, "deflate": True}
 
 
 def build_session(api_key: str, base_url: str) -> requests.Session:
@@ -203,20 +205,10 @@ def read_body(
     return body
 
 
-def _encoding(response: requests.Response, label: str, truncate: bool) -> str:
-    """``"gzip"``, ``"deflate"`` or ``""``: identity, or an error body in an unknown encoding (its status tells)."""
-    encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        return "deflate" if encoding == "deflate" else "gzip"
-    if encoding == "identity" or truncate:
-        return ""
-    raise _invalid(response, f"{label}: unsupported Content-Encoding {encoding!r}", "Invalid response")
-
-
-def _decoder(encoding: str, first: bytes) -> Any:
+def _decoder(deflate: bool, first: bytes) -> Any:
     """A bounded inflater; ``deflate`` is zlib-wrapped by the RFC, but raw deflate is common too."""
     wrapped = len(first) < 2 or (first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0)
-    return zlib.decompressobj(zlib.MAX_WBITS | 32 if encoding == "gzip" or wrapped else -zlib.MAX_WBITS)
+    return zlib.decompressobj(zlib.MAX_WBITS | 32 if not deflate or wrapped else -zlib.MAX_WBITS)
 
 
 def _invalid(response: requests.Response, message: str, title: str) -> QuoUnexpectedResponseError:
@@ -230,28 +222,28 @@ def _read_capped(
     too_large = f"{label}: response body larger than {max_bytes} bytes (decompressed); not read further"
     if length.isdigit() and int(length) > max_bytes and not truncate:
         raise _invalid(response, too_large, "Response too large")
-    encoding, decoder, body = _encoding(response, label, truncate), None, bytearray()
+    encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding not in ENCODINGS and not truncate:  # an error body in an unknown encoding: its status tells
+        raise _invalid(response, f"{label}: unsupported Content-Encoding {encoding!r}", "Invalid response")
+    decoder, body = None, bytearray()
     while True:
-        pending = decoder is not None and decoder.unconsumed_tail
-        raw = b"" if pending else _read_within(response, label, deadline, read_timeout)
-        if encoding and decoder is None and raw:
-            decoder = _decoder(encoding, raw)
+        pending = decoder.unconsumed_tail if decoder is not None else b""  # what the last bounded step left
+        data = pending or _read_within(response, label, deadline, read_timeout)
+        if not data:
+            return bytes(body)
+        if decoder is None and ENCODINGS.get(encoding):
+            decoder = _decoder(encoding == "deflate", data)
         try:
-            data = decoder.unconsumed_tail + raw if decoder is not None else raw
-            limit = min(CHUNK_BYTES, max_bytes + 1 - len(body))  # a bounded step: never a cap's worth at once
-            piece = decoder.decompress(data, limit) if decoder is not None else raw
+            body += decoder.decompress(data, min(CHUNK_BYTES, max_bytes + 1 - len(body))) if decoder else data
         except zlib.error:
             if truncate:
                 return bytes(body)
             message = f"{label}: the body is not valid {response.headers.get('Content-Encoding')} data"
             raise _invalid(response, message, "Invalid response") from None
-        body += piece
         if len(body) > max_bytes:
             if truncate:
                 return bytes(body[:max_bytes])
             raise _invalid(response, too_large, "Response too large")
-        if not raw and not pending:
-            return bytes(body)
 
 
 def _read_within(response: requests.Response, label: str, deadline: float, read_timeout: float) -> bytes:
