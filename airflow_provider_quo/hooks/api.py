@@ -32,17 +32,6 @@ _NUMBER = re.compile(r"\d{1,15}(?:\.\d{1,6})?")
 _warned: set[str] = set()
 
 
-def mark_path(conversation_id: str, action: MarkAction) -> tuple[str, ...]:
-    """``/v1/conversations/{id}/mark-as-{action}`` as segments.
-
-    :param conversation_id: a valid ``CN…`` id.
-    :param action: ``"read"``, ``"done"`` or ``"open"``.
-    """
-    if action not in MARK_ACTIONS:
-        raise ValueError(f"action must be one of {MARK_ACTIONS}, got {action!r}")
-    return (*CONVERSATIONS, conversation_id, f"mark-as-{action}")
-
-
 def check_marked(
     body: dict[str, Any], conversation_id: str, action: MarkAction, *, redact: str | None = None
 ) -> dict[str, Any]:

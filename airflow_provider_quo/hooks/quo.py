@@ -172,8 +172,10 @@ class QuoHook(BaseHook):
         :param stop: a bulk run's stop event (see :meth:`request`).
         :raises QuoUnexpectedResponseError: if the 200 is not the conversation with this id.
         """
-        path = api.mark_path(validate_conversation_id(conversation_id), action)
-        body = self.request("POST", *path, stop=stop)
+        valid_id = validate_conversation_id(conversation_id)
+        if action not in MARK_ACTIONS:
+            raise ValueError(f"action must be one of {MARK_ACTIONS}, got {action!r}")
+        body = self.request("POST", *api.CONVERSATIONS, valid_id, f"mark-as-{action}", stop=stop)
         return api.check_marked(body, conversation_id, action, redact=self.settings.api_key)
 
     def mark_conversation_as_read(self, conversation_id: str) -> dict[str, Any]:
