@@ -37,11 +37,9 @@ __all__ = ["MARK_ACTIONS", "TEST_CONNECTION_TIMEOUT", "MarkAction", "Outcome", "
 class QuoHook(BaseHook):
     """Talks to the Quo public API with one connection's API key; nothing is fetched in ``__init__``.
 
-    Requests share one keep-alive session, are paced by the key's budget (shared by every process on this
-    host, or every host with the ``rate_limit_url`` extra: :mod:`~airflow_provider_quo.hooks.budget`), are
-    retried on network errors, 429 and 5xx (:mod:`~airflow_provider_quo.hooks.retries`), are read within a
-    deadline and a size cap (:mod:`~airflow_provider_quo.hooks.http`) and fail with the typed exceptions of
-    :mod:`airflow_provider_quo.exceptions`.
+    Requests share one keep-alive session, are paced by the key's budget, shared by every user of the key
+    (:mod:`~airflow_provider_quo.hooks.budget`), are retried (:mod:`~airflow_provider_quo.hooks.retries`),
+    read within bounds (:mod:`~airflow_provider_quo.hooks.http`) and fail with typed exceptions.
 
     :param quo_conn_id: the Airflow connection of type ``quo``.
     :param timeout: read timeout in seconds (default: the connection's ``timeout`` extra, else 30).
@@ -84,8 +82,7 @@ class QuoHook(BaseHook):
 
     @cached_property
     def settings(self) -> QuoSettings:
-        """Key, base URL, timeouts, rates and retry limit, read from the connection on first use; the
-        secrets are registered with Airflow's secret masker."""
+        """The connection's settings, read on first use; their secrets go to Airflow's secret masker."""
         connection = self.get_connection(self.quo_conn_id)
         settings = QuoSettings.from_connection(connection, self.quo_conn_id, **self._overrides)
         for secret in settings.secrets:
@@ -214,10 +211,8 @@ class QuoHook(BaseHook):
     ) -> Generator[Outcome[str, dict[str, Any]], None, None]:
         """Mark many conversations concurrently at the budget's pace, yielding each outcome as it lands.
 
-        One id's failure never stops the others: its exception is in ``Outcome.error``. Set
-        ``stop_taking`` to stop early while still receiving the outcomes of calls already sent; an id
-        still waiting for its slot is then not sent
-        (:class:`~airflow_provider_quo.exceptions.QuoNotSentError`).
+        One id's failure never stops the others: its exception is in ``Outcome.error`` (an id still waiting
+        for its slot when ``stop_taking`` is set: :class:`~airflow_provider_quo.exceptions.QuoNotSentError`).
 
         :param conversation_ids: valid ``CN…`` ids (see ``parse_conversation_ids``).
         :param action: ``"read"``, ``"done"`` or ``"open"``.
@@ -274,16 +269,15 @@ def run_concurrently(
     """Yield an :class:`Outcome` for each item, in completion order, calling ``call`` on ``workers`` threads.
 
     The first item is called alone, before any thread starts: if its outcome makes the consumer stop
-    (a rejected API key, say), nothing else was sent. Setting ``stop_taking`` stops taking new items
-    while the calls already under way still finish and are yielded, so every item sent is accounted
-    for. Closing the generator early (``break``, an exception in the consumer) sets ``stop_taking``, waits
-    for the calls under way (a request on the wire ends within its deadline) and drops their outcomes.
+    (a rejected API key, say), nothing else was sent. Closing the generator early (``break``, an exception
+    in the consumer) sets ``stop_taking``, waits for the calls under way and drops their outcomes.
 
     :param call: the function to call once per item; its exceptions become ``Outcome.error``.
     :param items: the items, consumed lazily.
     :param workers: how many calls may run at once (at least 1), or a function that says so once the
         first call is done (what it answered may change the answer: a budget the server stated).
-    :param stop_taking: an event the consumer sets to end the run after the calls under way.
+    :param stop_taking: an event the consumer sets to take no further items; the calls under way still
+        finish and are yielded, so every item sent is accounted for.
     """
     if not callable(workers):
         _check_workers(workers)
