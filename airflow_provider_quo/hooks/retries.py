@@ -32,11 +32,7 @@ _BACKOFF = tenacity.wait_random_exponential(multiplier=0.5, max=MAX_BACKOFF)
 
 
 def wait_between_attempts(seconds: float, stop: threading.Event | None) -> None:
-    """The wait before the next attempt; a bulk run's wait ends early once its ``stop`` is set.
-
-    :param seconds: how long.
-    :param stop: the bulk run's stop event, if any.
-    """
+    """Wait ``seconds`` before the next attempt, or less if the bulk run's ``stop`` is set meanwhile."""
     if stop is None:
         time.sleep(seconds)
     else:
@@ -126,8 +122,7 @@ def build_retrying(
 ) -> tenacity.Retrying:
     """The hook's default :class:`tenacity.Retrying`, with any keyword of it overridden.
 
-    :param retry_limit: attempts per request, the first included; 429s past it are retried for up to a
-        minute of waiting (1 disables retries).
+    :param retry_limit: attempts per request, the first included (see :class:`StopRetrying`).
     :param max_retry_seconds: stop retrying once this much time has passed since the first attempt.
     :param overrides: keyword arguments for :class:`tenacity.Retrying` that replace the defaults.
     :param stop: a bulk run's stop event: no retry starts once it is set, and a wait under way ends.

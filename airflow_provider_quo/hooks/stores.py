@@ -1,15 +1,7 @@
-"""Where one key's :class:`~airflow_provider_quo.hooks.budget.BudgetState` lives: thin storage, no rules.
-
-- :class:`ProcessStore`: this process's threads (a lock);
-- :class:`HostStore` (the default): every process on this host, through a 112-byte file under ``flock``,
-  in the host's monotonic clock (the file's name holds the boot id, so a file from before a reboot is
-  never read);
-- :class:`RedisStore` (connection extra ``rate_limit_url``): every host, through one Redis key, in the
-  Redis server's clock; one tiny script makes the write a compare-and-set. If Redis fails it logs once,
-  keeps the budget on this host (the server's statements still show the other hosts' spending) and
-  tries Redis again every :data:`REDIS_RETRY_SECONDS`.
-
-Every store keeps only a sha256 digest of the base URL and the key, never the key.
+"""Where one key's :class:`~airflow_provider_quo.hooks.budget.BudgetState` lives, thin storage with no rules:
+in this process (:class:`ProcessStore`), on this host (:class:`HostStore`, the default) or on every host
+(:class:`RedisStore`, with the connection extra ``rate_limit_url``). Each keeps only a sha256 digest of the
+base URL and the key, never the key.
 """
 
 from __future__ import annotations
@@ -80,16 +72,14 @@ class ProcessStore:
         self._lock = threading.Lock()
 
     def update(self, change: Callable[[BudgetState, float], Result]) -> Result:
-        """Apply ``change(state, now)`` under the lock.
-
-        :param change: the step.
-        """
+        """:meth:`~airflow_provider_quo.hooks.budget.BudgetStore.update` under the lock."""
         with self._lock:
             return change(self.state, self.now())
 
 
 class HostStore:
-    """The state in a small file every process on this host shares, read and written under ``flock``.
+    """The state in a 112-byte file every process on this host shares, under ``flock``, in the host's monotonic
+    clock (the file's name holds :data:`BOOT_ID`).
 
     :param digest: the key's digest (:func:`key_digest`).
     :param directory: where the file lives (default: ``$QUO_THROTTLE_DIR``, else ``<tmp>/airflow-provider-quo-<uid>``,
@@ -108,18 +98,13 @@ class HostStore:
         self._fd: int | None = None
         self._pid = 0
 
-    def _descriptor(self) -> int:
-        if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
-            self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
-        return self._fd
-
     def update(self, change: Callable[[BudgetState, float], Result]) -> Result:
-        """Apply ``change(state, now)`` under this process's lock and the file's ``flock``.
-
-        :param change: the step.
-        """
+        """:meth:`~airflow_provider_quo.hooks.budget.BudgetStore.update` under this process's lock and the file's
+        ``flock``."""
         with self._lock:
-            descriptor = self._descriptor()
+            if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
+                self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+            descriptor = self._fd
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             try:
                 raw = os.pread(descriptor, 256, 0)
@@ -136,7 +121,9 @@ class HostStore:
 
 
 class RedisStore:
-    """The state in one Redis key every host shares, in the Redis server's clock.
+    """The state in one Redis key every host shares, in the Redis server's clock; one tiny script makes each
+    write a compare-and-set. While Redis fails, it logs once, keeps the budget on this host (the server's
+    statements still show the other hosts' spending) and tries Redis again every :data:`REDIS_RETRY_SECONDS`.
 
     :param client: a ``redis.Redis`` client.
     :param digest: the key's digest (:func:`key_digest`).
@@ -160,11 +147,9 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, digest: str, *, fallback: BudgetStore) -> RedisStore:
-        """A store on the Redis at ``url`` (nothing is sent until the first update).
+        """A store on the Redis at ``url``, which is not contacted before the first update; the other
+        parameters are the constructor's.
 
-        :param url: a ``redis://`` or ``rediss://`` URL.
-        :param digest: the key's digest (:func:`key_digest`).
-        :param fallback: the store used while Redis fails.
         :raises QuoError: if the redis package is not installed.
         """
         try:
@@ -184,10 +169,7 @@ class RedisStore:
         return bool(ok)
 
     def update(self, change: Callable[[BudgetState, float], Result]) -> Result:
-        """Read, change and compare-and-set the state until no other writer came between.
-
-        :param change: the step.
-        """
+        """Read, change and compare-and-set the state until no other writer came between."""
         if time.monotonic() < self._down_until:
             return self.fallback.update(change)
         try:
