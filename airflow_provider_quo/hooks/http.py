@@ -248,19 +248,17 @@ def _read_capped(
 
 def _read_within(response: requests.Response, label: str, deadline: float, read_timeout: float) -> bytes:
     """One socket read of the body, waiting at most ``min(read_timeout, what the deadline leaves)``."""
+    late = f"{label} failed: Timeout: no complete response within the attempt's deadline"
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise QuoTimeoutError(f"{label} failed: Timeout: no complete response within the attempt's deadline")
+        raise QuoTimeoutError(late)
     with contextlib.suppress(AttributeError, OSError):  # requests-mock bodies have no socket
         response.raw.connection.sock.settimeout(max(0.001, min(read_timeout, remaining)))  # type: ignore[union-attr]
     read = getattr(response.raw, "read1", None) or response.raw.read
     try:
         return bytes(read(CHUNK_BYTES, decode_content=False) or b"")
     except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-        if deadline - time.monotonic() <= 0.05:  # the socket wait was cut to what the deadline left
-            raise QuoTimeoutError(
-                f"{label} failed: Timeout: no complete response within the attempt's deadline"
-            ) from None
-        raise QuoTimeoutError(f"{label} failed: ReadTimeout while reading the body") from None
+        cut = deadline - time.monotonic() <= 0.05  # the socket wait was cut to what the deadline left
+        raise QuoTimeoutError(late if cut else f"{label} failed: ReadTimeout while reading the body") from None
     except (urllib3.exceptions.HTTPError, OSError) as error:  # reset, cut off mid-body
         raise QuoConnectionError(f"{label} failed: {type(error).__name__} while reading the body") from None
