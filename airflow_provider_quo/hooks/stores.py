@@ -78,7 +78,7 @@ class ProcessStore:
 
 
 class HostStore:
-    """The state in a 112-byte file every process on this host shares, under ``flock``, in the host's monotonic
+    """The state in a small file every process on this host shares, under ``flock``, in the host's monotonic
     clock (the file's name holds :data:`BOOT_ID`).
 
     :param digest: the key's digest (:func:`key_digest`).
