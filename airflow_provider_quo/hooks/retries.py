@@ -17,16 +17,15 @@ from tenacity import RetryCallState
 from airflow_provider_quo.dispositions import disposition
 from airflow_provider_quo.exceptions import QuoAPIError
 from airflow_provider_quo.hooks.http import MAX_RETRY_AFTER
-from airflow_provider_quo.hooks.settings import DEFAULT_RETRY_LIMIT
 
 log = logging.getLogger(__name__)
 
 #: Upper bound of the exponential backoff between attempts, in seconds.
 MAX_BACKOFF = 30.0
 #: Give up retrying one request after this many seconds in total.
-DEFAULT_MAX_RETRY_SECONDS = 300.0
+MAX_RETRY_SECONDS = 300.0
 #: 429s are retried past ``retry_limit`` attempts until the waits between attempts add up to this.
-DEFAULT_RATE_LIMIT_WAIT_SECONDS = 60.0
+RATE_LIMIT_WAIT_SECONDS = 60.0
 
 _BACKOFF = tenacity.wait_random_exponential(multiplier=0.5, max=MAX_BACKOFF)
 
@@ -58,7 +57,7 @@ def wait_before_retry(retry_state: RetryCallState) -> float:
 
 class StopRetrying(tenacity.stop.stop_base):
     """When to give up: after ``retry_limit`` attempts, except that a request answered 429 is retried
-    further until the waits add up to ``rate_limit_wait`` (so a short 429 storm is waited out, not
+    further until the waits add up to :data:`RATE_LIMIT_WAIT_SECONDS` (so a short 429 storm is waited out, not
     counted); after ``max_retry_seconds`` in all; at once when the run's ``stop`` is set.
 
     One instance per request: it counts that request's 429s.
@@ -66,20 +65,14 @@ class StopRetrying(tenacity.stop.stop_base):
     :param retry_limit: attempts, the first included (1: no retry at all).
     :param max_retry_seconds: time budget since the first attempt.
     :param stop: the bulk run's stop event, if any.
-    :param rate_limit_wait: seconds of waiting after which 429s count against ``retry_limit`` again.
     """
 
     def __init__(
-        self,
-        retry_limit: int,
-        max_retry_seconds: float,
-        stop: threading.Event | None = None,
-        rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_SECONDS,
+        self, retry_limit: int, max_retry_seconds: float = MAX_RETRY_SECONDS, stop: threading.Event | None = None
     ) -> None:
         self.retry_limit = retry_limit
         self.max_retry_seconds = max_retry_seconds
         self.stop = stop
-        self.rate_limit_wait = rate_limit_wait
         self.rate_limited = 0
 
     def __call__(self, retry_state: RetryCallState) -> bool:
@@ -95,7 +88,7 @@ class StopRetrying(tenacity.stop.stop_base):
             return True
         if retry_state.attempt_number - self.rate_limited >= self.retry_limit:
             return True  # that many attempts failed other than with a 429
-        return retry_state.attempt_number >= self.retry_limit and retry_state.idle_for >= self.rate_limit_wait
+        return retry_state.attempt_number >= self.retry_limit and retry_state.idle_for >= RATE_LIMIT_WAIT_SECONDS
 
 
 def log_retry(retry_state: RetryCallState) -> None:
@@ -114,23 +107,18 @@ def log_retry(retry_state: RetryCallState) -> None:
 
 
 def build_retrying(
-    *,
-    retry_limit: int = DEFAULT_RETRY_LIMIT,
-    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
-    overrides: dict[str, Any] | None = None,
-    stop: threading.Event | None = None,
+    *, retry_limit: int, overrides: dict[str, Any] | None = None, stop: threading.Event | None = None
 ) -> tenacity.Retrying:
     """The hook's default :class:`tenacity.Retrying`, with any keyword of it overridden.
 
     :param retry_limit: attempts per request, the first included (see :class:`StopRetrying`).
-    :param max_retry_seconds: stop retrying once this much time has passed since the first attempt.
     :param overrides: keyword arguments for :class:`tenacity.Retrying` that replace the defaults.
     :param stop: a bulk run's stop event: no retry starts once it is set, and a wait under way ends.
     """
     kwargs: dict[str, Any] = {
         "retry": tenacity.retry_if_exception(retries_request),
         "wait": wait_before_retry,
-        "stop": StopRetrying(retry_limit if retry_limit > 0 else 1, max_retry_seconds, stop),
+        "stop": StopRetrying(retry_limit, stop=stop),
         "before_sleep": log_retry,
         "sleep": lambda seconds: wait_between_attempts(seconds, stop),
         "reraise": True,

@@ -320,7 +320,7 @@ def test_a_429_storm_past_the_retry_limit_is_waited_out_for_a_minute_then_fails(
     requests_mock.post(quo_conn + PATH, [storm] * 30 + [OK])
     with pytest.raises(QuoRateLimitError):
         hook.mark_conversation_as_read("CN1")
-    assert sum(no_retry_sleep) == retry.DEFAULT_RATE_LIMIT_WAIT_SECONDS  # 12 waits of 5 s, then given up
+    assert sum(no_retry_sleep) == retry.RATE_LIMIT_WAIT_SECONDS  # 12 waits of 5 s, then given up
     assert requests_mock.call_count == 13
 
 
