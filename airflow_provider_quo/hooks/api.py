@@ -35,12 +35,9 @@ _warned: set[str] = set()
 def check_marked(
     body: dict[str, Any], conversation_id: str, action: MarkAction, *, redact: str | None = None
 ) -> dict[str, Any]:
-    """The updated conversation of a mark's 200, which must be the conversation with the id sent.
+    """``body``, the 200 of a mark, if it is the conversation with the id sent; ``redact`` (the API key, which a
+    server may echo as the id) is kept out of the error.
 
-    :param body: the 200's body.
-    :param conversation_id: the id sent.
-    :param action: the mark sent.
-    :param redact: the API key, kept out of the error message (a server may echo it as the id).
     :raises QuoUnexpectedResponseError: for an empty body, no ``id``, or another id: the mark is not proven.
     """
     returned = body.get("id")
@@ -138,12 +135,9 @@ def _page_problem(page: dict[str, Any]) -> str | None:
 def follow_pages(
     fetch: Callable[[list[tuple[str, str]]], dict[str, Any]], params: list[tuple[str, str]], max_pages: int
 ) -> Iterator[Any]:
-    """Yield every item of a cursor-paged listing, following ``nextPageToken`` until it is null
-    (``totalItems`` is never trusted).
+    """Yield every item of a cursor-paged listing from ``params`` on, following ``nextPageToken`` until it is
+    null (``totalItems`` is never trusted); ``fetch`` sends a query and returns the page's body.
 
-    :param fetch: sends a query and returns the page's body.
-    :param params: the first page's query.
-    :param max_pages: a safety cap on pages read.
     :raises QuoUnexpectedResponseError: for a body that is not a page.
     :raises QuoError: if the server repeats a token, or past ``max_pages``.
     """

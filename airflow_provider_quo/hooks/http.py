@@ -114,11 +114,9 @@ def send_once(
 
 
 def json_object(response: requests.Response, api_key: str) -> dict[str, Any]:
-    """The JSON object of a successful response, as the server sent it (``{}`` for an empty body).
+    """The JSON object of a successful response whose body was read (``{}`` for an empty body).
 
-    :param response: a response whose body was read.
-    :param api_key: the key, kept out of the error's excerpt of a body that is not an object.
-    :raises QuoUnexpectedResponseError: if the body is not a JSON object.
+    :raises QuoUnexpectedResponseError: if the body is not a JSON object (its excerpt without ``api_key``).
     """
     if not response.content:
         return {}
@@ -133,12 +131,8 @@ def json_object(response: requests.Response, api_key: str) -> dict[str, Any]:
 
 
 def transport_error(error: requests.RequestException, label: str, url: str) -> QuoError:
-    """The typed error of a request that got no response: TLS, timeout, connection, or unsendable.
-
-    :param error: what requests raised (never chained by the caller: it holds the Authorization header).
-    :param label: ``"METHOD URL"`` for the message.
-    :param url: the request's URL.
-    """
+    """The typed error of a request to ``url`` that got no response: TLS, timeout, connection, or unsendable.
+    The caller never chains ``error``: it holds the Authorization header."""
     cause = " ".join(str(error).split())[:300]
     if isinstance(error, requests.exceptions.SSLError):  # a ConnectionError, but retrying cannot fix it
         hint = " (is this an http:// server? A base URL without a scheme means https://)"

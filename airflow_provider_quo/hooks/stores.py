@@ -52,11 +52,7 @@ return {ok, current, t[1], t[2]}
 
 
 def key_digest(api_key: str, base_url: str) -> str:
-    """The sha256 of the base URL and the key: what every store keeps instead of the key.
-
-    :param api_key: the API key.
-    :param base_url: the API base URL (separate budgets per host).
-    """
+    """The sha256 of the base URL and the key: what every store keeps instead of the key."""
     return hashlib.sha256(f"{base_url}\0{api_key}".encode()).hexdigest()
 
 
@@ -201,12 +197,7 @@ _stores_lock = threading.Lock()
 
 def key_store(api_key: str, base_url: str, rate_limit_url: str | None) -> BudgetStore:
     """Where the key's budget lives, one per key, base URL and backend in this process: Redis with
-    ``rate_limit_url``, else a file on this host (this process alone if no file can be kept).
-
-    :param api_key: the key (only its digest is kept).
-    :param base_url: the API root (separate budgets per host).
-    :param rate_limit_url: a ``redis://`` or ``rediss://`` URL, or ``None``.
-    """
+    ``rate_limit_url``, else a file on this host (this process alone if no file can be kept)."""
     digest = key_digest(api_key, base_url)
     with _stores_lock:
         store = _stores.get((digest, rate_limit_url or ""))
