@@ -83,13 +83,10 @@ def send_once(
     api_key: str,
     stop: threading.Event | None = None,
 ) -> Any:
-    """Send one request once the key's budget allows; return its decoded JSON body.
+    """Send ``request`` (method, URL, query pairs) once the key's ``budget`` allows, tell the budget what the
+    response stated, and return its decoded JSON body; errors never hold ``api_key``.
 
-    :param session: the hook's session.
-    :param budget: the key's budget (paced before, told what the response stated after).
-    :param request: ``(method, url, query pairs)``.
     :param timeout: ``(connect, read)``; their sum is the attempt's deadline, body included.
-    :param api_key: the key, kept out of error messages.
     :param stop: a bulk run's stop event: once set, a request still waiting for its slot is not sent.
     """
     method, url, params = request

@@ -109,12 +109,9 @@ def log_retry(retry_state: RetryCallState) -> None:
 def build_retrying(
     *, retry_limit: int, overrides: dict[str, Any] | None = None, stop: threading.Event | None = None
 ) -> tenacity.Retrying:
-    """The hook's default :class:`tenacity.Retrying`, with any keyword of it overridden.
-
-    :param retry_limit: attempts per request, the first included (see :class:`StopRetrying`).
-    :param overrides: keyword arguments for :class:`tenacity.Retrying` that replace the defaults.
-    :param stop: a bulk run's stop event: no retry starts once it is set, and a wait under way ends.
-    """
+    """The hook's :class:`tenacity.Retrying` for one request: :class:`StopRetrying` with ``retry_limit`` and
+    ``stop`` (no retry starts once it is set, and a wait under way ends), keywords in ``overrides`` replacing
+    any default."""
     kwargs: dict[str, Any] = {
         "retry": tenacity.retry_if_exception(retries_request),
         "wait": wait_before_retry,

@@ -83,10 +83,9 @@ def base_url_from_host(host: str | None, port: int | None = None) -> str:
 
 
 def rate_limit_url(value: Any, conn_id: str) -> str | None:
-    """The ``rate_limit_url`` extra, checked: ``redis://[:password@]host[:port][/db]`` or ``rediss://...``.
+    """The ``rate_limit_url`` extra of connection ``conn_id``, checked: ``redis://[:password@]host[:port][/db]``
+    or ``rediss://...``; ``None`` when unset (``None`` or blank: the budget is shared on this host only).
 
-    :param value: the extra's value; ``None`` or ``""`` means unset (share the budget on this host only).
-    :param conn_id: the connection id, for the error message.
     :raises ValueError: naming the value (password masked) if it is not such a URL.
     """
     if value is None or (isinstance(value, str) and not value.strip()):
