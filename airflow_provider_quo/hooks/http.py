@@ -47,14 +47,11 @@ ENCODINGS = {"identity": False, "gzip": True, "x-gzip": True, "deflate": True}
 
 
 def build_session(api_key: str, base_url: str) -> requests.Session:
-    """A keep-alive session that sends the raw key (no ``Bearer``) and JSON ``Accept`` on every request.
+    """A keep-alive session that sends ``Authorization: <api_key>`` (no ``Bearer``) and JSON ``Accept``.
 
     Its connection pool is thread-safe, so one session serves every worker thread of a bulk run. Proxies
-    (``NO_PROXY`` applied to this host) and the CA bundle are read from the environment once: with
+    (``NO_PROXY`` applied to ``base_url``) and the CA bundle are read from the environment once: with
     ``trust_env`` requests would re-scan them, and ``~/.netrc`` (which would replace the key), per request.
-
-    :param api_key: the Quo API key, sent as ``Authorization: <key>``.
-    :param base_url: the API root, used to pick the proxy settings once.
     """
     session = requests.Session()
     session.headers.update(
@@ -169,16 +166,13 @@ def read_body(
     max_bytes: int = MAX_BODY_BYTES,
     truncate: bool = False,
 ) -> bytes:
-    """Read a streamed (``stream=True``) body within the attempt's deadline and a size cap.
+    """Read the body of a ``stream=True`` response by ``deadline`` (:func:`time.monotonic`), waiting at most
+    ``read_timeout`` per socket read; ``label`` (``"METHOD url"``) names it in errors.
 
     A drip-fed body cannot outlive ``deadline``, and no body, compressed or not, takes more than
     ``max_bytes`` (plus one chunk) of memory: a gzip bomb is inflated a bounded step at a time. The
     connection goes back to the pool after a whole body, and is closed otherwise.
 
-    :param response: a response sent with ``stream=True``.
-    :param label: ``"METHOD url"`` for the error messages.
-    :param deadline: the :func:`time.monotonic` value by which the body must be complete.
-    :param read_timeout: the longest wait for one socket read.
     :param max_bytes: the cap on the decompressed body.
     :param truncate: keep the first ``max_bytes`` instead of raising (error bodies, read for an excerpt).
     :raises QuoTimeoutError: past the deadline.
