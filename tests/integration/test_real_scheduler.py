@@ -7,17 +7,17 @@ for the module: always PostgreSQL, as production deployments run it), with the D
 ``real_scheduler_dags/``. Each scenario is its own test, with its own DAG ids, its own simulators (own port
 and key: own budget) behind its own connection ids, and nothing of it running while another one runs:
 
-- **incremental cleanup without a logical date** (issue 14; ``quo_cleanup_triggered`` on ``quo_triggered``,
+- **incremental cleanup without a logical date** (``quo_cleanup_triggered`` on ``quo_triggered``,
   ``quo_cleanup_on_activity`` on ``quo_asset``): runs started by REST without a logical date, and runs on an
   asset event, each re-marked the whole idle history. Run 1 marks every stale conversation (a full sweep);
   run 2 marks exactly the newly stale ones (``full_sweep`` False, its window committed by run 1); after each
   run nothing stale at the run's time is left unread. The idle age is 30 s and the runs' time the wall
   clock, so the activity between the runs must age in real time: the first runs are the module's first test,
   the second runs its last, and the other scenarios run in that wait (run alone, it is a bounded sleep);
-- **runs at once** (issue 25; ``quo_cleanup_concurrent`` on ``quo_concurrent``, ``quo_cleanup_unserialized``
+- **runs at once** (``quo_cleanup_concurrent`` on ``quo_concurrent``, ``quo_cleanup_unserialized``
   on ``quo_unserialized``): three runs of each triggered at the same moment, a cleared re-run, a failing run
   and the next: every stale conversation marked once;
-- **SIGKILL mid-run** (issue 24; ``quo_kill_resume`` on ``quo_kill``; Airflow 3.3): the task process killed,
+- **SIGKILL mid-run** (``quo_kill_resume`` on ``quo_kill``; Airflow 3.3): the task process killed,
   the retry resumes from the checkpoint and sends again at most a second's work;
 - **masked task logs** (the security suite's real-deployment proof; ``quo_security_task_logs`` on
   ``quo_default``): the key is masked in a real run's task logs, and appears nowhere.
@@ -47,7 +47,7 @@ import pytest
 
 from airflow_provider_quo.operators.checkpoint import CHECKPOINT_SECONDS
 from airflow_provider_quo.testing import QuoSimulator
-from tests.integration.real_scheduler_dags.quo_kill_resume import WORKERS
+from tests.integration.real_scheduler_dags.quo_real_scheduler import WORKERS
 from tests.standalone_airflow import (
     Components,
     RestApi,
@@ -365,8 +365,8 @@ def assert_nothing_left(sim: QuoSimulator, runs: list[dict[str, Any]]) -> None:
 def test_runs_at_once_a_cleared_rerun_and_a_failed_run_mark_each_conversation_once(
     airflow: RealAirflow, sims: dict[str, QuoSimulator]
 ) -> None:
-    """Issue 25, measured on a deployment (PostgreSQL, LocalExecutor with 4 slots, no ``max_active_runs=1``,
-    REST triggers without a logical date): three runs at once marked each stale conversation three times.
+    """Runs at once, as on a deployment (PostgreSQL, LocalExecutor with 4 slots, no ``max_active_runs=1``,
+    REST triggers without a logical date): each stale conversation is marked once, not once per run.
 
     1. Three runs of ``quo_cleanup_concurrent`` at the same moment: the listing's default
        ``max_active_tis_per_dag=1`` runs one listing at a time, each leaving the claims before it to their

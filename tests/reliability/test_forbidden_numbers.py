@@ -8,7 +8,6 @@ success. (One success among them means the key can act: ``test_operator_mark_out
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -16,27 +15,9 @@ from airflow_provider_quo.exceptions import QuoBulkMarkError
 from airflow_provider_quo.operators._mark_base import PERMISSION_EVIDENCE_CALLS
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 from airflow_provider_quo.testing import Faults, QuoSimulator
+from tests.mark_summary import assert_invariant, run_operator
 
 pytestmark = pytest.mark.integration
-
-
-def assert_invariant(summary: dict[str, Any]) -> None:
-    counted = ("marked_count", "not_found_count", "failed_count", "not_attempted_count", "invalid_count")
-    assert sum(summary[key] for key in counted) == summary["requested"], summary
-    assert summary["failed_count"] == len(summary["failed"])
-
-
-def run_operator(op: MarkConversationReadOperator) -> tuple[dict[str, Any], BaseException | None]:
-    pushed: dict[str, Any] = {}
-
-    class Ti:
-        def xcom_push(self, key: str, value: Any) -> None:
-            pushed[key] = value
-
-    try:
-        return op.execute({"ti": Ti()}), None  # type: ignore[arg-type]
-    except Exception as error:
-        return pushed["return_value"], error
 
 
 @pytest.mark.parametrize("fail_on_error", [True, False])

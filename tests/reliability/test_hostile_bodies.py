@@ -33,6 +33,7 @@ from airflow_provider_quo.hooks.quo import QuoHook
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 from airflow_provider_quo.testing import Faults, QuoSimulator
 from airflow_provider_quo.testing.bodies import JUNK_ITEMS, gzip_bomb
+from tests.mark_summary import assert_invariant, run_operator
 
 pytestmark = pytest.mark.integration
 
@@ -51,29 +52,11 @@ def stdlib_task_log(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(MarkConversationReadOperator, "log", property(lambda self: TASK_LOG))
 
 
-def assert_invariant(summary: dict[str, Any]) -> None:
-    counted = ("marked_count", "not_found_count", "failed_count", "not_attempted_count", "invalid_count")
-    assert sum(summary[key] for key in counted) == summary["requested"], summary
-
-
 def assert_only_mark_shaped_requests(sim: QuoSimulator) -> None:
     for record in sim.requests:
         assert record.method == "POST"
         assert ONE_MARK_PATH.fullmatch(record.raw_path), record.raw_path
         assert record.raw_query == ""
-
-
-def run_operator(op: MarkConversationReadOperator) -> tuple[dict[str, Any], BaseException | None]:
-    pushed: dict[str, Any] = {}
-
-    class Ti:
-        def xcom_push(self, key: str, value: Any) -> None:
-            pushed[key] = value
-
-    try:
-        return op.execute({"ti": Ti()}), None  # type: ignore[arg-type]
-    except Exception as error:
-        return pushed["return_value"], error
 
 
 def peak_memory(call: Callable[[], Any]) -> tuple[Any, BaseException | None, int]:

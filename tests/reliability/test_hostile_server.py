@@ -135,7 +135,7 @@ def test_large_valid_body_under_the_cap_is_handled_without_a_raw_error(connect: 
         summary = operator.execute({"ti": _Ti()})
 
         assert summary["requested"] == 3
-        assert summary["failed_count"] == 3, "a 200 without the conversation proves nothing (issue 10)"
+        assert summary["failed_count"] == 3, "a 200 without the conversation proves nothing"
         assert all("no conversation id" in reason for reason in summary["failed"].values())
         assert len(json.dumps(summary)) < 5_000, "the summary holds ids and counts, never response bodies"
         assert len(sim.requests) == 1 + 3

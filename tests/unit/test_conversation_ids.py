@@ -201,7 +201,7 @@ def test_parse_invalid_error_is_a_value_error():
         parse_conversation_ids("nope")
 
 
-# -- issue 10: an id is never silently rewritten ----------------------------------------------------
+# -- an id is never silently rewritten ------------------------------------------------------------
 
 #: Control and separator characters that str.strip() and str.split() treat as whitespace, plus format characters.
 NEVER_TRIMMED = ["\x1f", "\x1c", "\x0b", "\x0c", "\x85", "\u00a0", "\u2028", "\u2029", "\u3000", "\u200b", "\ufeff"]
@@ -233,7 +233,7 @@ def test_plain_surrounding_whitespace_is_still_trimmed(value, expected):
     assert parse_conversation_ids(value) == expected
 
 
-def test_issue_examples_are_invalid_not_stripped():
+def test_separator_and_control_characters_are_invalid_not_stripped():
     ids, bad = partition_conversation_ids(["CN1\x1f", "CN1\u2028", "CN2"])
     assert ids == ["CN2"]
     assert bad == [

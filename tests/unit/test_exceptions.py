@@ -225,7 +225,7 @@ def test_multiline_message_is_one_line(fail):
 
 def test_200_non_json_is_quo_api_error(fail):
     error = fail(status_code=200, text="<html>ok</html>", headers={"Content-Type": "text/html"})
-    assert type(error) is QuoUnexpectedResponseError  # a QuoAPIError, typed since issue 10
+    assert type(error) is QuoUnexpectedResponseError  # a QuoAPIError of its own type, not a bare one
     assert isinstance(error, QuoAPIError)
     assert error.status == 200
     assert "text/html" in error.message

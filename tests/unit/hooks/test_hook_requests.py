@@ -59,7 +59,7 @@ def test_get_sends_query_pairs(hook, quo_conn, requests_mock):
 def test_empty_success_body_returns_empty_dict(hook, quo_conn, requests_mock):
     requests_mock.post(f"{quo_conn}/v1/conversations/CN1/mark-as-done", status_code=204, content=b"")
     assert hook.request("POST", "v1", "conversations", "CN1", "mark-as-done") == {}
-    # ...but an empty body does not prove a mark (issue 10): the mark itself fails, naming why.
+    # ...but an empty body does not prove a mark: the mark itself fails, naming why.
     with pytest.raises(QuoUnexpectedResponseError, match="empty body"):
         hook.mark_conversation_as_done("CN1")
 

@@ -14,6 +14,7 @@ import requests
 from airflow_provider_quo.exceptions import QuoAuthenticationError, QuoBulkMarkError, QuoError
 from airflow_provider_quo.operators.mark_conversation_read import MarkConversationReadOperator
 from tests.mark_echo import echo_conversation
+from tests.mark_summary import assert_invariant
 
 MARK_READ = re.compile(r"/v1/conversations/[^/?]+/mark-as-read$")
 TASK_LOG = logging.getLogger("test.quo.outcomes")
@@ -63,15 +64,6 @@ def run(op: MarkConversationReadOperator) -> tuple[dict[str, Any], mock.MagicMoc
 
 def pushed(ti: mock.MagicMock, key: str) -> list[Any]:
     return [c.kwargs["value"] for c in ti.xcom_push.call_args_list if c.kwargs.get("key") == key]
-
-
-def assert_invariant(summary: dict[str, Any]) -> None:
-    """Every requested id is counted exactly once, and each count matches its list."""
-    counted = ("marked_count", "not_found_count", "failed_count", "not_attempted_count", "invalid_count")
-    assert sum(summary[key] for key in counted) == summary["requested"], summary
-    assert summary["failed_count"] == len(summary["failed"])
-    assert summary["not_found_count"] == len(summary["not_found"])
-    assert summary["invalid_count"] == len(summary["invalid"])
 
 
 def test_summary_shape_counts_and_reasons(requests_mock: Any, quo_conn: str, summary_keys: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""The simulator's issue-10 fault kinds, seen by a plain HTTP client (real HTTP on 127.0.0.1)."""
+"""The simulator's hostile-body and unproven-mark fault kinds, seen by a plain HTTP client (real HTTP on 127.0.0.1)."""
 
 from __future__ import annotations
 
