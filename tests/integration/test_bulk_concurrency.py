@@ -45,12 +45,13 @@ def test_marks_concurrently_within_the_rate_limit(simulator: Any, operator_class
     assert simulator.request_count(status=429) == 0
     # Serial sending would never have more than one request in flight. Requests start 1/RATE apart and
     # each takes LATENCY, so about RATE * LATENCY = 6 overlap: the throttle, not the 64 workers, bounds
-    # them (the factor 2 leaves room for a loaded machine).
-    assert 2 <= simulator.max_in_flight <= 2 * RATE * LATENCY + 2
+    # them. Unthrottled, nearly all 60 would be under way at once; the bound is half that, so that a loaded
+    # machine, whose server answers late and so holds more at once, stays far below it.
+    assert 2 <= simulator.max_in_flight <= IDS // 2
     # No 429 from a strict bucket of capacity RATE over 1.5 x RATE ids means the client never outran it
     # (a burst would have drained the bucket). The arrival times themselves are not asserted: under load
     # the server's threads see requests late and bunched, which says nothing about the client's pacing
-    # (unit-tested on a fake clock in tests/unit/test_throttle*.py).
+    # (unit-tested on a fake clock in tests/unit/hooks/test_budget.py).
     action = operator_class.action
     state = "read" if action == "read" else "done"
     assert all(simulator.state(cid)[state] for cid in ids)

@@ -246,9 +246,11 @@ def test_bulk_mapped_marks_every_stale_id_once_in_throttled_batches(run_dag: Any
         assert Counter(posts(sim, "read")) == Counter(expected), "each stale id posted exactly once"
         assert sim.read_ids() == set(expected)
         # The DAG's 5 requests/s per batch wins over the connection's 1000/s (and holds across batches
-        # here: one process, one throttle). Measured over the whole run, as single gaps jitter under load.
+        # here: one process, one throttle). Measured over the whole run, as single gaps jitter under load,
+        # and bounded at twice the DAG's rate: a loaded machine only slows it, and the connection's 1000/s
+        # would send the whole run in the time of one request.
         starts = sorted(r.started for r in sim.requests if r.method == "POST")
-        assert (len(starts) - 1) / (starts[-1] - starts[0]) < 5.5
+        assert (len(starts) - 1) / (starts[-1] - starts[0]) < 10
 
         chunks = [expected[i : i + batch_size] for i in range(0, len(expected), batch_size)]
         assert xcom(dag_run, "make_batches") == chunks

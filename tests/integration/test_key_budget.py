@@ -1,7 +1,8 @@
 """One key, one budget: task processes sharing a key stay under the server's strict per-key limit.
 
 Real processes (``benchmarks._taskproc``), the simulator's strict token bucket (``rate_limit=40``) and,
-in Redis mode, a real ``redis-server`` on 127.0.0.1. Counts are asserted, never timings.
+in Redis mode, a real ``redis-server`` on 127.0.0.1. Counts are asserted, with bounds a slow machine cannot
+cross, never timings; the rates reached are benchmark figures (benchmarks/keywide.py).
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ def assert_every_id_marked_once(sim: QuoSimulator, results: list[dict[str, Any]]
 
 
 def assert_the_key_was_shared(sim: QuoSimulator) -> None:
-    """Four processes each pacing alone would send 160/s into 40/s: most requests answered 429. Shared, a few at
-    most (a slow machine may bunch requests behind a pause): the bound is far from both."""
+    """Four processes each pacing alone would send 160/s into 40/s: three requests in four answered 429, and
+    more with their retries. Shared, none on a quiet machine; a loaded one may bunch requests behind a stall
+    (a process or the server held up, then catching up) across the bucket's edge: the bound is far from both."""
     posts = [r for r in sim.requests if r.method == "POST"]
     throttled = [r for r in posts if r.status == 429]
-    assert len(throttled) <= 0.05 * len(posts), f"{len(throttled)} of {len(posts)} requests answered 429"
+    assert len(throttled) <= 0.2 * len(posts), f"{len(throttled)} of {len(posts)} requests answered 429"
 
 
 @pytest.fixture
