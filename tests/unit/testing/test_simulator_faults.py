@@ -207,8 +207,8 @@ def test_invalid_fail_next(sim: QuoSimulator) -> None:
 
 
 def test_rate_limit_token_bucket() -> None:
-    """Over HTTP: a spent bucket answers 429 (its refill, on a fake clock: ``test_token_bucket_refill_with_a_fake_clock``).
-    At 0.01/s (capacity 1) no token comes back within the test, however slow the machine."""
+    """Over HTTP: a spent bucket answers 429. At 0.01/s (capacity 1) no token comes back within the test, however
+    slow the machine (the refill, on a fake clock: ``test_token_bucket_refill_with_a_fake_clock``)."""
     with QuoSimulator(api_key=KEY, conversations=5, rate_limit=0.01, faults=Faults(retry_after=1)) as simulator:
         session = requests.Session()
         session.headers["Authorization"] = KEY
