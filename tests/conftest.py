@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import functools
 import gc
 import json
 import os
@@ -80,12 +81,27 @@ def dagbag_class() -> type:
     return DagBag
 
 
+def _one_in_process_execution_api() -> None:
+    """Make ``dag.test()`` build its in-process execution API once per process, as Airflow 3.3 does.
+
+    Airflow 3.1 and 3.2 build a new one for every task instance ``dag.test()`` runs
+    (``supervisor.in_process_api_server``): a FastAPI app whose versioned schemas (Cadwyn) take seconds
+    to generate, plus a thread for its lifespan. That was most of a ``dag.test()`` there (a month of
+    cleanup runs: 5 minutes on 3.1). 3.3 caches it (``functools.lru_cache``); so do these tests below it.
+    """
+    from airflow.sdk.execution_time import supervisor
+
+    if not hasattr(supervisor.in_process_api_server, "cache_info"):
+        supervisor.in_process_api_server = functools.lru_cache(maxsize=1)(supervisor.in_process_api_server)
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     """A migrated metadata DB for dag.test() (SQLite, about a second; or PostgreSQL with QUO_TEST_DB=postgres)."""
     from airflow.utils import db
 
     db.resetdb()
+    _one_in_process_execution_api()
 
 
 def _started_redis(password: str | None = None) -> RedisServer:
