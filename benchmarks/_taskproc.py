@@ -1,27 +1,30 @@
 """Task processes that share one API key, for the key-wide benchmark and tests.
 
-A child (``python -m benchmarks._taskproc < job.json``) reads ``{"conn": <connection JSON>, "ids": [...],
-"go": <path>, "rate": <task cap or null>}``, prints ``ready``, waits until the file ``go`` exists (so
-every process starts at once), marks the ids through ``QuoHook.mark_conversations`` and prints one
-JSON line: marked and failed ids, the warnings the provider logged, wall and CPU seconds.
-:func:`run_task_processes` starts several and collects their results.
+Each child is a real process (forked from a forkserver that imported the hook once, as an Airflow worker
+forks its task processes from a supervisor that imported Airflow): it takes the parent's environment as it
+was when :func:`run_task_processes` was called, plus its job's ``env``, builds a ``QuoHook`` on ``conn``,
+says it is ready, waits until the file ``go`` exists (so every process starts at once), marks its ``ids``
+through ``QuoHook.mark_conversations`` and sends back its marked and failed ids, the warnings the provider
+logged, wall and CPU seconds. Its stdout and stderr go to a file of its own, returned as ``stderr``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import multiprocessing
 import os
 import resource
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+#: What the forkserver imports once, so that no child pays Airflow's import (seconds of CPU each).
+PRELOAD = ["airflow_provider_quo.hooks.quo"]
 
 
 class Collect(logging.Handler):
@@ -33,16 +36,22 @@ class Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def main() -> None:
-    job = json.loads(sys.stdin.read())
-    os.environ["AIRFLOW_CONN_QUO_DEFAULT"] = job["conn"]
+def _child(job: dict[str, Any], environ: dict[str, str], stderr_path: str, pipe: Connection) -> None:
+    """One task process: see the module's docstring."""
+    with open(stderr_path, "w") as log:  # stdout too: Airflow's structlog may write there
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    os.environ.clear()
+    os.environ.update({**environ, **job.get("env", {}), "AIRFLOW_CONN_QUO_DEFAULT": job["conn"]})
     from airflow_provider_quo.hooks.quo import QuoHook
 
     collect = Collect()
     logging.getLogger("airflow_provider_quo").addHandler(collect)
     hook = QuoHook(requests_per_second=job.get("rate"))
     _ = hook.settings, hook.session, hook.budget
-    print("ready", flush=True)
+    pipe.send("ready")
     while not Path(job["go"]).exists():
         time.sleep(0.01)
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -55,58 +64,36 @@ def main() -> None:
         else:
             failed[outcome.item] = f"{type(outcome.error).__name__}: {outcome.error}"
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    result = {
-        "marked": marked,
-        "failed": failed,
-        "warnings": collect.messages,
-        "elapsed": time.perf_counter() - started,
-        "cpu": usage.ru_utime + usage.ru_stime - cpu,
-    }
-    print(json.dumps(result), flush=True)
+    pipe.send(
+        {
+            "marked": marked,
+            "failed": failed,
+            "warnings": collect.messages,
+            "elapsed": time.perf_counter() - started,
+            "cpu": usage.ru_utime + usage.ru_stime - cpu,
+        }
+    )
 
 
-if __name__ == "__main__":
-    main()
+def _context() -> Any:
+    """The forkserver context, preloading the hook (the forkserver starts on first use, once per process)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
 
 
-def _wait_ready(child: subprocess.Popen[str]) -> bool:
-    assert child.stdout is not None
-    return any(line.strip() == "ready" for line in child.stdout)
-
-
-def _start_children(jobs: list[dict[str, Any]], logs: list[Path], go: Path) -> list[subprocess.Popen[str]]:
-    """Start one task process per job, its stderr to its log; each waits for ``go`` to exist."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    children = []
-    for job, log_path in zip(jobs, logs, strict=True):
-        with log_path.open("w") as log:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks._taskproc"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                cwd=REPO,
-                env={**env, **job.get("env", {})},
-                text=True,
-            )
-        assert child.stdin is not None
-        child.stdin.write(json.dumps({**job, "go": str(go)}))
-        child.stdin.close()
-        children.append(child)
-    return children
-
-
-def _collect(child: subprocess.Popen[str], log_path: Path, timeout: float) -> dict[str, Any]:
-    """Wait for a task process; its result line plus its ``stderr`` (the log is then removed) and return code."""
-    assert child.stdout is not None
-    out = child.stdout.read()
-    child.wait(timeout=timeout)
-    lines = [line for line in out.splitlines() if line.startswith('{"marked"')]
-    result: dict[str, Any] = json.loads(lines[-1]) if lines else {"marked": [], "failed": {}, "warnings": []}
-    result["stderr"] = log_path.read_text()
-    log_path.unlink()
-    result["returncode"] = child.returncode
-    return result
+def _receive(pipe: Connection, process: Any, timeout: float) -> Any:
+    """The next message from a child, or ``None`` if it ended (or the timeout passed) without one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pipe.poll(0.05):
+            try:
+                return pipe.recv()
+            except EOFError:
+                return None
+        if not process.is_alive() and not pipe.poll(0):
+            return None
+    return None
 
 
 def run_task_processes(
@@ -120,21 +107,40 @@ def run_task_processes(
 
     :param jobs: per child: ``conn`` (connection JSON), ``ids``, optional ``rate`` (task cap) and ``env``
         (extra environment variables, e.g. its own ``QUO_THROTTLE_DIR`` to act as another host).
-    :param workdir: where the start signal file is created.
+    :param workdir: where the start signal file and the children's stderr files are created.
     :param during: called once every child has started (e.g. to stop Redis mid-run).
     :param timeout: seconds each child may take.
     """
+    context = _context()
     go = workdir / f"go-{uuid.uuid4().hex}"
     logs = [workdir / f"{go.name}-{n}.stderr" for n in range(len(jobs))]
-    children = _start_children(jobs, logs, go)
-    for number, child in enumerate(children):
-        if not _wait_ready(child):  # Airflow may log to stdout first
-            for other in children:
+    environ = dict(os.environ)
+    if str(REPO) not in environ.get("PYTHONPATH", "").split(os.pathsep):
+        environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environ.get("PYTHONPATH")]))
+    children = []
+    for job, log_path in zip(jobs, logs, strict=True):
+        ours, theirs = context.Pipe()
+        process = context.Process(target=_child, args=({**job, "go": str(go)}, environ, str(log_path), theirs))
+        process.start()
+        theirs.close()
+        children.append((process, ours))
+    for number, (process, pipe) in enumerate(children):
+        if _receive(pipe, process, timeout) != "ready":
+            for other, _ in children:
                 other.kill()
-            raise RuntimeError(f"a task process failed to start: {logs[number].read_text()[-2000:]}")
+            said = logs[number].read_text()[-2000:] if logs[number].exists() else "(no stderr)"
+            raise RuntimeError(f"a task process failed to start: {said}")
     go.touch()
     if during is not None:
         during()
-    results = [_collect(child, log_path, timeout) for child, log_path in zip(children, logs, strict=True)]
+    results = []
+    for (process, pipe), log_path in zip(children, logs, strict=True):
+        message = _receive(pipe, process, timeout)
+        process.join(timeout)
+        result: dict[str, Any] = message if isinstance(message, dict) else {"marked": [], "failed": {}, "warnings": []}
+        result["stderr"] = log_path.read_text()
+        log_path.unlink()
+        result["returncode"] = process.exitcode
+        results.append(result)
     go.unlink(missing_ok=True)
     return results
