@@ -44,11 +44,13 @@ redis-server:
 	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 
 # Two pytest workers (pytest-xdist; each its own Airflow home, SQLite DB, host budget directory and Redis):
-# most of the suite waits on sockets and fake or real clocks, so two share the 2 cores well. The
+# most of the suite waits on sockets and fake or real clocks, so two share the 2 cores well (2 min 16 s for
+# 1,759 tests, load 1-3; the slowest are the dag.test() runs, the stated-budget runs at a real server's
+# limit, and the key-budget tests' task processes, forked from a forkserver that imported the hook once). The
 # metadata-DB-bound tests and the real-scheduler module run in test-postgres (below), not here; the older
 # Airflow lines run the former on SQLite (test-airflows).
 unit: $(STAMP) redis-server
-	$(BIN)/pytest -n 2 $(addprefix --ignore=,$(POSTGRES_TESTS))
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS) $(addprefix --ignore=,$(POSTGRES_TESTS))
 
 # Production deployments keep Airflow's metadata DB on PostgreSQL: the tests whose outcome depends on the
 # metadata DB (the incremental cleanup's month and concurrency tests, the example DAG runs) run on a
@@ -62,8 +64,10 @@ postgresql:
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| (apt-get update && apt-get install -y postgresql)
 
+# 2 min 48 s measured (load 4): one worker has the incremental cleanup's runs, the other the real-scheduler
+# module (its Airflow's start is 45 s of it) and the example DAGs.
 test-postgres: $(STAMP) postgresql
-	QUO_TEST_DB=postgres $(BIN)/pytest -q -n 2 --dist loadfile $(POSTGRES_TESTS)
+	QUO_TEST_DB=postgres $(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS) $(POSTGRES_TESTS)
 
 # The docs site (mkdocs.yml) into the git-ignored site/; any warning (a broken link or anchor, a
 # docstring mkdocstrings cannot read) fails the build, and so does a link that would not open from the
@@ -88,11 +92,14 @@ test: lint typecheck unit test-postgres docs
 # operator.execute with a stub ti: the hook's concurrency and stop, not Airflow's), the key's budget and its
 # stores, the simulator, ids, errors, the failure table, the operators' pure parts (checkpoint, params,
 # progress, staleness, summary, watermark), the real-scheduler module and the rate-bound tests.
-# Two workers each, one line after the other. Measured (2 cores shared with other jobs, load 5-9): 3.1 in
-# 3 min, 3.2 in N min, against 11 min 50 s and M min serially with the whole of tests/integration and
-# tests/unit/operators. Most of that was Airflow 3.1/3.2 building a new in-process execution API (a
-# FastAPI app with Cadwyn's versioned schemas) for every task instance dag.test() runs: tests/conftest.py
-# caches it, as Airflow 3.3 does.
+# Two workers each (each its own Airflow home and SQLite DB), one line after the other. Measured on 2 cores
+# shared with other jobs (load 3): 3.1 in 92 s, 3.2 in 96 s; before, one worker over all of tests/integration
+# and tests/unit/operators took 11 min 50 s for 3.1 (load 5-9; 7 min 35 s and 10 min 31 s in the last CI).
+# Most of that was Airflow 3.1/3.2 building a new in-process execution API (a FastAPI app with Cadwyn's
+# versioned schemas, seconds each) for every task instance dag.test() ran: tests/conftest.py builds it once
+# per process, as Airflow 3.3 does. With that, two workers pass (the "conn_id quo_default isn't defined"
+# that once made this one worker did not recur in three two-worker runs of 3.1, one over the former wider set).
+# PYTEST_ARGS (here and in unit, test-postgres) adds pytest options, e.g. PYTEST_ARGS=--durations=30.
 AIRFLOW_API_TESTS := tests/integration/test_example_dags.py tests/integration/test_incremental_cleanup.py \
 	tests/integration/test_metadata_db.py tests/integration/test_retry_policy_dag.py \
 	tests/unit/operators/test_operator_list_stale.py tests/unit/operators/test_operator_list_stale_window.py \
@@ -103,7 +110,7 @@ AIRFLOW_API_TESTS := tests/integration/test_example_dags.py tests/integration/te
 	tests/test_demo_logs.py
 $(OLD_AIRFLOW_TESTS): test-airflow-%: .venv-airflow-%/.installed redis-server
 	.venv-airflow-$*/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'
-	.venv-airflow-$*/bin/pytest -q -x -n 2 -m "not standalone and not airflow_independent" $(AIRFLOW_API_TESTS)
+	.venv-airflow-$*/bin/pytest -q -x -n 2 $(PYTEST_ARGS) -m "not standalone and not airflow_independent" $(AIRFLOW_API_TESTS)
 
 test-airflows: $(OLD_AIRFLOW_TESTS)
 
