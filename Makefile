@@ -64,7 +64,7 @@ postgresql:
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| (apt-get update && apt-get install -y postgresql)
 
-# 2 min 48 s measured (load 4): one worker has the incremental cleanup's runs, the other the real-scheduler
+# About 2 min measured (load 2-3; 2 min 48 s at load 4): one worker has the incremental cleanup's runs, the other the real-scheduler
 # module (its Airflow's start is 45 s of it) and the example DAGs.
 test-postgres: $(STAMP) postgresql
 	QUO_TEST_DB=postgres $(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS) $(POSTGRES_TESTS)
@@ -93,7 +93,7 @@ test: lint typecheck unit test-postgres docs
 # stores, the simulator, ids, errors, the failure table, the operators' pure parts (checkpoint, params,
 # progress, staleness, summary, watermark), the real-scheduler module and the rate-bound tests.
 # Two workers each (each its own Airflow home and SQLite DB), one line after the other. Measured on 2 cores
-# shared with other jobs (load 3): 3.1 in 92 s, 3.2 in 96 s; before, one worker over all of tests/integration
+# shared with other jobs (load 2-3): 3.1 in 78-92 s, 3.2 in 93-96 s (make test-airflows: 3 min 16 s); before, one worker over all of tests/integration
 # and tests/unit/operators took 11 min 50 s for 3.1 (load 5-9; 7 min 35 s and 10 min 31 s in the last CI).
 # Most of that was Airflow 3.1/3.2 building a new in-process execution API (a FastAPI app with Cadwyn's
 # versioned schemas, seconds each) for every task instance dag.test() ran: tests/conftest.py builds it once
