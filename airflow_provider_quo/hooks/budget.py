@@ -13,8 +13,8 @@ Every process and host that uses one key shares one small :class:`BudgetState`, 
    sets none), less what other clients of the key spend, at 99 %: exactly a fixed window's quota still
    draws 429s as requests drift across a window's edge.
 2. **Wait when the server says so.** ``r = 0``, or a 429, pauses every caller until the window ends
-   (``Retry-After`` when a 429 gives one). Slots reserved before a pause (or before the rate fell by a
-   quarter) are given up: their callers queue again when their turn comes.
+   (``Retry-After`` when a 429 gives one). Slots reserved before a pause or a change of rate are given up:
+   their callers queue again when their turn comes, or a window on (slots far ahead at a rate since risen).
 3. **Learn the windows' edges.** ``t`` is whole seconds; but a window starts after the latest request
    counted in the one before was sent, and before the first response showing it arrived: intersected
    window after window, the edges are known to about the latency. A new window shows as ``r`` rising: by
@@ -22,8 +22,9 @@ Every process and host that uses one key shares one small :class:`BudgetState`, 
    reordering explains (answers to requests in flight together may come back in any order).
 4. **Learn what others spend**, once per window: the server counted ``q - r`` (its lowest ``r``), or, when
    the window's start went unseen, the fall of ``r`` from its first response; this key's own responses in
-   it are ours, the rest is other clients'. The estimate follows a rise
-   at once and a fall by half per window (by more than one request, in a window that was not spent).
+   it are ours, the rest is other clients'. The estimate follows a rise at once; a fall (by more than one
+   request, in a window that was not spent) by half per window, or at once to one request above the count
+   when that is lower (the count misses at most the others' last requests).
 
 A 429 from a server that states nothing pauses the key for :data:`UNSTATED_PAUSE_SLOTS` slots.
 """
@@ -48,8 +49,6 @@ log = logging.getLogger(__name__)
 SAFETY = 0.99
 #: A stated limit (and what others were seen to spend) is forgotten this long after the last statement.
 STATED_TTL_SECONDS = 300.0
-#: Slots reserved ahead are given up when the rate falls below this share of what it was.
-REQUEUE_ON_DROP = 0.75
 #: A 429 with no rate-limit fields and no ``Retry-After`` pauses the key for this many slots.
 UNSTATED_PAUSE_SLOTS = 5
 #: A rise of ``r`` by more than this share of the quota (or 2) opens a new window (smaller rises are reordering).
@@ -174,14 +173,15 @@ class BudgetState:
     def _count_others(self) -> None:
         """What the closing window counted beyond this key's own, per second: the count fell by
         ``opened_r - lowest``, of which this key's own after the first are ``own - 1``. The estimate follows a
-        rise at once and a fall by half per window, but not a fall by one request in a window that was not
-        spent: other clients' last requests may come after this key's last."""
+        rise at once; a fall by half per window, or at once to one request above the count when that is lower;
+        but not a fall by one request in a window that was not spent: other clients' last requests may come
+        after this key's last."""
         counted = self.quota if self.own == 0 and self.lowest <= 0 else self.opened_r - self.lowest - (self.own - 1)
         spent = max(0.0, counted) / self.window  # (a window spent with none of ours counted was all theirs)
         if spent > self.others:
             self.others = spent
         elif self.lowest <= 0 or spent < self.others - min(1.0 / self.window, self.others / 2):
-            self.others += (spent - self.others) * OTHERS_FALL
+            self.others = min(spent + 1.0 / self.window, self.others + (spent - self.others) * OTHERS_FALL)
 
     _RECORD = struct.Struct("<15d")
 
@@ -264,14 +264,19 @@ class KeyBudget:
                 self._cap_next = slot + 1.0 / self.cap
             self._wait_until(slot, stop)
         while True:
-            delay, epoch = self.store.update(self._reserve)
-            self._wait_until(self._clock() + delay, stop)
-            if delay <= 0 or self.store.update(lambda state, now: state.epoch) == epoch:
+            delay, epoch, window = self.store.update(self._reserve)
+            slot = self._clock() + delay
+            self._wait_until(min(slot, self._clock() + window), stop)
+            if delay <= 0:
                 return self._clock() - started
-            # the slots reserved ahead were given up while this caller waited (a pause, a lower rate): queue again
+            while self.store.update(lambda state, now: state.epoch) == epoch:
+                if self._clock() >= slot:
+                    return self._clock() - started
+                self._wait_until(min(slot, self._clock() + window), stop)  # a window on: the rate may have risen
+            # the slots reserved ahead were given up while this caller waited (a pause, a new rate): queue again
 
-    def _reserve(self, state: BudgetState, now: float) -> tuple[float, float]:
-        return state.reserve(now, state.rate(now, self.configured, self.ceiling)) - now, state.epoch
+    def _reserve(self, state: BudgetState, now: float) -> tuple[float, float, float]:
+        return state.reserve(now, state.rate(now, self.configured, self.ceiling)) - now, state.epoch, state.window
 
     def _wait_until(self, slot: float, stop: threading.Event | None) -> None:
         """Sleep until ``slot`` (this host's monotonic clock); a set ``stop`` ends the wait at once."""
@@ -313,7 +318,7 @@ class KeyBudget:
             state.pause(now, now + retry_after)
         elif limited and (reading is None or reading.remaining is None):
             state.pause(now, now + UNSTATED_PAUSE_SLOTS / before)
-        if state.rate(now, self.configured, self.ceiling) < before * REQUEUE_ON_DROP:
+        if state.rate(now, self.configured, self.ceiling) != before:  # slots reserved at the old rate are given up
             state.requeue(now)
 
     def _announce(self, stated: float) -> None:
