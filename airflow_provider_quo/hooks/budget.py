@@ -215,6 +215,11 @@ class BudgetStore(Protocol):
         """
 
 
+def _raise_if_stopped(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise QuoNotSentError("not sent: the run stopped before this request's turn in the rate limit")
+
+
 class KeyBudget:
     """One key's budget as a hook uses it: :meth:`acquire` before each request, :meth:`observe` after.
 
@@ -257,6 +262,7 @@ class KeyBudget:
 
         :param stop: the run's stop event: once set, the wait ends with :class:`QuoNotSentError`.
         """
+        _raise_if_stopped(stop)
         started = self._clock()
         if self.cap:
             with self._cap_lock:
@@ -266,14 +272,12 @@ class KeyBudget:
         while True:
             delay, epoch, window = self.store.update(self._reserve)
             slot = self._clock() + delay
-            self._wait_until(min(slot, self._clock() + window), stop)
-            if delay <= 0:
+            while (now := self._clock()) < slot:  # look again a window on: the rate may have risen meanwhile
+                self._wait_until(min(slot, now + window), stop)
+                if self.store.update(lambda state, now: state.epoch) != epoch:
+                    break  # the slots reserved ahead were given up (a pause, a new rate): queue again
+            else:
                 return self._clock() - started
-            while self.store.update(lambda state, now: state.epoch) == epoch:
-                if self._clock() >= slot:
-                    return self._clock() - started
-                self._wait_until(min(slot, self._clock() + window), stop)  # a window on: the rate may have risen
-            # the slots reserved ahead were given up while this caller waited (a pause, a new rate): queue again
 
     def _reserve(self, state: BudgetState, now: float) -> tuple[float, float, float]:
         return state.reserve(now, state.rate(now, self.configured, self.ceiling)) - now, state.epoch, state.window
@@ -287,8 +291,7 @@ class KeyBudget:
                 stop.wait(delay)
             else:
                 time.sleep(delay)
-        if stop is not None and stop.is_set():
-            raise QuoNotSentError("not sent: the run stopped before this request's turn in the rate limit")
+        _raise_if_stopped(stop)
 
     def observe(self, reading: Reading | None, elapsed: float, *, limited: bool, retry_after: float | None) -> None:
         """Learn from a response: its statement, and whether it was a 429 (``Retry-After`` honoured).
