@@ -142,10 +142,11 @@ class AdminRoutes:
             if over <= timedelta(0):
                 raise ValueError(f"over must be positive, got {params['over']!r}")
             day.update(period=over, max_snooze=over, advance=False)
-        start = self.workspace.now().isoformat()
         totals = {"messages": 0, "new_conversations": 0, "snoozes": 0}
+        start = None  # the first day's own start (the clock ticks on while a day is played)
         for _ in range(days):
             played = self.workspace.simulate_activity(**day)
+            start = start or played["from"]
             for name in totals:
                 totals[name] += played[name]
         return {"days": days, **totals, "from": start, "to": played["to"], "clock": self.workspace.now().isoformat()}

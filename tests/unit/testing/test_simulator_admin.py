@@ -7,7 +7,6 @@ played on request, and ``/_simulator/unread`` says what a cleanup must still mar
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -67,9 +66,9 @@ def test_a_day_played_over_real_time_keeps_the_clock_on_the_wall_clock_so_runs_s
         assert abs(instant(played["clock"]) - datetime.now(timezone.utc)) < TICK, "the clock did not jump"
         assert instant(played["to"]) - instant(played["from"]) == timedelta(seconds=0.3)
         assert played["snoozes"] == len(sim.conversation_ids(deleted=False))
-        time.sleep(0.7)  # every snooze (at most as long as ``over``) has ended: idle conversations are back
-        back = sim.stale_unread_ids(30, at=datetime.now(timezone.utc))
-        assert back, "a run started now sees the idle conversations whose snooze ended"
+        ended = instant(played["to"]) + timedelta(seconds=0.3)  # every snooze (at most as long as ``over``) is over
+        back = sim.stale_unread_ids(30, at=ended)
+        assert back, "a run started then sees the idle conversations whose snooze ended"
         assert admin(sim, "POST", "activity", over="0").status_code == 400
 
 
