@@ -247,7 +247,7 @@ class KeyBudget:
         self.cap = cap
         self._clock = clock
         self._sleep = sleep
-        self._cap_next = -math.inf
+        self._cap_slots = BudgetState()  # this task's own queue: only its next_slot is used
         self._cap_lock = threading.Lock()
         self._announced = 0.0
 
@@ -266,8 +266,7 @@ class KeyBudget:
         started = self._clock()
         if self.cap:
             with self._cap_lock:
-                slot = max(started, self._cap_next)
-                self._cap_next = slot + 1.0 / self.cap
+                slot = self._cap_slots.reserve(started, self.cap)
             self._wait_until(slot, stop)
         while True:
             delay, epoch, window = self.store.update(self._reserve)
@@ -284,13 +283,9 @@ class KeyBudget:
 
     def _wait_until(self, slot: float, stop: threading.Event | None) -> None:
         """Sleep until ``slot`` (this host's monotonic clock); a set ``stop`` ends the wait at once."""
+        sleep = self._sleep or (stop.wait if stop is not None else time.sleep)
         while not (stop is not None and stop.is_set()) and (delay := slot - self._clock()) > 0:
-            if self._sleep is not None:
-                self._sleep(delay)
-            elif stop is not None:
-                stop.wait(delay)
-            else:
-                time.sleep(delay)
+            sleep(delay)
         _raise_if_stopped(stop)
 
     def observe(self, reading: Reading | None, elapsed: float, *, limited: bool, retry_after: float | None) -> None:
