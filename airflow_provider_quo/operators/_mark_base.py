@@ -124,8 +124,14 @@ class BaseMarkConversationsOperator(BaseOperator):
         workers = as_optional_int(self.max_workers, "max_workers")
         rate = positive_number(self.requests_per_second, "requests_per_second")
         label = f"mark-as-{self.action}"
-        summary = MarkSummary(self.action, len(ids) + len(invalid), keep_marked_ids=self.include_marked_ids)
-        summary.fail_on_not_found, summary.invalid, summary.dry_run = self.on_not_found == "fail", invalid, dry_run
+        summary = MarkSummary(
+            self.action,
+            len(ids) + len(invalid),
+            fail_on_not_found=self.on_not_found == "fail",
+            keep_marked_ids=self.include_marked_ids,
+            invalid=invalid,
+        )
+        summary.dry_run = dry_run
         _log_first(self.log.warning, f"{label}: skipped {len(invalid)} invalid conversation id(s)", invalid)
         if not ids:
             self.log.info("%s: no conversation ids given; nothing to do", label)
@@ -141,13 +147,15 @@ class BaseMarkConversationsOperator(BaseOperator):
         conversations, stop_error = self._record_outcomes(outcomes, summary, stop_taking)
         if self.return_conversations:  # the server's data, but never the key should it echo it
             context["ti"].xcom_push(key=CONVERSATIONS_XCOM_KEY, value=scrub(conversations, hook.settings.api_key))
-        error = self._finish(summary, stop_error, stop_taking)
+        summary.elapsed_seconds = summary.clock() - summary.started
+        result = summary.as_dict()
+        error = self._finish(summary, result, stop_error, stop_taking)
         if error is None:
             if self._checkpoint is not None:
                 self._checkpoint.clear()  # clearing a successful task re-runs every id
-            return summary.as_dict()
+            return result
         if self.do_xcom_push:  # where a success's return value goes: one place, success or failure
-            context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=summary.as_dict())
+            context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=result)
         raise error
 
     def _resume(self, context: Context, ids: list[str], summary: MarkSummary) -> list[str]:
@@ -194,11 +202,14 @@ class BaseMarkConversationsOperator(BaseOperator):
         return conversations, stop_error
 
     def _finish(
-        self, summary: MarkSummary, stop_error: BaseException | None, stop_taking: threading.Event
+        self,
+        summary: MarkSummary,
+        result: dict[str, Any],
+        stop_error: BaseException | None,
+        stop_taking: threading.Event,
     ) -> BaseException | None:
         """Log the results; return what fails the task: the error that stopped the run, a kill, or
         (``fail_on_error``) any failure."""
-        summary.elapsed_seconds = summary.clock() - summary.started
         self.log.info("%s in %.1fs", summary.line(), summary.elapsed_seconds)
         label = f"mark-as-{self.action}"
         for conversation_id, reason in list(summary.failed.items())[:MAX_LOGGED_IDS]:
@@ -207,10 +218,10 @@ class BaseMarkConversationsOperator(BaseOperator):
         if stop_error is not None:
             return stop_error
         if stop_taking.is_set() and summary.not_attempted:  # never report success
-            return QuoBulkMarkError(f"Task killed: {summary.line()}", summary.as_dict(), killed=True)
+            return QuoBulkMarkError(f"Task killed: {summary.line()}", result, killed=True)
         if summary.failed and self.fail_on_error:
             first = next(iter(summary.failed.values()))
-            return QuoBulkMarkError(f"{summary.line()}; first failure: {first}", summary.as_dict())
+            return QuoBulkMarkError(f"{summary.line()}; first failure: {first}", result)
         return None
 
 
